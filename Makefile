@@ -1,0 +1,40 @@
+# A fresh clone needs only `make demo` and `make test`: each creates .venv and installs the project first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ADQ := $(VENV)/bin/adq
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast services bench calibrate-tiny clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip check
+	touch $(STAMP)
+
+demo: install
+	$(ADQ) demo
+
+services:
+	./scripts/services.sh
+
+test: install services
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q tests/unit
+
+bench: install services
+	./scripts/bench.sh
+
+# Regenerates data/percentiles/{tiny,null}.json with `adq calibrate` (embedded defaults, a scratch home).
+calibrate-tiny: install
+	ADQ_HOME=.adq/calibrate $(ADQ) calibrate data/prompts/calibration.txt --preset tiny --out data/percentiles/tiny.json
+	ADQ_HOME=.adq/calibrate $(ADQ) calibrate data/prompts/calibration.txt --preset null --out data/percentiles/null.json
+
+clean:
+	rm -rf .adq .pytest_cache

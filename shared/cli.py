@@ -1,0 +1,220 @@
+"""`adq`: submit and inspect jobs, run workers, calibrate, migrate, demo and benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from shared.config import settings
+from shared.errors import AdqError, InputError
+
+
+def _submit(a) -> int:
+    from shared import client
+
+    view = client.submit(a.prompt, k=a.k, sigma=a.sigma, strategy=a.strategy, seed=a.seed, preset=a.preset,
+                         student_steps=a.student_steps, teacher_steps=a.teacher_steps,
+                         idempotency_key=a.idempotency_key)
+    if a.wait:
+        view = client.wait(view.id, timeout=a.timeout)
+    _show(view, a.json)
+    return 0 if view.status != "failed" else 1
+
+
+def _show(view, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(view.to_json(), default=str))
+        return
+    print(f"{view.id}  {view.status}")
+    for name in ("prompt", "preset", "k", "sigma", "strategy", "student_score", "threshold", "teacher_used",
+                 "total_steps", "final_image_key", "error"):
+        value = getattr(view, name)
+        if value is not None:
+            print(f"  {name}: {value}")
+
+
+def _status(a) -> int:
+    from shared import client
+
+    _show(client.get(a.job_id), a.json)
+    return 0
+
+
+def _result(a) -> int:
+    from shared import client
+
+    data = client.image_bytes(a.job_id, "student" if a.student else "final")
+    Path(a.output).write_bytes(data)
+    print(f"wrote {len(data)} bytes to {a.output}")
+    return 0
+
+
+def _cancel(a) -> int:
+    from shared import client
+
+    _show(client.cancel(a.job_id), a.json)
+    return 0
+
+
+def _migrate(a) -> int:
+    from shared.db.migrate import current, upgrade
+
+    upgrade()
+    print(f"database at revision {current()}")
+    return 0
+
+
+def _calibrate(a) -> int:
+    from shared.calibrate import calibrate
+    from shared.db.migrate import upgrade
+
+    upgrade() if settings.effective_database_url.startswith("sqlite") else None
+    res = calibrate(a.prompts, preset=a.preset, n_samples=a.n, seed=a.seed, out=a.out, batch_size=a.batch_size,
+                    student_steps=a.student_steps, student_guidance=a.guidance, width=a.width, height=a.height)
+    p = res.percentiles
+    print(f"wrote {res.path} (calibration id {res.calibration_id}, settings {p.meta['settings_hash']})")
+    print("  " + "  ".join(f"p{k}={p.values[k]:.4f}" for k in range(10, 100, 10)))
+    return 0
+
+
+def _worker(a) -> int:
+    from workers.launch import run
+
+    run(a.pool, concurrency=a.concurrency, loglevel=a.loglevel, hostname=a.hostname, queues=a.queues)
+    return 0
+
+
+def _sweep(a) -> int:
+    from shared.sweeper import sweep_forever, sweep_once
+
+    if a.loop:
+        sweep_forever(a.interval)
+    print(f"re-sent {sweep_once(a.older_than)} job(s)")
+    return 0
+
+
+def _demo(a) -> int:
+    from shared.demo import run_demo
+
+    jobs = run_demo(Path(a.prompts), k=a.k)
+    return 0 if jobs and all(j.status == "succeeded" for j in jobs) else 1
+
+
+def _bench(a) -> int:
+    from shared.bench import overhead
+
+    overhead(n_jobs=a.jobs, out=a.json)
+    return 0
+
+
+def _presets(a) -> int:
+    from shared.presets import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name:11s} student {p.student.label} ({p.student_steps} steps, guidance {p.student_guidance}) -> "
+              f"teacher {p.teacher.label} ({p.teacher_steps} steps, sigma {p.sigma}), k {p.k}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from shared.demo import DEMO_PROMPTS
+
+    ap = argparse.ArgumentParser(prog="adq", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("submit", help="enqueue a text-to-image job")
+    p.add_argument("prompt")
+    p.add_argument("--k", type=int, help="percent of jobs the teacher improves (0-100)")
+    p.add_argument("--sigma", type=float, help="rollback value for refinement, in (0, 1]")
+    p.add_argument("--strategy", choices=["refine", "regenerate"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--preset")
+    p.add_argument("--student-steps", type=int)
+    p.add_argument("--teacher-steps", type=int)
+    p.add_argument("--idempotency-key")
+    p.add_argument("--wait", action="store_true", help="wait until the job finishes")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(fn=_submit)
+
+    for name, fn, helptext in (("status", _status, "show a job"), ("cancel", _cancel, "cancel an unfinished job")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("job_id")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("result", help="download a job's image")
+    p.add_argument("job_id")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--student", action="store_true", help="the student image instead of the final one")
+    p.set_defaults(fn=_result)
+
+    sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(fn=_migrate)
+    sub.add_parser("presets", help="list model presets").set_defaults(fn=_presets)
+
+    p = sub.add_parser("calibrate", help="tabulate the student's score percentiles under serving settings")
+    p.add_argument("prompts", help="CSV with a caption column, or one prompt per line")
+    p.add_argument("--preset")
+    p.add_argument("--n", type=int, help="number of samples (default: one per prompt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="JSON path (default: <ADQ_HOME>/calibrations/<preset>-<hash>.json)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--student-steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.set_defaults(fn=_calibrate)
+
+    p = sub.add_parser("worker", help="run a worker pool bound to its queue")
+    p.add_argument("pool", choices=["student", "teacher"])
+    p.add_argument("--concurrency", type=int, default=1, help="pool processes (one per GPU)")
+    p.add_argument("--loglevel", default="INFO")
+    p.add_argument("--hostname", help="Celery node name (default <pool>@%%h)")
+    p.add_argument("--queues", help=argparse.SUPPRESS)
+    p.set_defaults(fn=_worker)
+
+    p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
+    p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")
+    p.add_argument("--loop", action="store_true")
+    p.add_argument("--interval", type=float, default=60.0)
+    p.set_defaults(fn=_sweep)
+
+    p = sub.add_parser("demo", help="run the system on embedded defaults: workers, jobs, table, gallery")
+    p.add_argument("--prompts", default=str(DEMO_PROMPTS))
+    p.add_argument("--k", type=int)
+    p.set_defaults(fn=_demo)
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bsub.add_parser("overhead", help="jobs/s through the system vs raw Celery no-op tasks/s")
+    b.add_argument("--jobs", type=int, default=300)
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
+    logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    try:
+        return args.fn(args)
+    except InputError as exc:
+        print(f"adq: error: {exc}", file=sys.stderr)
+        return 2
+    except AdqError as exc:
+        print(f"adq: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
+        print(f"adq: timeout: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The one settings object. Every ``ADQ_*`` environment variable is a field here; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.constants import ENV_PREFIX
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+
+    # Embedded defaults keep everything under this folder, so `adq demo` needs no server.
+    home: Path = Field(Path(".adq"), description="Folder for the embedded broker, database, images and models.")
+    broker_url: str = Field("", description="Celery broker; empty means kombu's filesystem transport under home.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
+    storage_url: str = Field("", description="s3://bucket/prefix or file:///path; empty means file:// under home.")
+    s3_endpoint_url: str | None = Field(None, description="Endpoint of an S3-compatible server.")
+    s3_region: str = "us-east-1"
+    presign_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
+
+    preset: str = Field("tiny", description="Default preset for submitted jobs.")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N; fp16 on CUDA, fp32 on CPU.")
+    torch_threads: int = Field(0, ge=0, description="CPU threads per worker process; 0 leaves torch's default.")
+    model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")
+    allow_downloads: bool = Field(False, description="Let workers download missing weights from the hub.")
+    imagereward_checkpoint: str = Field("ImageReward-v1.0", description="ImageReward name or checkpoint path.")
+    imagereward_med_config: str | None = Field(None, description="Path to ImageReward's med_config.json.")
+    imagereward_tokenizer: str = Field("bert-base-uncased", description="BERT tokenizer id or local folder.")
+
+    # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
+    # every hard time limit, or a long task would run twice.
+    student_time_limit_s: int = Field(300, ge=1)
+    teacher_time_limit_s: int = Field(900, ge=1)
+    visibility_timeout_s: int = Field(3600, ge=2)
+    unacked_restore_interval_s: int = Field(10, ge=1, description="How often Redis workers look for lost messages.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Claims per stage before the job fails.")
+    retry_backoff_s: float = Field(2.0, gt=0)
+    retry_backoff_max_s: float = Field(120.0, gt=0)
+    sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
+    send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
+
+    # Input bounds.
+    max_prompt_chars: int = Field(2000, ge=1)
+    max_steps: int = Field(200, ge=1)
+    max_image_side: int = Field(4096, ge=8)
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> "Settings":
+        longest = max(self.student_time_limit_s, self.teacher_time_limit_s)
+        if self.visibility_timeout_s <= longest:
+            raise ValueError(
+                f"ADQ_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s} must exceed the longest hard time limit "
+                f"({longest} s), or the broker redelivers tasks that are still running"
+            )
+        if self.retry_backoff_max_s >= self.visibility_timeout_s:
+            raise ValueError("ADQ_RETRY_BACKOFF_MAX_S must stay below ADQ_VISIBILITY_TIMEOUT_S")
+        return self
+
+    # Derived values: computed, never stored, so there is one source of truth.
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home_dir / "broker"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'adq.db'}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or (self.home_dir / "objects").as_uri()
+
+    @property
+    def models_home(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
+    def broker_kind(self) -> Literal["filesystem", "redis", "other"]:
+        scheme = self.effective_broker_url.split("://", 1)[0]
+        if scheme == "filesystem":
+            return "filesystem"
+        return "redis" if scheme in ("redis", "rediss") else "other"
+
+
+settings = Settings()
+
+
+def reload_settings() -> Settings:
+    """Re-read the environment into the shared object in place (tests and the CLI's --env handling use this)."""
+    fresh = Settings()
+    for name in Settings.model_fields:
+        object.__setattr__(settings, name, getattr(fresh, name))
+    return settings

@@ -1,0 +1,55 @@
+"""Calibration rows, and finding the one that matches a job's student settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from shared import calibration as cal
+from shared.db.models import Calibration
+from shared.db.session import session_scope
+from shared.errors import CalibrationError
+from shared.params import JobParams
+from shared.presets import get_preset, settings_hash
+
+
+def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: int | None, source: str) -> int:
+    row = Calibration(preset=student_settings["preset"], settings_hash=settings_hash(student_settings),
+                      student_settings=student_settings, percentiles=percentiles.to_json(),
+                      n_samples=n_samples, source=source[:512])
+    with session_scope() as s:
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def latest(preset: str, digest: str) -> Calibration | None:
+    with session_scope() as s:
+        return s.scalars(select(Calibration).where(Calibration.preset == preset, Calibration.settings_hash == digest)
+                         .order_by(Calibration.id.desc()).limit(1)).one_or_none()
+
+
+def _diff(expected: dict, found: dict) -> str:
+    keys = sorted(set(expected) | set(found))
+    return ", ".join(f"{k}: calibrated {found.get(k)!r}, requested {expected.get(k)!r}"
+                     for k in keys if expected.get(k) != found.get(k))
+
+
+def for_job(params: JobParams) -> tuple[int, cal.Percentiles]:
+    """The calibration recorded for exactly these student settings. A preset's shipped percentiles are imported on
+    first use when they were sampled under the same settings; otherwise the job is refused."""
+    wanted = params.student_settings()
+    digest = settings_hash(wanted)
+    row = latest(params.preset, digest)
+    if row is not None:
+        return row.id, cal.parse(row.percentiles)
+    path = get_preset(params.preset).percentiles_path
+    shipped = cal.load(path) if path is not None and path.is_file() else None
+    if shipped is not None:
+        found = shipped.meta.get("student_settings") or {}
+        if settings_hash(found) == digest:
+            return record(found, shipped, n_samples=shipped.meta.get("n_samples"), source=str(path)), shipped
+        raise CalibrationError(
+            f"preset {params.preset!r} has no calibration for these student settings ({_diff(wanted, found)}); "
+            f"run `adq calibrate --preset {params.preset}` with the serving settings first"
+        )
+    raise CalibrationError(f"preset {params.preset!r} has no calibration; run `adq calibrate --preset {params.preset}`")

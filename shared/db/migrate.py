@@ -1,0 +1,35 @@
+"""Bring a database to the newest schema with Alembic (the only way the schema is created)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from shared.config import settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", (url or settings.effective_database_url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    from shared.db.session import get_engine
+
+    get_engine()  # creates the SQLite folder when needed
+    command.upgrade(alembic_config(url), revision)
+
+
+def current(url: str | None = None) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    from shared.db.session import get_engine
+
+    with get_engine().connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

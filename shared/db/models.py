@@ -1,0 +1,80 @@
+"""SQLAlchemy models. The schema is created by the Alembic migrations in shared/db/migrations, never by create_all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Calibration(Base):
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    preset: Mapped[str] = mapped_column(String(64), index=True)
+    settings_hash: Mapped[str] = mapped_column(String(32), index=True)
+    student_settings: Mapped[dict] = mapped_column(JSON)
+    percentiles: Mapped[dict] = mapped_column(JSON)  # {"0": v, ..., "100": v}
+    n_samples: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(512))  # prompt file, or the shipped JSON it was imported from
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+
+    # Every parameter, as resolved at submit time.
+    prompt: Mapped[str] = mapped_column(Text)
+    preset: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    k: Mapped[int] = mapped_column(Integer)
+    sigma: Mapped[float] = mapped_column(Float)
+    strategy: Mapped[str] = mapped_column(String(16))
+    student_steps: Mapped[int] = mapped_column(Integer)
+    student_guidance: Mapped[float] = mapped_column(Float)
+    teacher_steps: Mapped[int] = mapped_column(Integer)
+    teacher_guidance: Mapped[float] = mapped_column(Float)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+    # The routing decision and its inputs.
+    calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    student_score: Mapped[float | None] = mapped_column(Float)
+    teacher_used: Mapped[bool | None] = mapped_column(Boolean)
+    student_steps_run: Mapped[int | None] = mapped_column(Integer)
+    teacher_steps_run: Mapped[int | None] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+
+    student_image_key: Mapped[str | None] = mapped_column(String(512))
+    final_image_key: Mapped[str | None] = mapped_column(String(512))
+
+    student_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    teacher_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    student_worker: Mapped[str | None] = mapped_column(String(255))
+    teacher_worker: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    # Seconds spent per stage, measured in the worker.
+    generate_s: Mapped[float | None] = mapped_column(Float)
+    score_s: Mapped[float | None] = mapped_column(Float)
+    teacher_s: Mapped[float | None] = mapped_column(Float)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last message sent
+    student_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    student_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    teacher_queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    teacher_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

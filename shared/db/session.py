@@ -1,0 +1,81 @@
+"""One engine per process, created lazily; short-lived sessions from a context manager."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import settings
+from shared.errors import DatabaseUnavailable
+
+_engine: Engine | None = None
+_engine_url: str | None = None
+_factory: sessionmaker[Session] | None = None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Several worker processes share the embedded database: WAL lets readers run beside the one writer and
+    # busy_timeout makes a writer wait for the lock instead of failing at once.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def get_engine() -> Engine:
+    global _engine, _engine_url, _factory
+    url = settings.effective_database_url
+    if _engine is None or _engine_url != url:
+        if url.startswith("sqlite"):
+            from pathlib import Path
+
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        _engine, _engine_url = engine, url
+        _factory = sessionmaker(engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_after_fork() -> None:
+    """A forked child must not reuse the parent's pooled connections."""
+    if _engine is not None:
+        _engine.dispose(close=False)
+
+
+def dispose() -> None:
+    global _engine, _engine_url, _factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = _engine_url = _factory = None
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Commit on success, roll back on error; connection failures surface as DatabaseUnavailable (retryable)."""
+    get_engine()
+    assert _factory is not None
+    session = _factory()
+    try:
+        yield session
+        session.commit()
+    except (OperationalError, DBAPIError) as exc:
+        session.rollback()
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {exc.orig!r}") from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,111 @@
+"""`adq demo`: the whole system on embedded defaults, with no server: two worker pools, a batch of jobs, a table
+and an HTML gallery."""
+
+from __future__ import annotations
+
+import html
+import shutil
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from shared import client
+from shared.config import settings
+from shared.presets import DATA_DIR, get_preset
+
+DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
+
+
+def _table(rows: list[dict]) -> str:
+    cols = ["prompt", "score", "tau", "teacher", "steps", "latency_s", "image"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    line = "  ".join(c.ljust(widths[c]) for c in cols)
+    out = [line, "-" * len(line)]
+    out += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(out)
+
+
+def _gallery(rows: list[dict], views: list, out_dir: Path) -> Path:
+    cells = []
+    for row, view in zip(rows, views):
+        student = f'<img src="{html.escape(row["student_image"])}" title="student">' if row["teacher"] == "yes" else ""
+        cells.append(
+            f'<figure><img src="{html.escape(row["image"])}" title="final">{student}<figcaption>'
+            f'{html.escape(view.prompt)}<br>score {row["score"]} / tau {row["tau"]} &middot; '
+            f'{"teacher " + view.strategy if view.teacher_used else "student only"} &middot; {row["steps"]} steps'
+            f"</figcaption></figure>")
+    page = ("<!doctype html><meta charset=utf-8><title>adq demo</title><style>body{font-family:sans-serif}"
+            "figure{display:inline-block;width:300px;margin:8px;vertical-align:top}"
+            "img{width:128px;image-rendering:pixelated;margin-right:4px}</style>"
+            f"<h1>adq demo: preset {html.escape(settings.preset)}</h1>" + "\n".join(cells))
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def run_demo(prompts_file: Path = DEMO_PROMPTS, out_dir: Path | None = None, k: int | None = None,
+             timeout_s: float = 600.0) -> list:
+    from shared import calibration
+    from shared.db.migrate import upgrade
+    from workers.processes import WorkerProcess
+
+    out_dir = Path(out_dir or settings.home_dir / "demo")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    upgrade()
+    preset = get_preset(settings.preset)
+    if preset.student.source.startswith("tiny:"):
+        from shared.models import tiny
+
+        print("building the tiny models (once) ...", flush=True)
+        tiny.ensure_built()
+    prompts = calibration.read_prompts(prompts_file)
+    workers = [WorkerProcess(pool, settings.home_dir / "logs") for pool in ("student", "teacher")]
+    try:
+        for w in workers:
+            w.wait_ready()
+        started = time.monotonic()
+        views = [client.submit(p, k=k, seed=i) for i, p in enumerate(tqdm(prompts, desc="submitting", unit="job"))]
+        done = []
+        for view in tqdm(views, desc="waiting", unit="job"):
+            done.append(client.wait(view.id, timeout=max(1.0, timeout_s - (time.monotonic() - started))))
+    finally:
+        for w in workers:
+            w.stop()
+    rows = []
+    for view in done:
+        images = {}
+        for which, key in (("final", view.final_image_key), ("student", view.student_image_key)):
+            if key:
+                dest = out_dir / f"{view.id}-{which}.png"
+                dest.write_bytes(client.image_bytes(view.id, which))
+                images[which] = dest.name
+        latency = _latency(view)
+        rows.append({"prompt": view.prompt[:48], "score": _fmt(view.student_score), "tau": _fmt(view.threshold),
+                     "teacher": "yes" if view.teacher_used else "no", "steps": view.total_steps,
+                     "latency_s": latency, "image": images.get("final", "-"),
+                     "student_image": images.get("student", "-"), "status": view.status})
+    print(_table(rows))
+    gallery = _gallery(rows, done, out_dir)
+    used = sum(bool(v.teacher_used) for v in done)
+    print(f"\n{len(done)} jobs, {sum(v.status == 'succeeded' for v in done)} succeeded, teacher used on {used} "
+          f"(k={done[0].k if done else '-'}); mean steps {sum(v.total_steps or 0 for v in done) / max(1, len(done)):.2f}")
+    print(f"gallery: {gallery}")
+    return done
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _latency(view) -> str:
+    from datetime import datetime
+
+    start, end = view.times.get("created_at"), view.times.get("finished_at")
+    if not (start and end):
+        return "-"
+    return f"{(datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds():.2f}"
+
+
+def clean(out_dir: Path) -> None:
+    shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,0 +1,49 @@
+"""Resolve ADQ_DEVICE in the process that runs inference (never in a forking parent: CUDA does not survive fork)."""
+
+from __future__ import annotations
+
+from shared.config import settings
+from shared.errors import ModelError
+
+_configured = False
+
+
+def resolve_device(name: str | None = None):
+    import torch
+
+    name = (name or settings.device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ModelError(f"ADQ_DEVICE={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"ADQ_DEVICE={name!r} but no CUDA device is visible to this process")
+    return device
+
+
+def dtype_for(device):
+    import torch
+
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def configure_torch() -> None:
+    """Per-process torch set-up: thread count and inference-only mode."""
+    global _configured
+    if _configured:
+        return
+    import torch
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    torch.set_grad_enabled(False)
+    _configured = True
+
+
+def generator(device, seed: int):
+    """A seeded generator on the device the noise is drawn on: CUDA generators on CUDA, CPU elsewhere."""
+    import torch
+
+    return torch.Generator(device="cuda" if device.type == "cuda" else "cpu").manual_seed(int(seed))

@@ -1,0 +1,147 @@
+"""Student and teacher adapters over diffusers pipelines, plus zero-cost ones for the overhead benchmark.
+
+Every adapter counts the denoising steps that really ran (callback_on_step_end), so the steps recorded per job are
+measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from shared.config import settings
+from shared.models.device import dtype_for, generator
+from shared.models.weights import locate
+from shared.presets import ModelSpec, Preset
+
+TEACHER_SEED_OFFSET = 1_000_003  # the teacher draws its own noise, still fixed by the job's seed
+
+
+def steps_for_strength(steps: int, sigma: float) -> int:
+    """num_inference_steps that makes img2img with strength=sigma run exactly ``steps`` steps.
+
+    diffusers runs min(int(n * strength), n) steps; the reference's int(T/sigma + 1) works for sigma < 1 but runs
+    T+1 steps at sigma = 1. Search around T/sigma with diffusers' own float expression."""
+    n = max(steps, math.ceil(steps / sigma))
+    while n > steps and min(int(n * sigma), n) > steps:
+        n -= 1
+    while min(int(n * sigma), n) < steps:
+        n += 1
+    return n
+
+
+class _StepCounter:
+    def __init__(self):
+        self.steps = 0
+
+    def __call__(self, pipe, step, timestep, callback_kwargs):
+        self.steps += 1
+        return callback_kwargs
+
+
+def _load(cls, spec: ModelSpec, device):
+    import diffusers
+
+    kwargs = {"torch_dtype": dtype_for(device), "local_files_only": not settings.allow_downloads}
+    if spec.variant and device.type == "cuda":
+        kwargs["variant"] = spec.variant
+    if spec.unet:
+        kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
+            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs)
+    pipe = cls.from_pretrained(locate(spec.source, spec.label), **kwargs)
+    if spec.scheduler:
+        pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@dataclass
+class Output:
+    image: object  # PIL.Image
+    steps: int
+
+
+class DiffusionStudent:
+    def __init__(self, preset: Preset, device):
+        from diffusers import AutoPipelineForText2Image
+
+        self.device = device
+        self.pipe = _load(AutoPipelineForText2Image, preset.student, device)
+
+    def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
+        counter = _StepCounter()
+        image = self.pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, width=width,
+                          height=height, generator=generator(self.device, seed), callback_on_step_end=counter,
+                          output_type="pil").images[0]
+        return Output(image, counter.steps)
+
+
+class DiffusionTeacher:
+    def __init__(self, preset: Preset, device):
+        from diffusers import StableDiffusionXLImg2ImgPipeline
+
+        self.preset, self.device = preset, device
+        self.pipe = _load(StableDiffusionXLImg2ImgPipeline, preset.teacher, device)
+        self._regen = None
+
+    @property
+    def regenerator(self):
+        # Loaded on first use: refinement-only workers never pay for it.
+        if self._regen is None:
+            from diffusers import StableDiffusionXLPipeline
+
+            spec = self.preset.regenerator
+            self._regen = (StableDiffusionXLPipeline.from_pipe(self.pipe) if spec is None
+                           else _load(StableDiffusionXLPipeline, spec, self.device))
+        return self._regen
+
+    def _resize(self, image):
+        from PIL import Image
+
+        size = tuple(self.preset.teacher_size)
+        return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+    def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
+        counter = _StepCounter()
+        out = self.pipe(prompt=prompt, image=self._resize(image), strength=sigma,
+                        num_inference_steps=steps_for_strength(steps, sigma), guidance_scale=guidance,
+                        generator=generator(self.device, seed + TEACHER_SEED_OFFSET), callback_on_step_end=counter,
+                        output_type="pil").images[0]
+        return Output(out, counter.steps)
+
+    def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
+        counter = _StepCounter()
+        width, height = self.preset.teacher_size
+        out = self.regenerator(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, width=width,
+                               height=height, generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
+                               callback_on_step_end=counter, output_type="pil").images[0]
+        return Output(out, counter.steps)
+
+
+def _null_image(seed: int, size):
+    from PIL import Image
+
+    return Image.new("RGB", tuple(size), ((seed * 37) % 256, (seed * 101) % 256, (seed * 199) % 256))
+
+
+class NullStudent:
+    """Costs nothing: a flat image whose colour depends on the seed."""
+
+    def __init__(self, preset: Preset, device=None):
+        self.preset = preset
+
+    def generate(self, prompt, *, steps, guidance, width, height, seed) -> Output:
+        return Output(_null_image(seed, (width, height)), steps)
+
+
+class NullTeacher:
+    def __init__(self, preset: Preset, device=None):
+        self.preset = preset
+
+    def refine(self, image, prompt, *, steps, sigma, guidance, seed) -> Output:
+        from PIL import ImageOps
+
+        return Output(ImageOps.invert(image.convert("RGB")), steps)
+
+    def regenerate(self, prompt, *, steps, guidance, seed) -> Output:
+        return Output(_null_image(seed + TEACHER_SEED_OFFSET, self.preset.teacher_size), steps)

@@ -1,0 +1,174 @@
+"""Quality estimators behind one batched interface: ``score(prompts, images) -> list[float]``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from shared.config import settings
+from shared.errors import InputError, ModelUnavailable, ScoringError
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class Estimator(Protocol):
+    def score(self, prompts: Sequence[str], images: Sequence) -> list[float]: ...
+
+
+def _check_batch(prompts, images) -> None:
+    if len(prompts) != len(images):
+        raise InputError(f"score() got {len(prompts)} prompts but {len(images)} images")
+
+
+class TinyClipEstimator:
+    """Scaled cosine similarity between the prompt and image embeddings of a tiny, locally built CLIP model."""
+
+    SCALE = 10.0
+
+    def __init__(self, folder: str | Path, device):
+        import torch
+        from transformers import CLIPModel, CLIPTokenizer
+
+        self.device = device
+        self.model = CLIPModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+        self.tokenizer = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+        self.size = self.model.config.vision_config.image_size
+        self.mean = torch.tensor(CLIP_MEAN, device=device).view(3, 1, 1)
+        self.std = torch.tensor(CLIP_STD, device=device).view(3, 1, 1)
+
+    def _pixels(self, image):
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        image = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BICUBIC)
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).to(self.device)
+        return (x - self.mean) / self.std
+
+    def score(self, prompts, images) -> list[float]:
+        import torch
+
+        _check_batch(prompts, images)
+        if not prompts:
+            return []
+        with torch.inference_mode():
+            text = self.tokenizer(list(prompts), padding="max_length", truncation=True, return_tensors="pt")
+            t = self.model.get_text_features(**text.to(self.device))
+            v = self.model.get_image_features(pixel_values=torch.stack([self._pixels(im) for im in images]))
+            sims = torch.nn.functional.cosine_similarity(t, v, dim=-1) * self.SCALE
+        return [float(s) for s in sims.cpu()]
+
+
+class ImageRewardEstimator:
+    """ImageReward (the image-reward package) scored in batches under inference mode.
+
+    The package's own ``load`` downloads from the hub and builds its BERT tokenizer from the hub id
+    'bert-base-uncased'; here the checkpoint, med_config and tokenizer are explicit paths, so nothing is fetched."""
+
+    def __init__(self, device, checkpoint: str | None = None, med_config: str | None = None,
+                 tokenizer: str | None = None, state_dict: dict | None = None):
+        checkpoint = checkpoint or settings.imagereward_checkpoint
+        med_config = med_config or settings.imagereward_med_config
+        tokenizer = tokenizer or settings.imagereward_tokenizer
+        ckpt_path = self._find(checkpoint, "ImageReward.pt") if state_dict is None else None
+        med_path = self._find(med_config or "med_config.json", "med_config.json")
+        self.device = device
+        self.model = self._build(med_path, tokenizer)
+        import torch
+
+        if state_dict is None:
+            state_dict = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state_dict, strict=False)
+        self.model.to(device).eval()
+
+    @staticmethod
+    def _find(value: str, filename: str) -> str:
+        candidates = [Path(value).expanduser()]
+        if settings.model_dir is not None:
+            candidates += [Path(settings.model_dir) / "ImageReward" / filename, Path(settings.model_dir) / value]
+        candidates.append(Path("~/.cache/ImageReward").expanduser() / filename)
+        for path in candidates:
+            if path.is_file():
+                return str(path)
+        raise ModelUnavailable(
+            f"ImageReward file {filename} ({value!r}) is not available on this machine. Point "
+            f"ADQ_IMAGEREWARD_CHECKPOINT at ImageReward.pt and ADQ_IMAGEREWARD_MED_CONFIG at med_config.json "
+            f"(both from the THUDM/ImageReward hub repo), or put them in $ADQ_MODEL_DIR/ImageReward/."
+        )
+
+    @staticmethod
+    def _build(med_config: str, tokenizer: str):
+        from transformers import BertTokenizer
+
+        try:
+            tok = BertTokenizer.from_pretrained(tokenizer, local_files_only=not settings.allow_downloads)
+        except OSError:
+            raise ModelUnavailable(
+                f"ImageReward's BERT tokenizer {tokenizer!r} is not available locally; point "
+                f"ADQ_IMAGEREWARD_TOKENIZER at a folder with bert-base-uncased's vocab.txt") from None
+        tok.add_special_tokens({"bos_token": "[DEC]"})
+        tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
+        tok.enc_token_id = tok.additional_special_tokens_ids[0]
+
+        import ImageReward.models.BLIP.blip_pretrain as blip_pretrain
+        from ImageReward.ImageReward import ImageReward
+
+        # BLIP_Pretrain calls init_tokenizer() -> BertTokenizer.from_pretrained('bert-base-uncased') (the hub);
+        # hand it the tokenizer loaded above instead, for the duration of the constructor only.
+        original = blip_pretrain.init_tokenizer
+        blip_pretrain.init_tokenizer = lambda: tok
+        try:
+            return ImageReward(med_config=med_config, device="cpu")
+        finally:
+            blip_pretrain.init_tokenizer = original
+
+    def score(self, prompts, images) -> list[float]:
+        import torch
+
+        _check_batch(prompts, images)
+        if not prompts:
+            return []
+        m = self.model
+        m.device = self.device
+        with torch.inference_mode():
+            text = m.blip.tokenizer(list(prompts), padding="max_length", truncation=True, max_length=35,
+                                    return_tensors="pt").to(self.device)
+            pixels = torch.stack([m.preprocess(im) for im in images]).to(self.device)
+            image_embeds = m.blip.visual_encoder(pixels)
+            atts = torch.ones(image_embeds.size()[:-1], dtype=torch.long, device=self.device)
+            out = m.blip.text_encoder(text.input_ids, attention_mask=text.attention_mask,
+                                      encoder_hidden_states=image_embeds, encoder_attention_mask=atts,
+                                      return_dict=True)
+            rewards = (m.mlp(out.last_hidden_state[:, 0, :].float()) - m.mean) / m.std
+        return [float(r) for r in rewards.squeeze(-1).cpu()]
+
+
+class NullEstimator:
+    """Costs nothing: a uniform pseudo-random score in [0, 1) from the prompt and the image bytes."""
+
+    def score(self, prompts, images) -> list[float]:
+        _check_batch(prompts, images)
+        out = []
+        for prompt, image in zip(prompts, images):
+            digest = hashlib.sha256(prompt.encode() + image.tobytes()).digest()
+            out.append(int.from_bytes(digest[:8], "big") / 2**64)
+        return out
+
+
+def load_estimator(kind: str, device) -> Estimator:
+    try:
+        if kind == "tiny":
+            from shared.models import tiny
+
+            return TinyClipEstimator(tiny.ensure_built() / "estimator", device)
+        if kind == "imagereward":
+            return ImageRewardEstimator(device)
+        if kind == "null":
+            return NullEstimator()
+    except (ModelUnavailable, InputError):
+        raise
+    except Exception as exc:  # a broken checkpoint is a scoring failure the operator must see, not a retry loop
+        raise ScoringError(f"cannot load the {kind} estimator: {exc}") from exc
+    raise InputError(f"unknown estimator kind {kind!r}")

@@ -1,0 +1,54 @@
+"""Find weights locally, or fail fast with a message that names them and says how to point at a local copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.config import settings
+from shared.errors import ModelUnavailable
+from shared.presets import ModelSpec
+
+
+def _missing(label: str, source: str, what: str = "a diffusers folder with model_index.json") -> ModelUnavailable:
+    return ModelUnavailable(
+        f"{label} weights {source!r} are not available on this machine and downloads are off. "
+        f"Put {what} at $ADQ_MODEL_DIR/{source} (ADQ_MODEL_DIR={settings.model_dir or 'unset'}), "
+        f"or give the folder's path as the source, or set ADQ_ALLOW_DOWNLOADS=true where the hub is reachable."
+    )
+
+
+def locate(source: str, label: str, marker: str = "model_index.json") -> str:
+    """A local folder for ``source``, or the hub id itself when downloads are allowed or it is in the hub cache."""
+    if source.startswith("tiny:"):
+        from shared.models import tiny
+
+        return str(tiny.ensure_built() / source.split(":", 1)[1])
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / marker).is_file():
+            raise _missing(label, source, f"{marker} (the folder exists but has no {marker})")
+        return str(path)
+    if settings.model_dir is not None:
+        local = Path(settings.model_dir).expanduser() / source
+        if (local / marker).is_file():
+            return str(local)
+    if settings.allow_downloads:
+        return source
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source, marker)
+    except Exception:  # a malformed id is just "not cached"
+        cached = None
+    if isinstance(cached, str):
+        return source
+    raise _missing(label, source, "a folder with " + marker)
+
+
+def check_available(spec: ModelSpec) -> None:
+    """Cheap pre-flight for worker start-up: resolves every source without loading anything."""
+    if spec.source.startswith("null:"):
+        return
+    locate(spec.source, spec.label)
+    if spec.unet:
+        locate(spec.unet, spec.label + " UNet", marker="config.json")

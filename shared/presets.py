@@ -1,0 +1,126 @@
+"""Model presets: which student, teacher and estimator serve a job, and their serving settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from shared.errors import InputError
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+PERCENTILES_DIR = DATA_DIR / "percentiles"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a diffusion pipeline comes from. ``source`` is a hub id, a local folder, or "tiny:<role>"."""
+
+    source: str
+    label: str  # human name used in error messages, e.g. "SDXL-Turbo"
+    unet: str | None = None  # a separate UNet repo (LCM-SDXL swaps the base UNet)
+    variant: str | None = None  # "fp16" weight files, used on CUDA only
+    scheduler: str | None = None  # diffusers scheduler class to swap in
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    kind: str  # "imagereward" | "tiny" | "null"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    student: ModelSpec
+    teacher: ModelSpec
+    estimator: EstimatorSpec
+    student_steps: int
+    student_guidance: float
+    student_size: tuple[int, int]  # (width, height) the student generates at
+    teacher_steps: int
+    teacher_guidance: float
+    teacher_size: tuple[int, int]  # the teacher's resolution; the student image is resized to it before refinement
+    sigma: float
+    k: int = 50
+    strategy: str = "refine"
+    regenerator: ModelSpec | None = None  # text2img model for regeneration; None means the teacher's components
+    percentiles_file: str | None = None  # shipped calibration under data/percentiles/
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def percentiles_path(self) -> Path | None:
+        return PERCENTILES_DIR / self.percentiles_file if self.percentiles_file else None
+
+
+def student_settings(preset: str, steps: int, guidance: float, width: int, height: int) -> dict:
+    """The student settings a calibration must match; their hash keys the calibration table."""
+    spec = get_preset(preset).student
+    return {"preset": preset, "student": spec.source, "unet": spec.unet, "steps": int(steps),
+            "guidance": round(float(guidance), 6), "width": int(width), "height": int(height)}
+
+
+def settings_hash(student: dict) -> str:
+    return hashlib.sha256(json.dumps(student, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SDXL_BASE = "stabilityai/stable-diffusion-xl-base-1.0"
+
+PRESETS: dict[str, Preset] = {
+    "sdxl-turbo": Preset(
+        name="sdxl-turbo",
+        student=ModelSpec("stabilityai/sdxl-turbo", "SDXL-Turbo", variant="fp16"),
+        teacher=ModelSpec("stabilityai/stable-diffusion-xl-refiner-1.0", "SDXL-refiner", variant="fp16",
+                          scheduler="UniPCMultistepScheduler"),
+        regenerator=ModelSpec(SDXL_BASE, "SDXL-base", variant="fp16", scheduler="UniPCMultistepScheduler"),
+        estimator=EstimatorSpec("imagereward"),
+        student_steps=2, student_guidance=0.0, student_size=(512, 512),
+        teacher_steps=4, teacher_guidance=8.0, teacher_size=(1024, 1024), sigma=0.3,
+        percentiles_file="sdxl-turbo.json",
+        notes="Percentiles from the reference implementation (DiffusionDB prompts, 2 steps, guidance 0).",
+    ),
+    "lcm-sdxl": Preset(
+        name="lcm-sdxl",
+        student=ModelSpec(SDXL_BASE, "LCM-SDXL", unet="latent-consistency/lcm-sdxl", variant="fp16",
+                          scheduler="LCMScheduler"),
+        teacher=ModelSpec(SDXL_BASE, "SDXL-base", variant="fp16", scheduler="UniPCMultistepScheduler"),
+        estimator=EstimatorSpec("imagereward"),
+        student_steps=4, student_guidance=8.0, student_size=(1024, 1024),
+        teacher_steps=12, teacher_guidance=8.0, teacher_size=(1024, 1024), sigma=0.7,
+        percentiles_file="lcm-sdxl.json",
+        notes="The reference sampled these percentiles at guidance 0.0, not the 8.0 it serves with: jobs are "
+              "refused until `adq calibrate --preset lcm-sdxl` records a matching calibration.",
+    ),
+    "tiny": Preset(
+        name="tiny",
+        student=ModelSpec("tiny:student", "tiny student"),
+        teacher=ModelSpec("tiny:teacher", "tiny teacher", scheduler="UniPCMultistepScheduler"),
+        estimator=EstimatorSpec("tiny"),
+        student_steps=2, student_guidance=0.0, student_size=(32, 32),
+        teacher_steps=4, teacher_guidance=5.0, teacher_size=(32, 32), sigma=0.5,
+        percentiles_file="tiny.json",
+        notes="Random weights built locally from configs with fixed seeds: proves the plumbing, not quality.",
+    ),
+    # Costs nothing: used by the overhead benchmark to measure the queue system itself.
+    "null": Preset(
+        name="null",
+        student=ModelSpec("null:student", "null student"),
+        teacher=ModelSpec("null:teacher", "null teacher"),
+        estimator=EstimatorSpec("null"),
+        student_steps=1, student_guidance=0.0, student_size=(8, 8),
+        teacher_steps=1, teacher_guidance=0.0, teacher_size=(8, 8), sigma=0.5,
+        percentiles_file="null.json",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}") from None
+
+
+def describe(preset: Preset) -> dict:
+    return asdict(preset)

@@ -1,0 +1,47 @@
+"""Job states and the only place that says which transitions are allowed."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"  # row committed, student message sent (or about to be re-sent by the sweeper)
+    STUDENT_RUNNING = "student_running"  # a student worker holds the claim: generate, score, decide
+    TEACHER_QUEUED = "teacher_queued"  # scored below tau; waiting for a teacher worker
+    TEACHER_RUNNING = "teacher_running"  # a teacher worker holds the claim: refine or regenerate
+    SUCCEEDED = "succeeded"  # final image stored; terminal
+    FAILED = "failed"  # gave up (bad weights, too many attempts, permanent error); terminal
+    CANCELLED = "cancelled"  # cancelled before it finished; workers skip it; terminal
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Running states may move to themselves: that is a re-claim after a crash or a retry.
+ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.STUDENT_RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.STUDENT_RUNNING: frozenset(
+        {JobStatus.STUDENT_RUNNING, JobStatus.QUEUED, JobStatus.TEACHER_QUEUED, JobStatus.SUCCEEDED,
+         JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.TEACHER_QUEUED: frozenset({JobStatus.TEACHER_RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.TEACHER_RUNNING: frozenset(
+        {JobStatus.TEACHER_RUNNING, JobStatus.TEACHER_QUEUED, JobStatus.SUCCEEDED, JobStatus.FAILED,
+         JobStatus.CANCELLED}
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+STAGE_WAITING = {"student": JobStatus.QUEUED, "teacher": JobStatus.TEACHER_QUEUED}
+STAGE_RUNNING = {"student": JobStatus.STUDENT_RUNNING, "teacher": JobStatus.TEACHER_RUNNING}
+
+
+def sources_for(target: JobStatus) -> frozenset[JobStatus]:
+    """Every state from which ``target`` may be entered."""
+    return frozenset(src for src, targets in ALLOWED.items() if target in targets)
+
+
+def can_transition(src: JobStatus, dst: JobStatus) -> bool:
+    return dst in ALLOWED[src]

@@ -1,0 +1,187 @@
+"""Image objects in S3 (boto3, any S3-compatible endpoint) or on a local filesystem, behind one interface.
+
+Keys are fixed per job and stage (see shared.constants), and writes are whole-object: S3 PUT is atomic, and the
+file backend writes to a temporary name and renames, so a reader never sees half an image.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from shared.config import settings
+from shared.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
+from shared.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
+
+
+def job_key(job_id: str, stage: str) -> str:
+    name = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}[stage]
+    return f"{JOB_KEY_PREFIX}/{job_id}/{name}"
+
+
+class Storage(Protocol):
+    url: str
+
+    def put(self, key: str, data: bytes, content_type: str = "image/png") -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def link(self, key: str, expires_s: int | None = None) -> str: ...
+    def check(self) -> None: ...
+
+
+class FileStorage:
+    def __init__(self, url: str):
+        parsed = urlparse(url)
+        if parsed.netloc not in ("", "localhost"):
+            raise InputError(f"file storage URL {url!r} must be file:///absolute/path")
+        self.url = url
+        self.root = Path(unquote(parsed.path))
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise InputError(f"object key {key!r} escapes the storage root")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str = "image/png") -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {key!r} not found under {self.root}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def link(self, key: str, expires_s: int | None = None) -> str:
+        return self._path(key).as_uri()
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+
+class S3Storage:
+    def __init__(self, url: str):
+        parsed = urlparse(url)
+        if not parsed.netloc:
+            raise InputError(f"S3 storage URL {url!r} must be s3://bucket[/prefix]")
+        self.url = url
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self._client = None
+
+    @property
+    def client(self):
+        # Created on first use in the process that uses it: boto3 clients are not fork-safe.
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client(
+                "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+                config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, key: str, fn, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(f"object {key!r} not found in s3://{self.bucket}") from None
+            if status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"):
+                raise StorageUnavailable(f"S3 {what} {key!r} failed: {code}") from exc
+            raise StorageError(f"S3 {what} {key!r} failed: {code} {exc}") from exc
+        except (EndpointConnectionError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"S3 {what} {key!r} failed: {exc}") from exc
+
+    def put(self, key: str, data: bytes, content_type: str = "image/png") -> None:
+        self._call("put", key, self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        return self._call("get", key, self.client.get_object, Key=self._key(key))["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call("head", key, self.client.head_object, Key=self._key(key))
+            return True
+        except ObjectNotFound:
+            return False
+
+    def link(self, key: str, expires_s: int | None = None) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_s or settings.presign_expiry_s)
+
+    def check(self) -> None:
+        self._call("head_bucket", "", self.client.head_bucket)
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.check()
+        except StorageError:
+            self._call("create_bucket", "", self.client.create_bucket)
+
+
+def open_storage(url: str) -> Storage:
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        return FileStorage(url)
+    if scheme == "s3":
+        return S3Storage(url)
+    raise InputError(f"ADQ_STORAGE_URL={url!r}: use s3://bucket/prefix or file:///path")
+
+
+_storage: Storage | None = None
+
+
+def get_storage() -> Storage:
+    """One storage client per process, rebuilt if the URL setting changed."""
+    global _storage
+    url = settings.effective_storage_url
+    if _storage is None or _storage.url != url:
+        _storage = open_storage(url)
+    return _storage
+
+
+def reset_after_fork() -> None:
+    global _storage
+    _storage = None
+
+
+def encode_png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode_png(data: bytes):
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")

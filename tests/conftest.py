@@ -1,0 +1,175 @@
+"""Fixtures that use real services: Redis, PostgreSQL and an S3 HTTP server (moto's server mode).
+
+A service that is unreachable skips its tests on a laptop and fails them in CI (CI=true)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+# Embedded defaults live in a scratch home for the whole run; set before `shared` reads its settings.
+_HOME = Path(tempfile.mkdtemp(prefix="adq-test-"))
+os.environ["ADQ_HOME"] = str(_HOME)
+os.environ.setdefault("ADQ_TORCH_THREADS", "1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+for _name in ("ADQ_BROKER_URL", "ADQ_DATABASE_URL", "ADQ_STORAGE_URL", "ADQ_PRESET", "ADQ_DEVICE"):
+    os.environ.pop(_name, None)
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+REDIS_URL = os.environ.get("ADQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PG_ADMIN_URL = os.environ.get("ADQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def unavailable(what: str, exc: Exception):
+    message = f"{what} is unreachable: {exc}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: services are required)")
+    pytest.skip(message)
+
+
+@contextmanager
+def configured(**env: str):
+    """Point the in-process settings (and the Celery app) at other services, then restore them."""
+    from shared.config import reload_settings
+    from shared.db import session
+    from shared.models import registry
+    from tasks.app import app, apply_settings
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    reload_settings(), apply_settings(), session.dispose(), app.pool.force_close_all()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reload_settings(), apply_settings(), session.dispose(), registry.clear(), app.pool.force_close_all()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+    except Exception as exc:
+        unavailable("Redis at " + REDIS_URL, exc)
+    client.flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    from sqlalchemy import create_engine, text
+
+    try:
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:
+        unavailable("PostgreSQL at " + PG_ADMIN_URL, exc)
+    yield PG_ADMIN_URL
+    engine.dispose()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """A fresh, migrated PostgreSQL database for one test; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"adq_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server.rsplit("/", 1)[0] + "/" + name
+    from shared.db.migrate import upgrade
+
+    upgrade(url)
+    yield url
+    from shared.db import session
+
+    session.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> str:
+    """moto's server mode: a real S3 HTTP endpoint that several processes can use."""
+    import urllib.request
+
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except Exception as exc:  # not up yet
+            last = exc
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        unavailable("moto S3 server", last)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture()
+def s3_storage_url(s3_endpoint) -> str:
+    import boto3
+
+    bucket = f"adq-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/run"
+
+
+@pytest.fixture()
+def sqlite_env(tmp_path):
+    """Embedded defaults in a fresh home: SQLite, file storage, filesystem broker."""
+    with configured(ADQ_HOME=str(tmp_path / "home"), ADQ_DATABASE_URL="", ADQ_BROKER_URL="", ADQ_STORAGE_URL=""):
+        from shared.db.migrate import upgrade
+
+        upgrade()
+        yield tmp_path / "home"
+
+
+@pytest.fixture()
+def pg_env(pg_url, tmp_path):
+    with configured(ADQ_DATABASE_URL=pg_url, ADQ_HOME=str(tmp_path / "home"), ADQ_BROKER_URL="",
+                    ADQ_STORAGE_URL=""):
+        yield pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_env(request):
+    """The same test on the embedded database and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_env")
+    else:
+        yield request.getfixturevalue("pg_env")

@@ -1,0 +1,55 @@
+import pytest
+
+from shared.errors import InputError
+from tests.factories import params
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"prompt": ""}, "prompt is empty"),
+    ({"prompt": "   \n"}, "prompt is empty"),
+    ({"prompt": "x" * 2001}, "2001 characters"),
+    ({"prompt": 42}, "prompt must be a string"),
+    ({"k": -1}, "k=-1"),
+    ({"k": 101}, "k=101"),
+    ({"k": 50.5}, "k must be an integer"),
+    ({"k": True}, "k must be an integer"),
+    ({"sigma": 0}, "sigma=0.0"),
+    ({"sigma": -0.1}, "sigma=-0.1"),
+    ({"sigma": 1.01}, "sigma=1.01"),
+    ({"sigma": float("nan")}, "sigma must be finite"),
+    ({"student_steps": 0}, "student_steps=0"),
+    ({"student_steps": -3}, "student_steps=-3"),
+    ({"teacher_steps": 10**6}, "teacher_steps=1000000"),
+    ({"preset": "sdxl-lightning"}, "unknown preset 'sdxl-lightning'"),
+    ({"strategy": "upscale"}, "strategy='upscale'"),
+    ({"width": 30}, "width=30 must be a multiple of 8"),
+    ({"seed": -1}, "seed=-1"),
+    ({"student_guidance": 80.0}, "student_guidance=80.0"),
+])
+def test_bad_input_names_the_value(overrides, named):
+    with pytest.raises(InputError, match=named.replace("(", r"\(").replace("[", r"\[")):
+        params(**overrides)
+
+
+def test_defaults_come_from_the_preset():
+    p = params(preset="sdxl-turbo")
+    assert (p.student_steps, p.teacher_steps, p.sigma, p.k, p.width) == (2, 4, 0.3, 50, 512)
+    p = params(preset="lcm-sdxl")
+    assert (p.student_steps, p.student_guidance, p.teacher_steps, p.sigma) == (4, 8.0, 12, 0.7)
+
+
+@pytest.mark.parametrize("k", [0, 1, 37, 99, 100])
+@pytest.mark.parametrize("sigma", [0.01, 0.5, 1.0])
+def test_every_k_and_sigma_in_range_is_accepted(k, sigma):
+    p = params(k=k, sigma=sigma)
+    assert (p.k, p.sigma) == (k, sigma)
+
+
+def test_prompt_is_stripped_and_seed_random_when_unset():
+    from shared.params import resolve
+
+    a, b = resolve("  a cat  "), resolve("a cat")
+    assert a.prompt == "a cat"
+    assert isinstance(a.seed, int) and (a.seed != b.seed or a.seed == b.seed)  # both valid seeds
+    assert params().student_hash() == params(seed=99).student_hash()  # the seed is not a student setting
+    assert params().student_hash() != params(student_steps=3).student_hash()

@@ -1,0 +1,1 @@
+"""Worker processes: one pool per queue, started by `adq worker student|teacher`."""

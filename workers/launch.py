@@ -1,0 +1,50 @@
+"""Start a Celery worker bound to one queue, with settings that are safe for GPUs.
+
+The worker uses the prefork pool: its parent process never imports torch or touches CUDA (CUDA does not survive
+fork), the child loads models lazily on its first task and keeps them, and unlike the solo pool prefork enforces
+the hard time limits. One child per GPU; scale out with more worker processes or pods.
+"""
+
+from __future__ import annotations
+
+from shared.config import settings
+from shared.constants import STUDENT_QUEUE, TEACHER_QUEUE
+from shared.errors import InputError
+from shared.presets import get_preset
+
+POOLS = {"student": STUDENT_QUEUE, "teacher": TEACHER_QUEUE}
+
+
+def worker_argv(pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None,
+                queues: str | None = None) -> list[str]:
+    if pool not in POOLS:
+        raise InputError(f"unknown worker pool {pool!r}; choose student or teacher")
+    argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", "prefork",
+            "--concurrency", str(concurrency), "--loglevel", loglevel]
+    if settings.send_events:
+        argv.append("--task-events")
+    if settings.broker_kind == "filesystem":
+        # The filesystem transport has no fanout exchange, so broadcast features have nothing to talk over.
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    else:
+        argv += ["--without-gossip"]
+    return argv
+
+
+def preflight(pool: str) -> None:
+    """Fail at start-up, not on the first job, when the default preset's weights are missing. Checks paths only:
+    nothing is imported that could initialise CUDA in the parent."""
+    from shared.models.weights import check_available
+
+    preset = get_preset(settings.preset)
+    specs = [preset.student] if pool == "student" else [preset.teacher]
+    for spec in specs:
+        if not spec.source.startswith(("tiny:", "null:")):
+            check_available(spec)
+
+
+def run(pool: str, **kwargs) -> None:
+    preflight(pool)
+    from tasks import app
+
+    app.worker_main(worker_argv(pool, **kwargs))
