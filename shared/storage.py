@@ -96,7 +96,8 @@ class S3Storage:
 
             self._client = boto3.client(
                 "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
-                config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+                config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=30,
+                              retries={"max_attempts": 3, "mode": "standard"}),
             )
         return self._client
 

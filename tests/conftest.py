@@ -44,11 +44,11 @@ def configured(**env: str):
     from shared.config import reload_settings
     from shared.db import session
     from shared.models import registry
-    from tasks.app import app, apply_settings
+    from tasks.app import apply_settings
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    reload_settings(), apply_settings(), session.dispose(), app.pool.force_close_all()
+    reload_settings(), apply_settings(), session.dispose()
     try:
         yield
     finally:
@@ -57,7 +57,7 @@ def configured(**env: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        reload_settings(), apply_settings(), session.dispose(), registry.clear(), app.pool.force_close_all()
+        reload_settings(), apply_settings(), session.dispose(), registry.clear()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,114 @@
+"""Submitting through the Python client and the CLI: bad input leaves no row and sends nothing."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import func, select
+
+from shared import client
+from shared.config import settings
+from shared.db.models import Job
+from shared.db.session import session_scope
+from shared.errors import CalibrationError, IdempotencyConflict, InputError
+
+
+def job_count() -> int:
+    with session_scope() as s:
+        return s.scalar(select(func.count()).select_from(Job))
+
+
+def queued_messages() -> int:
+    return sum(1 for p in (settings.broker_folder / "queue").glob("*.msg")) if settings.broker_folder.exists() else 0
+
+
+def test_submit_records_and_enqueues(sqlite_env):
+    view = client.submit("a lighthouse by the sea", k=30, seed=5)
+    assert view.status == "queued" and view.k == 30 and view.seed == 5
+    assert view.threshold == pytest.approx(json.load(open("data/percentiles/tiny.json"))["30"])
+    assert view.times["enqueued_at"] is not None
+    assert (job_count(), queued_messages()) == (1, 1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"prompt": ""}, "prompt is empty"),
+    ({"prompt": "x" * 5000}, "5000 characters"),
+    ({"k": 101}, "k=101"),
+    ({"k": -5}, "k=-5"),
+    ({"sigma": 0.0}, "sigma=0.0"),
+    ({"sigma": 1.5}, "sigma=1.5"),
+    ({"student_steps": 0}, "student_steps=0"),
+    ({"teacher_steps": 100000}, "teacher_steps=100000"),
+    ({"preset": "nope"}, "unknown preset 'nope'"),
+    ({"strategy": "inpaint"}, "strategy='inpaint'"),
+])
+def test_bad_input_writes_nothing(sqlite_env, kwargs, message):
+    kwargs = {"prompt": "a cat"} | kwargs
+    with pytest.raises(InputError, match=message):
+        client.submit(kwargs.pop("prompt"), **kwargs)
+    assert (job_count(), queued_messages()) == (0, 0)
+
+
+def test_calibration_mismatch_is_refused(sqlite_env):
+    with pytest.raises(CalibrationError, match="steps: calibrated 2, requested 3"):
+        client.submit("a cat", student_steps=3)
+    with pytest.raises(CalibrationError, match="guidance: calibrated 0.0, requested 8.0"):
+        client.submit("a cat", preset="lcm-sdxl")  # the reference's LCM percentiles were sampled at guidance 0
+    assert (job_count(), queued_messages()) == (0, 0)
+
+
+def test_recalibration_makes_the_settings_servable(sqlite_env, tmp_path):
+    from shared.calibrate import calibrate
+
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a cat\na dog\na red fox\n")
+    res = calibrate(prompts, preset="null", n_samples=30, student_steps=3, progress=False)
+    view = client.submit("a cat", preset="null", student_steps=3, k=40)
+    assert view.threshold == pytest.approx(res.percentiles.tau(40))
+
+
+def test_idempotency_key(sqlite_env):
+    a = client.submit("a cat", idempotency_key="req-1")
+    b = client.submit("a cat", idempotency_key="req-1")
+    assert (a.id, a.created, b.created) == (b.id, True, False)
+    with pytest.raises(IdempotencyConflict, match="req-1"):
+        client.submit("a dog", idempotency_key="req-1")
+    assert (job_count(), queued_messages()) == (1, 1)
+
+
+def test_cancel_and_missing_job(sqlite_env):
+    from shared.errors import JobNotFound
+
+    view = client.submit("a cat")
+    assert client.cancel(view.id).status == "cancelled"
+    with pytest.raises(JobNotFound):
+        client.get("00000000-0000-0000-0000-000000000000")
+
+
+def adq(*args, env_home):
+    import os
+
+    env = dict(os.environ, ADQ_HOME=str(env_home))
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_cli_submit_json_status_and_bad_input(sqlite_env):
+    out = adq("submit", "a koi pond", "--k", "20", "--json", env_home=sqlite_env)
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout)
+    assert view["status"] == "queued" and view["id"]
+    status = json.loads(adq("status", view["id"], "--json", env_home=sqlite_env).stdout)
+    for field in ("id", "status", "teacher_used", "student_score", "threshold", "final_image_key"):
+        assert field in status
+    bad = adq("submit", "a cat", "--sigma", "0", "--json", env_home=sqlite_env)
+    assert bad.returncode == 2 and "sigma=0.0 is out of range (0, 1]" in bad.stderr
+    assert job_count() == 1
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "shared.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("submit", "status", "result", "calibrate", "worker", "migrate", "demo", "bench"):
+        assert command in out.stdout

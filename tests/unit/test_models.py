@@ -1,0 +1,115 @@
+"""Model tier 1: tiny real diffusers components on the CPU (the slow/GPU tier is marked)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from shared import cascade
+from shared.errors import ModelUnavailable
+from shared.models import registry
+from shared.models.diffusion import steps_for_strength
+from tests.factories import params
+
+
+@pytest.mark.parametrize("sigma", [round(0.01 * i, 2) for i in range(1, 101)])
+def test_strength_gives_exactly_t_steps_formula(sigma):
+    for t in range(1, 51):
+        n = steps_for_strength(t, sigma)
+        assert min(int(n * sigma), n) == t, (t, sigma, n)  # diffusers' own expression for steps run
+
+
+def test_reference_formula_runs_extra_step_at_sigma_one():
+    t = 4
+    assert min(int(int(t / 1.0 + 1) * 1.0), int(t / 1.0 + 1)) == t + 1  # the fault this replaces
+    assert steps_for_strength(t, 1.0) == t
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    registry.clear()
+    yield registry.student("tiny"), registry.estimator("tiny"), registry.teacher("tiny")
+
+
+def _unet_calls(pipe):
+    calls = []
+    handle = pipe.unet.register_forward_hook(lambda *a: calls.append(1))
+    return calls, handle
+
+
+@pytest.mark.parametrize("t, sigma", [(1, 0.3), (4, 0.3), (12, 0.7), (5, 1.0), (7, 0.55), (3, 0.05)])
+def test_refinement_runs_exactly_t_teacher_steps(tiny, t, sigma):
+    student, _, teacher = tiny
+    p = params(teacher_steps=t, sigma=sigma, teacher_guidance=0.0)  # no CFG: one UNet call per step
+    image = cascade.generate(student, p).image
+    calls, handle = _unet_calls(teacher.pipe)
+    try:
+        out = cascade.improve(teacher, image, p)
+    finally:
+        handle.remove()
+    assert out.steps == t and len(calls) == t
+
+
+def test_regeneration_runs_t_steps(tiny):
+    _, _, teacher = tiny
+    out = cascade.improve(teacher, None, params(strategy="regenerate", teacher_steps=6))
+    assert (out.steps, out.sigma, out.strategy, out.image.size) == (6, None, "regenerate", (32, 32))
+
+
+def test_same_seed_same_final_image(tiny):
+    student, estimator, teacher = tiny
+    p = params(k=100, seed=11)  # k=100: the teacher always runs
+    a = cascade.run(p, None, student=student, estimator=estimator, teacher=teacher)
+    b = cascade.run(p, None, student=student, estimator=estimator, teacher=teacher)
+    assert a.teacher_used and np.array_equal(np.asarray(a.final_image), np.asarray(b.final_image))
+    c = cascade.run(params(k=100, seed=12), None, student=student, estimator=estimator, teacher=teacher)
+    assert not np.array_equal(np.asarray(a.final_image), np.asarray(c.final_image))
+    assert (a.student_steps, a.teacher_steps, a.total_steps) == (2, 4, 6)
+    assert set(a.timings) == {"generate", "score", "teacher"}
+
+
+def test_student_above_tau_is_final(tiny):
+    student, estimator, teacher = tiny
+    rec = cascade.run(params(k=0), None, student=student, estimator=estimator, teacher=teacher)
+    assert not rec.teacher_used and rec.final_image is rec.student_image and rec.teacher_steps == 0
+
+
+def test_estimator_is_batched_and_order_preserving(tiny):
+    student, estimator, _ = tiny
+    prompts = ["a red fox", "a lighthouse", "a cup of coffee"]
+    images = [cascade.generate(student, params(p)).image for p in prompts]
+    batch = estimator.score(prompts, images)
+    single = [estimator.score([p], [im])[0] for p, im in zip(prompts, images)]
+    assert batch == pytest.approx(single, abs=1e-5) and len(set(batch)) == 3
+
+
+@pytest.mark.parametrize("preset, label", [("sdxl-turbo", "SDXL-Turbo"), ("lcm-sdxl", "LCM-SDXL")])
+def test_real_weights_fail_fast_with_instructions(preset, label, tmp_path):
+    from tests.conftest import configured
+
+    with configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_ALLOW_DOWNLOADS="false", HF_HUB_OFFLINE="1"):
+        registry.clear()
+        start = time.monotonic()
+        with pytest.raises(ModelUnavailable) as err:
+            registry.student(preset)
+        assert time.monotonic() - start < 10
+    message = str(err.value)
+    assert label in message and "ADQ_MODEL_DIR" in message and "ADQ_ALLOW_DOWNLOADS" in message
+
+
+def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
+    from shared.models.estimators import load_estimator
+    from tests.conftest import configured
+
+    with configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_IMAGEREWARD_CHECKPOINT=str(tmp_path / "ImageReward.pt")):
+        with pytest.raises(ModelUnavailable, match="ADQ_IMAGEREWARD_CHECKPOINT"):
+            load_estimator("imagereward", None)
+
+
+def test_worker_preflight_names_missing_weights(tmp_path):
+    from tests.conftest import configured
+    from workers.launch import preflight
+
+    with configured(ADQ_PRESET="sdxl-turbo", ADQ_MODEL_DIR=str(tmp_path)):
+        with pytest.raises(ModelUnavailable, match="SDXL-refiner"):
+            preflight("teacher")
