@@ -26,10 +26,11 @@ def broker_options() -> dict:
 
 def apply_settings() -> None:
     """(Re)configure the app from settings. Pools made for an earlier broker URL are dropped, not reused."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    from kombu import pools
+
+    app._pool = None
     app.amqp._producer_pool = None
+    pools.reset()  # kombu's process-wide producer pools are keyed by connection; drop them too
     app.conf.update(
         broker_url=settings.effective_broker_url,
         broker_transport_options=broker_options(),

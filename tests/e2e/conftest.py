@@ -1,0 +1,40 @@
+"""The system as deployed: real `adq worker` processes on Redis, PostgreSQL and an S3 HTTP server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import configured
+
+
+@pytest.fixture()
+def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
+    """Settings for workers and for this process; yields a factory that starts worker processes."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {"ADQ_BROKER_URL": redis_url, "ADQ_DATABASE_URL": pg_url, "ADQ_STORAGE_URL": s3_storage_url,
+           "ADQ_S3_ENDPOINT_URL": s3_endpoint, "ADQ_HOME": str(tmp_path / "home"), "ADQ_PRESET": "tiny",
+           "ADQ_TORCH_THREADS": "1", "ADQ_UNACKED_RESTORE_INTERVAL_S": "1"}
+    started = []
+
+    class System:
+        def __init__(self):
+            self.env = env
+            self.log_dir = tmp_path / "logs"
+
+        def worker(self, pool: str, name: str | None = None, **extra_env):
+            from workers.processes import WorkerProcess
+
+            w = WorkerProcess(pool, self.log_dir, env={**os.environ, **env, **extra_env}, name=name)
+            started.append(w)
+            w.wait_ready()
+            return w
+
+    with configured(**env):
+        yield System()
+        for w in started:
+            if w.alive():
+                w.stop(timeout=30)

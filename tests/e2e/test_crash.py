@@ -1,0 +1,84 @@
+"""kill -9 a teacher worker mid-task: the job still finishes exactly once, with the attempts recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import boto3
+import numpy as np
+import psutil
+
+from shared import cascade, client
+from shared.config import settings
+from shared.db import jobs
+from shared.models import registry
+from shared.stages import params_of
+from shared.storage import decode_png, get_storage
+
+# Short limits so the broker hands a lost message back within seconds, not the production hour.
+FAST = {"ADQ_TEACHER_TIME_LIMIT_S": "30", "ADQ_STUDENT_TIME_LIMIT_S": "30", "ADQ_VISIBILITY_TIMEOUT_S": "35",
+        "ADQ_RETRY_BACKOFF_MAX_S": "10"}
+SLOW_TEACHER = {"k": 100, "teacher_steps": 200, "sigma": 1.0}  # several seconds of teacher work on the CPU
+
+
+def wait_for(job_id: str, status: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = jobs.get(job_id)
+        if row.status == status:
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {status}; it is {jobs.get(job_id).status}")
+
+
+def objects_of(job_id: str) -> list[str]:
+    store = get_storage()
+    listed = boto3.client("s3", endpoint_url=settings.s3_endpoint_url).list_objects_v2(
+        Bucket=store.bucket, Prefix=f"{store.prefix}/jobs/{job_id}/")
+    return sorted(o["Key"].rsplit("/", 1)[1] for o in listed.get("Contents", []))
+
+
+def assert_finished_once(job_id: str, teacher_attempts: int):
+    row = jobs.get(job_id)
+    assert (row.status, row.teacher_attempts, row.student_attempts) == ("succeeded", teacher_attempts, 1), row.error
+    assert row.teacher_steps_run == 200 and row.total_steps == 202
+    assert objects_of(job_id) == ["final.png", "student.png"]
+    # The retried teacher is seeded like the first: the final image is the one the cascade gives in one process.
+    record = cascade.run(params_of(row), row.threshold, student=registry.student("tiny"),
+                         estimator=registry.estimator("tiny"), teacher=registry.teacher("tiny"))
+    served = decode_png(get_storage().get(row.final_image_key))
+    assert np.array_equal(np.asarray(served), np.asarray(record.final_image))
+
+
+def test_kill_whole_teacher_worker_then_start_a_new_one(system):
+    system.worker("student", **FAST)
+    first = system.worker("teacher", name="teacher-1", **FAST)
+    view = client.submit("a steam train at sunset, oil painting", seed=77, **SLOW_TEACHER)
+    running = wait_for(view.id, "teacher_running")
+    assert running.teacher_attempts == 1 and running.teacher_worker.startswith("teacher-1@")
+    time.sleep(1.0)
+    assert jobs.get(view.id).status == "teacher_running"  # killed mid-task, not after it
+    first.kill()  # SIGKILL parent and pool child: no warm shutdown, no ack, no reject
+
+    system.worker("teacher", name="teacher-2", **FAST)
+    done = client.wait(view.id, timeout=150)
+    assert done.teacher_worker.startswith("teacher-2@")
+    assert_finished_once(view.id, teacher_attempts=2)
+
+
+def test_kill_pool_child_requeues_at_once(system):
+    system.worker("student", **FAST)
+    worker = system.worker("teacher", name="teacher-c", **FAST)
+    view = client.submit("a sailing ship on the moon, low poly", seed=78, **SLOW_TEACHER)
+    wait_for(view.id, "teacher_running")
+    time.sleep(1.0)
+    children = psutil.Process(worker.pid).children(recursive=True)
+    assert children, "prefork worker has no pool child"
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)  # the parent sees WorkerLostError and rejects with requeue
+
+    done = client.wait(view.id, timeout=120)
+    assert done.teacher_worker.startswith("teacher-c@")
+    assert_finished_once(view.id, teacher_attempts=2)
