@@ -86,10 +86,10 @@ def submit(prompt: Any, *, idempotency_key: str | None = None, **params: Any) ->
 
         try:
             send_stage(job.id, "student")
-            jobs.mark_enqueued(job.id)
+            job = jobs.mark_enqueued(job.id) or job
         except Exception as exc:  # broker down: the row is safe, the sweeper re-sends
             log.warning("job %s recorded but not enqueued (%s); the sweeper will send it", job.id, exc)
-    return JobView.of(jobs.get(job.id), created=created)
+    return JobView.of(job, created=created)
 
 
 def get(job_id: str) -> JobView:

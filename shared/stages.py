@@ -32,7 +32,7 @@ def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str) -> Claim |
 
 
 def student(claim_: Claim) -> Outcome:
-    job = jobs.get(claim_.job_id)
+    job = claim_.job
     params = params_of(job)
     gen = cascade.generate(registry.student(params.preset), params)
     scored = cascade.score(registry.estimator(params.preset), params.prompt, gen.image)
@@ -47,7 +47,7 @@ def student(claim_: Claim) -> Outcome:
 
 
 def teacher(claim_: Claim) -> Outcome:
-    job = jobs.get(claim_.job_id)
+    job = claim_.job
     params = params_of(job)
     storage = get_storage()
     student_image = decode_png(storage.get(job.student_image_key))

@@ -38,6 +38,7 @@ class Claim:
     job_id: str
     stage: str
     attempt: int
+    job: Job  # the row as the claim left it (detached snapshot)
 
 
 def create(params: JobParams, *, threshold: float | None, calibration_id: int | None,
@@ -85,17 +86,19 @@ def get_by_idempotency_key(key: str) -> Job:
         return job
 
 
-def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where, **values) -> bool:
-    """The single place a status changes. Returns False when the job was not in an expected state."""
+def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where, **values) -> Job | None:
+    """The single place a status changes. Returns the updated row, or None when the job was not in an expected
+    state (UPDATE ... RETURNING: one round trip, no read-then-write race)."""
     expect = frozenset(expect)
     illegal = expect - sources_for(to)
     if illegal:
         raise AssertionError(f"transition {sorted(s.value for s in illegal)} -> {to.value} is not allowed")
     now = utcnow()
     stmt = (update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in expect]), *where)
-            .values(status=to.value, updated_at=now, **values))
+            .values(status=to.value, updated_at=now, **values).returning(Job)
+            .execution_options(synchronize_session=False))
     with session_scope() as s:
-        return s.execute(stmt).rowcount == 1
+        return s.scalars(stmt).one_or_none()
 
 
 def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str, lease_s: float) -> Claim | None:
@@ -108,10 +111,10 @@ def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str, lease_s: f
     cond = or_(Job.status == waiting.value, and_(Job.status == running.value, takeover))
     values = {attempts.key: attempts + 1, "lease_until": now + timedelta(seconds=lease_s),
               f"{stage}_worker": worker[:255], f"{stage}_started_at": now}
-    ok = _transition(job_id, running, {waiting, running}, cond, attempts < settings.max_attempts, **values)
+    claimed = _transition(job_id, running, {waiting, running}, cond, attempts < settings.max_attempts, **values)
+    if claimed is not None:
+        return Claim(job_id, stage, getattr(claimed, attempts.key), claimed)
     job = get(job_id)
-    if ok:
-        return Claim(job_id, stage, getattr(job, attempts.key))
     if JobStatus(job.status) in (waiting, running) and getattr(job, attempts.key) >= settings.max_attempts:
         fail(job_id, f"{stage} stage gave up after {getattr(job, attempts.key)} attempts"
                      + (f"; last error: {job.error}" if job.error else ""))
@@ -130,39 +133,40 @@ def student_done(claim: Claim, *, score: float, teacher_used: bool, student_key:
                   lease_until=None, error=None)
     if teacher_used:
         return _transition(claim.job_id, JobStatus.TEACHER_QUEUED, {JobStatus.STUDENT_RUNNING}, *_holds(claim),
-                           teacher_queued_at=now, enqueued_at=now, **common)
+                           teacher_queued_at=now, enqueued_at=now, **common) is not None
     return _transition(claim.job_id, JobStatus.SUCCEEDED, {JobStatus.STUDENT_RUNNING}, *_holds(claim),
                        final_image_key=student_key, teacher_steps_run=0, total_steps=steps, finished_at=now,
-                       **common)
+                       **common) is not None
 
 
 def teacher_done(claim: Claim, *, final_key: str, steps: int, teacher_s: float, total_steps: int) -> bool:
     return _transition(claim.job_id, JobStatus.SUCCEEDED, {JobStatus.TEACHER_RUNNING}, *_holds(claim),
                        final_image_key=final_key, teacher_steps_run=steps, total_steps=total_steps,
-                       teacher_s=teacher_s, finished_at=utcnow(), lease_until=None, error=None)
+                       teacher_s=teacher_s, finished_at=utcnow(), lease_until=None, error=None) is not None
 
 
 def release(claim: Claim, error: str) -> bool:
     """Give the stage back for a retry after a transient error."""
     return _transition(claim.job_id, STAGE_WAITING[claim.stage], {STAGE_RUNNING[claim.stage]}, *_holds(claim),
-                       lease_until=None, error=error[:4000])
+                       lease_until=None, error=error[:4000]) is not None
 
 
 def fail(job_id: str, error: str) -> bool:
     live = set(JobStatus) - TERMINAL
-    return _transition(job_id, JobStatus.FAILED, live, error=error[:4000], finished_at=utcnow(), lease_until=None)
+    return _transition(job_id, JobStatus.FAILED, live, error=error[:4000], finished_at=utcnow(),
+                       lease_until=None) is not None
 
 
 def cancel(job_id: str) -> Job:
     """Cancel a job that has not finished; a worker that later picks it up does nothing."""
     live = set(JobStatus) - TERMINAL
-    _transition(job_id, JobStatus.CANCELLED, live, finished_at=utcnow(), lease_until=None)
-    return get(job_id)
+    return _transition(job_id, JobStatus.CANCELLED, live, finished_at=utcnow(), lease_until=None) or get(job_id)
 
 
-def mark_enqueued(job_id: str) -> None:
+def mark_enqueued(job_id: str) -> Job | None:
     with session_scope() as s:
-        s.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+        return s.scalars(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()).returning(Job)
+                         .execution_options(synchronize_session=False)).one_or_none()
 
 
 def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, str]]:

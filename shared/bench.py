@@ -1,0 +1,100 @@
+"""`adq bench overhead`: what the queue system costs per job, beside raw Celery on the same broker, in one run.
+
+The "null" preset's models cost nothing, so jobs/s measures claims, database writes, storage writes and message
+hops. The baseline is a worker of the same configuration (prefork, acks_late, prefetch 1) running no-op tasks.
+Needs a Redis broker: completion of the no-op tasks is read from Redis (queue and unacked lengths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from shared import client
+from shared.config import settings
+from shared.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
+from shared.errors import InputError
+
+
+def _wait_all(ids: list[str], timeout: float) -> list:
+    deadline = time.monotonic() + timeout
+    return [client.wait(i, timeout=max(0.1, deadline - time.monotonic()), poll_s=0.01) for i in ids]
+
+
+def _system_rate(n_jobs: int, log_dir: Path) -> dict:
+    from workers.processes import WorkerProcess
+
+    env = {**os.environ, "ADQ_PRESET": "null"}
+    workers = [WorkerProcess(pool, log_dir, env=env, name=f"bench-{pool}") for pool in ("student", "teacher")]
+    try:
+        for w in workers:
+            w.wait_ready()
+        _wait_all([client.submit(f"warm-up {i}", preset="null", seed=i).id for i in range(20)], 120)
+        t0 = time.perf_counter()
+        ids = [client.submit(f"bench prompt {i}", preset="null", k=50, seed=1000 + i).id for i in range(n_jobs)]
+        views = _wait_all(ids, 600)
+        elapsed = time.perf_counter() - t0
+    finally:
+        for w in workers:
+            w.stop()
+    bad = [v for v in views if v.status != "succeeded"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} benchmark jobs did not succeed: {bad[0].error}")
+    used = sum(bool(v.teacher_used) for v in views)
+    return {"jobs": n_jobs, "seconds": elapsed, "jobs_per_s": n_jobs / elapsed, "teacher_fraction": used / n_jobs,
+            "tasks_per_s": (n_jobs + used) / elapsed}
+
+
+def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
+    import redis
+
+    from tasks.app import app
+    from workers.processes import WorkerProcess
+
+    r = redis.Redis.from_url(settings.effective_broker_url)
+    worker = WorkerProcess("student", log_dir, env={**os.environ, "ADQ_PRESET": "null"}, name="bench-noop")
+    try:
+        worker.wait_ready()
+
+        def drained() -> bool:
+            return r.llen(STUDENT_QUEUE) == 0 and r.hlen(REDIS_UNACKED_KEY) == 0
+
+        def run(n: int) -> float:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                app.send_task(NOOP_TASK, queue=STUDENT_QUEUE)
+            while not drained():
+                time.sleep(0.005)
+            return time.perf_counter() - t0
+
+        run(50)
+        elapsed = run(n_tasks)
+    finally:
+        worker.stop()
+    return {"tasks": n_tasks, "seconds": elapsed, "tasks_per_s": n_tasks / elapsed}
+
+
+def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
+    from shared.db.migrate import upgrade
+
+    if settings.broker_kind != "redis":
+        raise InputError("the overhead benchmark needs a Redis broker: set ADQ_BROKER_URL=redis://...")
+    if n_jobs < 1:
+        raise InputError(f"--jobs={n_jobs} must be at least 1")
+    upgrade()
+    log_dir = settings.home_dir / "bench"
+    system = _system_rate(n_jobs, log_dir)
+    noop = _noop_rate(n_noop or max(1000, n_jobs), log_dir)
+    result = {"broker": settings.effective_broker_url.split("@")[-1],
+              "database": settings.effective_database_url.split("://")[0],
+              "storage": settings.effective_storage_url.split("://")[0], "system": system, "raw_celery": noop,
+              "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"]}
+    print(f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
+          f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})")
+    print(f"raw Celery no-op tasks:     {noop['tasks_per_s']:8.1f} tasks/s")
+    print(f"ratio jobs/s : no-op tasks/s = {result['jobs_per_s_over_noop_tasks_per_s']:.3f}")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    return result
