@@ -1,0 +1,68 @@
+"""Transient failures: a storage outage is retried with backoff; a job recorded while the broker was down is
+re-sent by the sweeper; a permanent failure fails the job with a clear error instead of looping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import boto3
+
+from shared import client
+from shared.db import jobs
+from shared.sweeper import sweep_once
+from tests.conftest import _free_port, configured
+
+RETRY_FAST = {"ADQ_RETRY_BACKOFF_S": "1", "ADQ_MAX_ATTEMPTS": "6"}
+
+
+def test_storage_outage_is_retried_until_it_comes_back(system, tmp_path):
+    port = _free_port()  # nothing listens here yet
+    endpoint = f"http://127.0.0.1:{port}"
+    system.worker("student", ADQ_S3_ENDPOINT_URL=endpoint, **RETRY_FAST)
+    view = client.submit("a red fox in the rain", k=0, seed=5)
+
+    deadline = time.monotonic() + 60
+    while "StorageUnavailable" not in (jobs.get(view.id).error or ""):
+        assert time.monotonic() < deadline, "the outage was never recorded"
+        time.sleep(0.1)
+    assert jobs.get(view.id).status in ("queued", "student_running")
+
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                bucket = system.env["ADQ_STORAGE_URL"].split("/")[2]
+                boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+                break
+            except Exception:
+                time.sleep(0.1)
+        done = client.wait(view.id, timeout=90)
+        assert done.status == "succeeded", done.error
+        assert done.student_attempts >= 2 and done.error is None
+    finally:
+        moto.terminate()
+        moto.wait(10)
+
+
+def test_permanent_error_fails_the_job_with_a_clear_message(system):
+    system.worker("student", ADQ_STORAGE_URL="s3://no-such-bucket-adq/x")
+    done = client.wait(client.submit("a lighthouse", seed=6).id, timeout=90)
+    assert done.status == "failed" and done.student_attempts == 1
+    assert "NoSuchBucket" in done.error and done.error.startswith("student: StorageError")
+
+
+def test_sweeper_sends_jobs_recorded_while_the_broker_was_down(system):
+    with configured(ADQ_BROKER_URL="redis://127.0.0.1:1/0"):
+        view = client.submit("a koi pond", seed=8)
+    assert view.status == "queued" and view.times["enqueued_at"] is None
+    system.worker("student")
+    system.worker("teacher")
+    time.sleep(1.0)
+    assert jobs.get(view.id).status == "queued"  # no message was ever sent
+    assert sweep_once(older_than_s=0) == 1
+    done = client.wait(view.id, timeout=60)
+    assert done.status == "succeeded" and done.student_attempts == 1
+    assert sweep_once(older_than_s=0) == 0  # finished jobs are never re-sent
