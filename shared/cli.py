@@ -110,6 +110,46 @@ def _bench(a) -> int:
     return 0
 
 
+def _api(a) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    uvicorn.run(create_app(), host=a.host, port=a.port, log_level="info" if a.verbose else "warning",
+                proxy_headers=True)
+    return 0
+
+
+def _flower(a) -> int:
+    if not settings.flower_password:
+        raise InputError("set ADQ_FLOWER_PASSWORD (and optionally ADQ_FLOWER_USER): Flower is never served without "
+                         "basic auth")
+    from tasks import app
+
+    app.start(["flower", f"--address={a.address}", f"--port={a.port}",
+               f"--basic-auth={settings.flower_user}:{settings.flower_password}"])
+    return 0
+
+
+def _init_storage(a) -> int:
+    """Create the S3 bucket (or the storage folder) if missing; waits for the store to come up."""
+    import time
+
+    from shared.errors import StorageUnavailable
+    from shared.storage import S3Storage, get_storage
+
+    store, deadline = get_storage(), time.monotonic() + a.wait
+    while True:
+        try:
+            store.ensure_bucket() if isinstance(store, S3Storage) else store.check()
+            print(f"storage ready: {store.url}")
+            return 0
+        except StorageUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
 def _presets(a) -> int:
     from shared.presets import PRESETS
 
@@ -155,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(fn=_migrate)
     sub.add_parser("presets", help="list model presets").set_defaults(fn=_presets)
+    p = sub.add_parser("init-storage", help="create the S3 bucket or storage folder if missing")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the store to come up")
+    p.set_defaults(fn=_init_storage)
 
     p = sub.add_parser("calibrate", help="tabulate the student's score percentiles under serving settings")
     p.add_argument("prompts", help="CSV with a caption column, or one prompt per line")
@@ -170,12 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_calibrate)
 
     p = sub.add_parser("worker", help="run a worker pool bound to its queue")
-    p.add_argument("pool", choices=["student", "teacher"])
+    p.add_argument("pool", choices=["student", "teacher", "webhooks"])
     p.add_argument("--concurrency", type=int, default=1, help="pool processes (one per GPU)")
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("--hostname", help="Celery node name (default <pool>@%%h)")
     p.add_argument("--queues", help=argparse.SUPPRESS)
     p.set_defaults(fn=_worker)
+
+    p = sub.add_parser("api", help="serve the HTTP gateway")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=_api)
+
+    p = sub.add_parser("flower", help="serve Flower (basic auth from ADQ_FLOWER_USER/ADQ_FLOWER_PASSWORD)")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.set_defaults(fn=_flower)
 
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")

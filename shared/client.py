@@ -56,6 +56,8 @@ class JobView:
     timings: dict
     times: dict
     idempotency_key: str | None = None
+    owner: str | None = None
+    webhook_url: str | None = None
     created: bool = True  # False when an idempotency key returned an earlier job
 
     @property
@@ -73,14 +75,20 @@ class JobView:
         return asdict(self)
 
 
-def submit(prompt: Any, *, idempotency_key: str | None = None, **params: Any) -> JobView:
+def submit(prompt: Any, *, idempotency_key: str | None = None, webhook_url: str | None = None,
+           owner: str | None = None, **params: Any) -> JobView:
     """Check, record and enqueue a job. The message is sent after the row commits; if sending fails the job
     stays queued and the sweeper sends it later."""
     resolved = resolve(prompt, **params)
+    if webhook_url is not None:
+        from shared.webhooks import check_url
+
+        check_url(webhook_url)
     calibration_id, percentiles = calibrations.for_job(resolved)
     tau = percentiles.tau(resolved.k)
     job, created = jobs.create(resolved, threshold=tau, calibration_id=calibration_id,
-                               idempotency_key=idempotency_key, seed_given=params.get("seed") is not None)
+                               idempotency_key=idempotency_key, seed_given=params.get("seed") is not None,
+                               owner=owner, webhook_url=webhook_url)
     if created:
         from tasks.enqueue import send_stage
 

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
 
+    # HTTP gateway, webhooks, Flower.
+    api_keys: str = Field("", description="Comma-separated name:key pairs (or bare keys); empty disables auth.")
+    webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
+    webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    flower_user: str = "admin"
+    flower_password: str = Field("", description="Flower basic-auth password; empty refuses to start Flower.")
+    metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")
+
     # Input bounds.
     max_prompt_chars: int = Field(2000, ge=1)
     max_steps: int = Field(200, ge=1)

@@ -2,10 +2,12 @@
 
 STUDENT_QUEUE = "student"
 TEACHER_QUEUE = "teacher"
-QUEUES = (STUDENT_QUEUE, TEACHER_QUEUE)
+WEBHOOK_QUEUE = "webhooks"
+QUEUES = (STUDENT_QUEUE, TEACHER_QUEUE, WEBHOOK_QUEUE)
 
 STUDENT_TASK = "adq.student"
 TEACHER_TASK = "adq.teacher"
+WEBHOOK_TASK = "adq.webhook"
 NOOP_TASK = "adq.noop"  # used only by the overhead benchmark as the raw-Celery baseline
 
 # Celery names the Redis list of a queue after the queue; unacked messages sit in this hash instead,

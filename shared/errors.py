@@ -51,3 +51,15 @@ class ModelError(AdqError):
 
 class ModelUnavailable(ModelError):
     """Weights are missing locally and downloads are off; the message says how to point at a local copy."""
+
+
+class AttemptsExhausted(AdqError):
+    """A stage was claimed max_attempts times; the job has been marked failed."""
+
+
+class WebhookError(AdqError):
+    """A webhook could not be delivered."""
+
+
+class WebhookUnavailable(WebhookError, TransientError):
+    """The receiver timed out, was unreachable, or answered 429/5xx; delivery is retried."""

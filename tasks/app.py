@@ -6,7 +6,8 @@ from celery import Celery
 from kombu import Queue
 
 from shared.config import settings
-from shared.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, STUDENT_TASK, TEACHER_QUEUE, TEACHER_TASK
+from shared.constants import (NOOP_TASK, QUEUES, STUDENT_QUEUE, STUDENT_TASK, TEACHER_QUEUE, TEACHER_TASK,
+                              WEBHOOK_QUEUE, WEBHOOK_TASK)
 
 app = Celery("adq", set_as_current=True)
 
@@ -44,7 +45,7 @@ def apply_settings() -> None:
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=STUDENT_QUEUE,
         task_routes={STUDENT_TASK: {"queue": STUDENT_QUEUE}, TEACHER_TASK: {"queue": TEACHER_QUEUE},
-                     NOOP_TASK: {"queue": STUDENT_QUEUE}},
+                     WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}, NOOP_TASK: {"queue": STUDENT_QUEUE}},
         task_create_missing_queues=True,
         worker_send_task_events=settings.send_events,
         task_send_sent_event=settings.send_events,

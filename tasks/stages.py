@@ -11,9 +11,9 @@ from shared import stages
 from shared.config import settings
 from shared.constants import STUDENT_TASK, TEACHER_TASK
 from shared.db import jobs
-from shared.errors import TransientError
+from shared.errors import AttemptsExhausted, TransientError
 from tasks.app import app
-from tasks.enqueue import send_stage
+from tasks.enqueue import notify, send_stage
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,10 @@ def _run(task: Task, job_id: str, stage: str) -> str:
     worker = f"{req.hostname or 'unknown'}"
     try:
         claim = stages.claim(job_id, stage, may_reclaim=may_reclaim, worker=worker)
+    except AttemptsExhausted as exc:
+        log.error("%s", exc)
+        notify(jobs.get(job_id))
+        return "failed"
     except TransientError as exc:
         raise task.retry(exc=exc, countdown=stages.backoff_s(req.retries), max_retries=settings.max_attempts)
     if claim is None:
@@ -43,10 +47,13 @@ def _run(task: Task, job_id: str, stage: str) -> str:
         raise
     except Exception as exc:
         log.exception("job %s %s attempt %d failed", job_id, stage, claim.attempt)
-        jobs.fail(job_id, f"{stage}: {type(exc).__name__}: {exc}")
+        if jobs.fail(job_id, f"{stage}: {type(exc).__name__}: {exc}"):
+            notify(jobs.get(job_id))
         return "failed"
     if outcome.route == "teacher":
         send_stage(job_id, "teacher")  # after the commit that made it teacher_queued
+    elif outcome.route == "done":
+        notify(claim.job)
     return outcome.route
 
 

@@ -8,17 +8,17 @@ the hard time limits. One child per GPU; scale out with more worker processes or
 from __future__ import annotations
 
 from shared.config import settings
-from shared.constants import STUDENT_QUEUE, TEACHER_QUEUE
+from shared.constants import STUDENT_QUEUE, TEACHER_QUEUE, WEBHOOK_QUEUE
 from shared.errors import InputError
 from shared.presets import get_preset
 
-POOLS = {"student": STUDENT_QUEUE, "teacher": TEACHER_QUEUE}
+POOLS = {"student": STUDENT_QUEUE, "teacher": TEACHER_QUEUE, "webhooks": WEBHOOK_QUEUE}
 
 
 def worker_argv(pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None,
                 queues: str | None = None) -> list[str]:
     if pool not in POOLS:
-        raise InputError(f"unknown worker pool {pool!r}; choose student or teacher")
+        raise InputError(f"unknown worker pool {pool!r}; choose one of {', '.join(POOLS)}")
     argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", "prefork",
             "--concurrency", str(concurrency), "--loglevel", loglevel]
     if settings.send_events:
@@ -37,7 +37,7 @@ def preflight(pool: str) -> None:
     from shared.models.weights import check_available
 
     preset = get_preset(settings.preset)
-    specs = [preset.student] if pool == "student" else [preset.teacher]
+    specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])
     for spec in specs:
         if not spec.source.startswith(("tiny:", "null:")):
             check_available(spec)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.config import settings
 from shared.db.models import Job
 from shared.db.session import session_scope
-from shared.errors import IdempotencyConflict, JobNotFound
+from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
 from shared.params import JobParams
 from shared.status import STAGE_RUNNING, STAGE_WAITING, TERMINAL, JobStatus, sources_for
 
@@ -42,14 +42,15 @@ class Claim:
 
 
 def create(params: JobParams, *, threshold: float | None, calibration_id: int | None,
-           idempotency_key: str | None = None, seed_given: bool = True) -> tuple[Job, bool]:
+           idempotency_key: str | None = None, seed_given: bool = True, owner: str | None = None,
+           webhook_url: str | None = None) -> tuple[Job, bool]:
     """Insert a queued job. With an idempotency key already used, return that job (created=False), or raise
     IdempotencyConflict when the earlier request had other parameters. A request that left the seed unset got a
     random one, so the seed is compared only when the caller gave it."""
     now = utcnow()
     job = Job(id=str(uuid.uuid4()), idempotency_key=idempotency_key, status=JobStatus.QUEUED.value,
               threshold=threshold, calibration_id=calibration_id, student_attempts=0, teacher_attempts=0,
-              created_at=now, updated_at=now, **params.as_dict())
+              owner=owner, webhook_url=webhook_url, created_at=now, updated_at=now, **params.as_dict())
     try:
         with session_scope() as s:
             s.add(job)
@@ -58,7 +59,8 @@ def create(params: JobParams, *, threshold: float | None, calibration_id: int | 
         if idempotency_key is None:
             raise
     existing = get_by_idempotency_key(idempotency_key)
-    mine, theirs = params.as_dict(), job_params(existing)
+    mine = params.as_dict() | {"webhook_url": webhook_url}
+    theirs = job_params(existing) | {"webhook_url": existing.webhook_url}
     if not seed_given:
         mine.pop("seed"), theirs.pop("seed")
     if mine != theirs:
@@ -116,8 +118,9 @@ def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str, lease_s: f
         return Claim(job_id, stage, getattr(claimed, attempts.key), claimed)
     job = get(job_id)
     if JobStatus(job.status) in (waiting, running) and getattr(job, attempts.key) >= settings.max_attempts:
-        fail(job_id, f"{stage} stage gave up after {getattr(job, attempts.key)} attempts"
-                     + (f"; last error: {job.error}" if job.error else ""))
+        if fail(job_id, f"{stage} stage gave up after {getattr(job, attempts.key)} attempts"
+                        + (f"; last error: {job.error}" if job.error else "")):
+            raise AttemptsExhausted(f"job {job_id}: {stage} stage claimed {getattr(job, attempts.key)} times")
     return None
 
 
@@ -125,11 +128,19 @@ def _holds(claim: Claim):
     return (Job.status == STAGE_RUNNING[claim.stage].value, _attempts(claim.stage) == claim.attempt)
 
 
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    strip = (lambda d: d.replace(tzinfo=None) if d.tzinfo else d)  # SQLite returns naive UTC
+    return max(0.0, (strip(later) - strip(earlier)).total_seconds())
+
+
 def student_done(claim: Claim, *, score: float, teacher_used: bool, student_key: str, steps: int,
                  generate_s: float, score_s: float) -> bool:
     now = utcnow()
     common = dict(student_score=score, teacher_used=teacher_used, student_image_key=student_key,
                   student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now,
+                  student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at),
                   lease_until=None, error=None)
     if teacher_used:
         return _transition(claim.job_id, JobStatus.TEACHER_QUEUED, {JobStatus.STUDENT_RUNNING}, *_holds(claim),
@@ -142,6 +153,7 @@ def student_done(claim: Claim, *, score: float, teacher_used: bool, student_key:
 def teacher_done(claim: Claim, *, final_key: str, steps: int, teacher_s: float, total_steps: int) -> bool:
     return _transition(claim.job_id, JobStatus.SUCCEEDED, {JobStatus.TEACHER_RUNNING}, *_holds(claim),
                        final_image_key=final_key, teacher_steps_run=steps, total_steps=total_steps,
+                       teacher_wait_s=_seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at),
                        teacher_s=teacher_s, finished_at=utcnow(), lease_until=None, error=None) is not None
 
 

@@ -31,6 +31,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)  # API key name that submitted it
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
 
     # Every parameter, as resolved at submit time.
     prompt: Mapped[str] = mapped_column(Text)
@@ -69,11 +71,13 @@ class Job(Base):
     generate_s: Mapped[float | None] = mapped_column(Float)
     score_s: Mapped[float | None] = mapped_column(Float)
     teacher_s: Mapped[float | None] = mapped_column(Float)
+    student_wait_s: Mapped[float | None] = mapped_column(Float)  # submit -> student claim
+    teacher_wait_s: Mapped[float | None] = mapped_column(Float)  # teacher_queued -> teacher claim
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last message sent
     student_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    student_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    student_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     teacher_queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     teacher_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

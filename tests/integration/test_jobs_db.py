@@ -3,6 +3,7 @@
 import pytest
 
 from shared.db import jobs
+from shared.errors import AttemptsExhausted
 from shared.status import JobStatus
 from tests.factories import job
 
@@ -60,7 +61,9 @@ def test_attempts_are_capped(db_env):
     row = job()
     for _ in range(settings.max_attempts):
         assert claim(row.id, reclaim=True) is not None
-    assert claim(row.id, reclaim=True) is None
+    with pytest.raises(AttemptsExhausted):
+        claim(row.id, reclaim=True)
+    assert claim(row.id, reclaim=True) is None  # already failed: nothing to do, nothing raised
     failed = jobs.get(row.id)
     assert failed.status == "failed" and f"after {settings.max_attempts} attempts" in failed.error
 

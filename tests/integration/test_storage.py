@@ -48,3 +48,19 @@ def test_file_storage_is_atomic_and_contained(tmp_path):
         store.put("../../etc/passwd", b"x")
     with pytest.raises(InputError, match="ADQ_STORAGE_URL"):
         open_storage("ftp://host/x")
+
+
+def test_init_storage_creates_a_missing_bucket(s3_endpoint):
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    url = f"s3://adq-init-{uuid.uuid4().hex[:6]}/p"
+    env = dict(os.environ, ADQ_STORAGE_URL=url, ADQ_S3_ENDPOINT_URL=s3_endpoint)
+    for _ in range(2):  # idempotent
+        out = subprocess.run([sys.executable, "-m", "shared.cli", "init-storage"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    with configured(ADQ_S3_ENDPOINT_URL=s3_endpoint):
+        open_storage(url).check()

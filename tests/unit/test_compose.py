@@ -1,0 +1,106 @@
+"""docker-compose files, checked against the code (Docker does not run here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from shared.cli import build_parser
+from shared.config import Settings
+from shared.constants import QUEUES
+from workers.launch import POOLS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """Understands compose's !reset and !override tags."""
+
+
+ComposeLoader.add_constructor("!reset", lambda loader, node: {"__reset__": True})
+ComposeLoader.add_constructor("!override", lambda loader, node: loader.construct_mapping(node))
+
+
+def load(name: str) -> dict:
+    return yaml.load((ROOT / name).read_text(), Loader=ComposeLoader)
+
+
+def adq_commands() -> set[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return set(sub.choices)
+
+
+def env_keys(service: dict) -> set[str]:
+    env = service.get("environment") or {}
+    return set(env) if isinstance(env, dict) else {e.split("=", 1)[0] for e in env}
+
+
+BASE, CPU = load("docker-compose.yml"), load("docker-compose.cpu.yml")
+
+
+def test_every_command_names_a_real_entrypoint():
+    commands = adq_commands()
+    for name, svc in BASE["services"].items():
+        cmd = svc.get("command")
+        if svc.get("image", "").startswith("${ADQ_IMAGE"):
+            assert cmd[0] == "adq" and cmd[1] in commands, (name, cmd)
+            if cmd[1] == "worker":
+                assert cmd[2] in POOLS, (name, cmd)
+            build_parser().parse_args(cmd[1:])  # every flag exists
+
+
+def test_every_adq_variable_is_a_settings_field():
+    fields = {f"ADQ_{name.upper()}" for name in Settings.model_fields}
+    for doc in (BASE, CPU):
+        for name, svc in doc["services"].items():
+            unknown = {k for k in env_keys(svc) if k.startswith("ADQ_")} - fields
+            assert not unknown, (name, unknown)
+    text = (ROOT / "docker-compose.yml").read_text()
+    for var in set(re.findall(r"\bADQ_[A-Z0-9_]+", text)) - {"ADQ_IMAGE", "ADQ_MODELS_DIR"}:
+        assert var in fields, var
+
+
+def test_queues_match_the_code():
+    pools = {svc["command"][2] for svc in BASE["services"].values()
+             if isinstance(svc.get("command"), list) and svc["command"][:2] == ["adq", "worker"]}
+    assert pools == set(POOLS)
+    assert {POOLS[p] for p in pools} == set(QUEUES)
+
+
+def test_secrets_are_required_and_workers_wait_for_healthy_dependencies():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in ("REDIS_PASSWORD", "POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "FLOWER_PASSWORD",
+                   "ADQ_API_KEYS", "ADQ_WEBHOOK_SECRET"):
+        uses = re.findall(r"\$\{" + secret + r"(:\?|:-|\})", text)
+        assert uses and all(u == ":?" for u in uses), (secret, uses)
+    services = BASE["services"]
+    for name in ("api", "student", "teacher", "webhooks", "sweeper"):
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["redis"]["condition"] == "service_healthy"
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+        assert deps["create-bucket"]["condition"] == "service_completed_successfully"
+    for name in ("redis", "postgres", "s3"):
+        assert "healthcheck" in services[name]
+    assert services["migrate"]["command"] == ["adq", "migrate"]
+
+
+def test_gpu_reservations_and_grace_periods():
+    s = Settings()
+    teacher = BASE["services"]["teacher"]
+    devices = teacher["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    grace = int(teacher["stop_grace_period"].rstrip("s"))
+    assert grace > int(BASE["x-adq-env"]["ADQ_TEACHER_TIME_LIMIT_S"]) >= 1
+    assert int(BASE["x-adq-env"]["ADQ_VISIBILITY_TIMEOUT_S"]) > int(BASE["x-adq-env"]["ADQ_TEACHER_TIME_LIMIT_S"])
+    assert int(BASE["services"]["student"]["stop_grace_period"].rstrip("s")) > s.student_time_limit_s
+
+
+def test_cpu_override_runs_tiny_without_gpus():
+    for name in ("student", "teacher"):
+        svc = CPU["services"][name]
+        assert svc["deploy"] == {"__reset__": True}
+        assert svc["environment"]["ADQ_PRESET"] == "tiny" and svc["environment"]["ADQ_DEVICE"] == "cpu"
+    assert set(CPU["services"]) <= set(BASE["services"])
