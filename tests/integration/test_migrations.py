@@ -20,8 +20,20 @@ def test_postgres_schema_matches_models(pg_url):
 
 
 def test_sqlite_schema_matches_models(sqlite_env):
-    from shared.config import settings
-    from shared.db.migrate import current
+    from alembic.script import ScriptDirectory
 
-    assert current() == "0001"
+    from shared.config import settings
+    from shared.db.migrate import alembic_config, current
+
+    assert current() == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert _diff(settings.effective_database_url) == []
+
+
+def test_downgrade_and_upgrade_round_trip(pg_url):
+    from alembic import command
+
+    from shared.db.migrate import alembic_config, upgrade
+
+    command.downgrade(alembic_config(pg_url), "base")
+    upgrade(pg_url)
+    assert _diff(pg_url) == []
