@@ -150,6 +150,26 @@ def _init_storage(a) -> int:
             time.sleep(2)
 
 
+def _autoscale(a) -> int:
+    from shared.autoscale.policy import PolicyConfig, keda_numbers
+    from shared.autoscale.render import write
+
+    if a.action == "render":
+        print(f"wrote {write()}")
+    else:
+        for name, value in vars(keda_numbers(PolicyConfig.load(a.config))).items():
+            print(f"{name}: {value}")
+    return 0
+
+
+def _simulate(a) -> int:
+    from shared.autoscale.policy import PolicyConfig
+    from shared.autoscale.simulate import report
+
+    report(PolicyConfig.load(a.config), seed=a.seed, out_dir=Path(a.out_dir), dt=a.dt)
+    return 0
+
+
 def _presets(a) -> int:
     from shared.presets import PRESETS
 
@@ -229,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5555)
     p.set_defaults(fn=_flower)
+
+    from shared.autoscale.policy import DEFAULT_FILE
+
+    p = sub.add_parser("autoscale", help="teacher autoscaling numbers; `render` rewrites infra/k8s/keda.yaml")
+    p.add_argument("action", choices=["show", "render"])
+    p.add_argument("--config", default=str(DEFAULT_FILE))
+    p.set_defaults(fn=_autoscale)
+
+    p = sub.add_parser("simulate", help="simulate a day of load against three teacher scaling policies")
+    p.add_argument("--config", default=str(DEFAULT_FILE))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dt", type=float, default=1.0, help="time step in seconds")
+    p.add_argument("--out-dir", default=".adq/simulate")
+    p.set_defaults(fn=_simulate)
 
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")

@@ -1,0 +1,137 @@
+"""Autoscaling policy, the KEDA manifests rendered from it, and the day simulator."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from shared.autoscale import policy
+from shared.autoscale.policy import PolicyConfig, keda_numbers, replicas_for
+from shared.autoscale.render import KEDA_FILE, render
+from shared.autoscale.simulate import report, simulate
+from shared.config import Settings
+from shared.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from workers.launch import POOLS
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = PolicyConfig.load()
+
+
+def test_erlang_c_matches_known_values():
+    assert policy.erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
+    assert policy.erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    assert policy.erlang_c(10, 8.0) == pytest.approx(0.409, abs=1e-3)
+
+
+def test_replicas_meet_the_target_and_no_fewer_would():
+    for rate in (0.1, 0.5, 1.0, 2.0, 5.0):
+        c = replicas_for(rate, 0.5, 4.0, 30.0)
+        lam, mu = rate * 0.5, 0.25
+        assert policy.p_wait_exceeds(c, lam, mu, 26.0) <= 0.05
+        assert c == 1 or policy.p_wait_exceeds(c - 1, lam, mu, 26.0) > 0.05
+    assert replicas_for(0.0, 0.5, 4.0, 30.0) == 0
+    assert replicas_for(2.0, 0.5, 4.0, 30.0) <= replicas_for(2.0, 0.9, 4.0, 30.0)  # more teacher work, more GPUs
+
+
+def test_committed_keda_manifest_is_rendered_from_the_policy():
+    assert KEDA_FILE.read_text() == render(CFG), "run `adq autoscale render` after editing infra/autoscale.json"
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "infra" / "k8s")], capture_output=True, text=True,
+                         check=True)
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_kustomize_renders_every_role(rendered):
+    deployments = by_kind(rendered, "Deployment")
+    assert set(deployments) == {"adq-api", "adq-student", "adq-teacher", "adq-webhooks", "adq-sweeper",
+                                "adq-flower"}
+    assert set(by_kind(rendered, "Job")) == {"adq-migrate", "adq-init-storage"}
+    assert all(d["metadata"]["namespace"] == "adq" for d in rendered if d["kind"] != "Namespace")
+
+
+def test_workers_consume_the_queues_the_code_routes_to(rendered):
+    from shared.cli import build_parser
+
+    for name, dep in by_kind(rendered, "Deployment").items():
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            assert c["command"][0] == "adq"
+            build_parser().parse_args(c["command"][1:])  # a real entrypoint with real flags
+    objs = by_kind(rendered, "ScaledObject")
+    for so in objs.values():
+        target = by_kind(rendered, "Deployment")[so["spec"]["scaleTargetRef"]["name"]]
+        pool = target["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        queues = [t["metadata"]["listName"] for t in so["spec"]["triggers"] if t["type"] == "redis"]
+        assert queues == [POOLS[pool]] and queues[0] in QUEUES
+    assert {STUDENT_QUEUE, TEACHER_QUEUE} == {t["metadata"]["listName"] for so in objs.values()
+                                              for t in so["spec"]["triggers"] if t["type"] == "redis"}
+
+
+def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):
+    config = by_kind(rendered, "ConfigMap")["adq-config"]["data"]
+    s = Settings(**{k[4:].lower(): v for k, v in config.items()})  # the config map is valid settings
+    deps = by_kind(rendered, "Deployment")
+    teacher = deps["adq-teacher"]["spec"]["template"]["spec"]
+    assert teacher["terminationGracePeriodSeconds"] > s.teacher_time_limit_s
+    assert deps["adq-student"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > s.student_time_limit_s
+    assert teacher["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert s.visibility_timeout_s > s.teacher_time_limit_s
+
+
+def test_env_names_are_settings_fields(rendered):
+    fields = {f"ADQ_{n.upper()}" for n in Settings.model_fields}
+    assert set(by_kind(rendered, "ConfigMap")["adq-config"]["data"]) <= fields
+    example = (ROOT / "infra" / "k8s" / "secrets.example.env").read_text().splitlines()
+    names = {line.split("=", 1)[0] for line in example if "=" in line and not line.startswith("#")}
+    assert {n for n in names if n.startswith("ADQ_")} <= fields
+    for dep in by_kind(rendered, "Deployment").values():
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            assert {e["name"] for e in c.get("env", []) if e["name"].startswith("ADQ_")} <= fields
+
+
+def test_keda_numbers_and_peak_schedule(rendered):
+    n = keda_numbers(CFG)
+    teacher = by_kind(rendered, "ScaledObject")["adq-teacher"]["spec"]
+    assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
+    redis_t, cron = teacher["triggers"]
+    assert int(redis_t["metadata"]["listLength"]) == n.teacher_list_length
+    assert cron["metadata"] == {"timezone": CFG.timezone, "start": f"0 {CFG.peak_start_hour} * * 1-5",
+                                "end": f"0 {CFG.peak_end_hour} * * 1-5", "desiredReplicas": str(n.teacher_peak_floor)}
+    assert n.teacher_peak_floor == policy.teacher_replicas(CFG, CFG.peak_arrival_rate) <= n.teacher_max
+
+
+def test_simulator_is_reproducible_and_compares_policies():
+    small = PolicyConfig(**(CFG.as_dict() | {"peak_arrival_rate": 0.5, "offpeak_arrival_rate": 0.05}))
+    a = simulate(small, "static", seed=3, dt=2.0)
+    b = simulate(small, "static", seed=3, dt=2.0)
+    assert a.gpu_hours == b.gpu_hours and np.array_equal(a.latencies, b.latencies)
+    static = a.row(small.p95_latency_target_s)
+    queue = simulate(small, "queue", seed=3, dt=2.0).row(small.p95_latency_target_s)
+    assert static["gpu_hours"] == pytest.approx(24 * keda_numbers(small).teacher_max)
+    assert queue["gpu_hours"] < static["gpu_hours"]  # scaling saves GPUs ...
+    assert queue["p95"] > static["p95"]  # ... and pays in latency (start-up delay, scale-from-zero)
+    expected_jobs = 86_400 * 0.5 * (small.offpeak_arrival_rate + 0.5 * (0.5 - 0.05))  # rough: half the day at peak
+    assert 0.5 * expected_jobs < static["jobs"] < 2 * expected_jobs
+    assert math.isfinite(static["p99"])
+
+
+def test_simulate_writes_table_and_plot(tmp_path):
+    small = PolicyConfig(**(CFG.as_dict() | {"peak_arrival_rate": 0.3, "offpeak_arrival_rate": 0.05}))
+    rows = report(small, seed=1, out_dir=tmp_path, dt=5.0)
+    assert [r["policy"] for r in rows] == ["static", "queue", "schedule+queue"]
+    assert (tmp_path / "simulation.png").stat().st_size > 10_000
+    assert (tmp_path / "simulation.md").read_text().count("\n") == 5
