@@ -99,7 +99,7 @@ def _sweep(a) -> int:
 def _demo(a) -> int:
     from shared.demo import run_demo
 
-    jobs = run_demo(Path(a.prompts), k=a.k)
+    jobs = run_demo(Path(a.prompts) if a.prompts else None, k=a.k)
     return 0 if jobs and all(j.status == "succeeded" for j in jobs) else 1
 
 
@@ -107,6 +107,30 @@ def _bench(a) -> int:
     from shared.bench import overhead
 
     overhead(n_jobs=a.jobs, out=a.json)
+    return 0
+
+
+def _bench_quality(a) -> int:
+    import json as _json
+
+    from shared.shapes.bench import quality
+
+    res = quality(n_prompts=a.prompts, out_dir=Path(a.out_dir), batch=a.batch)
+    print((Path(a.out_dir) / "quality.md").read_text())
+    f = res["student_vs_teacher"]
+    print(f"judge prefers the student's image on {100 * f['student_better']:.1f} % of prompts, ties "
+          f"{100 * f['student_tie']:.1f} %, prefers the teacher's (T={res['teacher_steps']}) on "
+          f"{100 * f['teacher_better']:.1f} %")
+    wins = [m for m in res["matched"] if m["beats_both"]]
+    print(f"adaptive rows beating both the student and the nearest-budget teacher on the judge: "
+          f"{len(wins)} of {len(res['matched'])}")
+    for m in wins:
+        print(f"  k={m['k']} {m['strategy']} sigma={m['sigma']}: {m['mean_steps']:.2f} steps, vs teacher "
+              f"{m['teacher_steps']:.0f} steps {m['vs_teacher']:+.4f} (SE {m['vs_teacher_se']:.4f}), vs student "
+              f"{m['vs_student']:+.4f} (SE {m['vs_student_se']:.4f})")
+    if a.json:
+        Path(a.json).write_text(_json.dumps(res, indent=1))
+    print(f"table, plot and JSON in {a.out_dir}")
     return 0
 
 
@@ -167,6 +191,18 @@ def _simulate(a) -> int:
     from shared.autoscale.simulate import report
 
     report(PolicyConfig.load(a.config), seed=a.seed, out_dir=Path(a.out_dir), dt=a.dt)
+    return 0
+
+
+def _train_shapes(a) -> int:
+    import torch
+
+    from shared.shapes.train import train_all
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    timings = train_all(Path(a.out), seed=a.seed, scale=a.scale)
+    print("trained in " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     return 0
 
 
@@ -264,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=".adq/simulate")
     p.set_defaults(fn=_simulate)
 
+    p = sub.add_parser("train-shapes", help="train the shapes world's teacher, student, estimator and judge")
+    p.add_argument("--out", default="data/models/shapes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
+    p.add_argument("--threads", type=int, default=0)
+    p.set_defaults(fn=_train_shapes)
+
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")
     p.add_argument("--loop", action="store_true")
@@ -271,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_sweep)
 
     p = sub.add_parser("demo", help="run the system on embedded defaults: workers, jobs, table, gallery")
-    p.add_argument("--prompts", default=str(DEMO_PROMPTS))
+    p.add_argument("--prompts", help=f"prompt file (default: the preset's, else {DEMO_PROMPTS.name})")
     p.add_argument("--k", type=int)
     p.set_defaults(fn=_demo)
 
@@ -281,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=300)
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=_bench)
+    b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
+    b.add_argument("--prompts", type=int, default=500)
+    b.add_argument("--batch", type=int, default=50)
+    b.add_argument("--json", help="also write the results to this file")
+    b.add_argument("--out-dir", default=".adq/bench-quality")
+    b.set_defaults(fn=_bench_quality)
     return ap
 
 

@@ -15,6 +15,7 @@ from shared.config import settings
 from shared.presets import DATA_DIR, get_preset
 
 DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
+PRESET_PROMPTS = {"shapes": DATA_DIR / "prompts" / "shapes-demo.txt"}
 
 
 def _table(rows: list[dict]) -> str:
@@ -38,13 +39,14 @@ def _gallery(rows: list[dict], views: list, out_dir: Path) -> Path:
     page = ("<!doctype html><meta charset=utf-8><title>adq demo</title><style>body{font-family:sans-serif}"
             "figure{display:inline-block;width:300px;margin:8px;vertical-align:top}"
             "img{width:128px;image-rendering:pixelated;margin-right:4px}</style>"
+            "<p>Final image first; for jobs the teacher improved, the student's image beside it.</p>"
             f"<h1>adq demo: preset {html.escape(settings.preset)}</h1>" + "\n".join(cells))
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def run_demo(prompts_file: Path = DEMO_PROMPTS, out_dir: Path | None = None, k: int | None = None,
+def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: int | None = None,
              timeout_s: float = 600.0) -> list:
     from shared import calibration
     from shared.db.migrate import upgrade
@@ -59,7 +61,7 @@ def run_demo(prompts_file: Path = DEMO_PROMPTS, out_dir: Path | None = None, k: 
 
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()
-    prompts = calibration.read_prompts(prompts_file)
+    prompts = calibration.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
     workers = [WorkerProcess(pool, settings.home_dir / "logs") for pool in ("student", "teacher")]
     try:
         for w in workers:

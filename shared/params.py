@@ -101,6 +101,14 @@ def check_inputs(params: JobParams) -> JobParams:
         raise InputError(f"prompt has {len(prompt)} characters; the limit is {settings.max_prompt_chars}")
     if "\x00" in prompt:
         raise InputError("prompt contains a NUL character")
+    if get_preset(params.preset).grammar == "shapes":
+        from shared.shapes.world import parse
+
+        try:
+            parse(prompt)
+        except ValueError:
+            raise InputError(f"prompt {prompt!r} is not in the shapes world's grammar, e.g. \"a large red triangle "
+                             f"at the top left on a light blue background\"") from None
     if params.strategy not in STRATEGIES:
         raise InputError(f"strategy={params.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
     guidance = {}

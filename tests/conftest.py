@@ -23,8 +23,10 @@ os.environ.setdefault("ADQ_TORCH_THREADS", "1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-for _name in ("ADQ_BROKER_URL", "ADQ_DATABASE_URL", "ADQ_STORAGE_URL", "ADQ_PRESET", "ADQ_DEVICE"):
+for _name in ("ADQ_BROKER_URL", "ADQ_DATABASE_URL", "ADQ_STORAGE_URL", "ADQ_DEVICE"):
     os.environ.pop(_name, None)
+# Plumbing tests run on the tiny preset (random weights, any prompt); the shapes tests name their preset.
+os.environ["ADQ_PRESET"] = "tiny"
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_URL = os.environ.get("ADQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

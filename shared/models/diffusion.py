@@ -93,6 +93,7 @@ class DiffusionTeacher:
             spec = self.preset.regenerator
             self._regen = (StableDiffusionXLPipeline.from_pipe(self.pipe) if spec is None
                            else _load(StableDiffusionXLPipeline, spec, self.device))
+            self._regen.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
         return self._regen
 
     def _resize(self, image):

@@ -165,6 +165,14 @@ def load_estimator(kind: str, device) -> Estimator:
             return TinyClipEstimator(tiny.ensure_built() / "estimator", device)
         if kind == "imagereward":
             return ImageRewardEstimator(device)
+        if kind == "shapes":
+            from shared.presets import DATA_DIR
+            from shared.shapes.scorers import AttributeScorer
+
+            folder = DATA_DIR / "models" / "shapes" / "estimator"
+            if not (folder / "model.safetensors").is_file():
+                raise ModelUnavailable(f"shapes estimator weights missing at {folder}; run `adq train-shapes`")
+            return AttributeScorer(folder, device)
         if kind == "null":
             return NullEstimator()
     except (ModelUnavailable, InputError):

@@ -23,6 +23,13 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         from shared.models import tiny
 
         return str(tiny.ensure_built() / source.split(":", 1)[1])
+    if source.startswith("data:"):  # weights committed with the project
+        from shared.presets import DATA_DIR
+
+        path = DATA_DIR / source.split(":", 1)[1]
+        if not (path / marker).is_file():
+            raise _missing(label, str(path), f"the trained weights (run `adq train-shapes` to make them)")
+        return str(path)
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / marker).is_file():

@@ -10,12 +10,13 @@ def test_visibility_timeout_must_exceed_hard_time_limits():
     Settings(teacher_time_limit_s=900, visibility_timeout_s=901)
 
 
-def test_embedded_defaults_need_no_server(tmp_path):
+def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADQ_PRESET", raising=False)
     s = Settings(home=tmp_path)
     assert s.effective_broker_url == "filesystem://"
     assert s.effective_database_url == f"sqlite:///{tmp_path}/adq.db"
     assert s.effective_storage_url == (tmp_path / "objects").as_uri()
-    assert s.preset == "tiny"
+    assert s.preset == "shapes"  # trained and committed: the demo shows recognisable images
 
 
 def test_settings_come_from_adq_environment(monkeypatch):
