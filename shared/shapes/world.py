@@ -44,18 +44,18 @@ class Scene:
 
 
 def parse(prompt: str) -> Scene:
-    """Inverse of Scene.prompt (exact grammar; raises ValueError naming the prompt otherwise)."""
-    words = prompt.strip().lower()
-    for scene in _ALL_BY_PROMPT.get(words, ()):  # fast path for the exact grammar
-        return scene
-    raise ValueError(f"not a shapes-world prompt: {prompt!r}")
+    """Inverse of Scene.prompt (exact grammar, case-insensitive); raises ValueError naming the prompt otherwise."""
+    scene = _BY_PROMPT.get(prompt.strip().lower())
+    if scene is None:
+        raise ValueError(f"not a shapes-world prompt: {prompt!r}")
+    return scene
 
 
 def all_scenes() -> list[Scene]:
     return [Scene(*combo) for combo in itertools.product(*ATTRIBUTES.values())]
 
 
-_ALL_BY_PROMPT = {s.prompt(): (s,) for s in all_scenes()}
+_BY_PROMPT = {s.prompt(): s for s in all_scenes()}
 
 
 def split(name: str) -> list[Scene]:
