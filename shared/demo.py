@@ -4,7 +4,6 @@ and an HTML gallery."""
 from __future__ import annotations
 
 import html
-import shutil
 import time
 from pathlib import Path
 
@@ -107,7 +106,3 @@ def _latency(view) -> str:
     if not (start and end):
         return "-"
     return f"{(datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds():.2f}"
-
-
-def clean(out_dir: Path) -> None:
-    shutil.rmtree(out_dir, ignore_errors=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import InputError
@@ -48,7 +48,6 @@ class Preset:
     percentiles_file: str | None = None  # shipped calibration under data/percentiles/
     grammar: str | None = None  # "shapes": prompts must parse in the shapes world (its estimator grades attributes)
     notes: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def percentiles_path(self) -> Path | None:
@@ -135,7 +134,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}") from None
-
-
-def describe(preset: Preset) -> dict:
-    return asdict(preset)

@@ -71,9 +71,6 @@ class FileStorage:
     def link(self, key: str, expires_s: int | None = None) -> str:
         return self._path(key).as_uri()
 
-    def local_path(self, key: str) -> Path:
-        return self._path(key)
-
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 

@@ -18,10 +18,10 @@ log = logging.getLogger(__name__)
 
 @app.task(name=WEBHOOK_TASK, bind=True, max_retries=None, time_limit=120, soft_time_limit=110)
 def webhook(self: Task, job_id: str) -> str:
-    url = jobs.get(job_id).webhook_url
-    if not url:
+    job = jobs.get(job_id)
+    if not job.webhook_url:
         return "none"
-    body = webhooks.event_body(client.get(job_id).to_json())
+    url, body = job.webhook_url, webhooks.event_body(client.JobView.of(job).to_json())
     try:
         status = webhooks.deliver(url, body)
     except WebhookUnavailable as exc:
