@@ -99,7 +99,7 @@ def _sweep(a) -> int:
 def _demo(a) -> int:
     from shared.demo import run_demo
 
-    jobs = run_demo(Path(a.prompts) if a.prompts else None, k=a.k)
+    jobs = run_demo(Path(a.prompts) if a.prompts else None, k=a.k, preset=a.preset)
     return 0 if jobs and all(j.status == "succeeded" for j in jobs) else 1
 
 
@@ -315,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the system on embedded defaults: workers, jobs, table, gallery")
     p.add_argument("--prompts", help=f"prompt file (default: the preset's, else {DEMO_PROMPTS.name})")
+    p.add_argument("--preset", default="shapes", help="preset to demo (default: shapes, the trained one)")
     p.add_argument("--k", type=int)
     p.set_defaults(fn=_demo)
 

@@ -26,7 +26,7 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _gallery(rows: list[dict], views: list, out_dir: Path) -> Path:
+def _gallery(rows: list[dict], views: list, out_dir: Path, preset: str) -> Path:
     cells = []
     for row, view in zip(rows, views):
         student = f'<img src="{html.escape(row["student_image"])}" title="student">' if row["teacher"] == "yes" else ""
@@ -39,14 +39,17 @@ def _gallery(rows: list[dict], views: list, out_dir: Path) -> Path:
             "figure{display:inline-block;width:300px;margin:8px;vertical-align:top}"
             "img{width:128px;image-rendering:pixelated;margin-right:4px}</style>"
             "<p>Final image first; for jobs the teacher improved, the student's image beside it.</p>"
-            f"<h1>adq demo: preset {html.escape(settings.preset)}</h1>" + "\n".join(cells))
+            f"<h1>adq demo: preset {html.escape(preset)}</h1>" + "\n".join(cells))
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
 
 
+DEMO_PRESET = "shapes"  # trained and committed: recognisable images, scores that mean something
+
+
 def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: int | None = None,
-             timeout_s: float = 600.0) -> list:
+             timeout_s: float = 600.0, preset: str = DEMO_PRESET) -> list:
     from shared import calibration
     from shared.db.migrate import upgrade
     from workers.processes import WorkerProcess
@@ -54,7 +57,7 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
     out_dir = Path(out_dir or settings.home_dir / "demo")
     out_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
-    preset = get_preset(settings.preset)
+    preset = get_preset(preset)
     if preset.student.source.startswith("tiny:"):
         from shared.models import tiny
 
@@ -66,7 +69,8 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
         for w in workers:
             w.wait_ready()
         started = time.monotonic()
-        views = [client.submit(p, k=k, seed=i) for i, p in enumerate(tqdm(prompts, desc="submitting", unit="job"))]
+        views = [client.submit(p, preset=preset.name, k=k, seed=i)
+                 for i, p in enumerate(tqdm(prompts, desc="submitting", unit="job"))]
         done = []
         for view in tqdm(views, desc="waiting", unit="job"):
             done.append(client.wait(view.id, timeout=max(1.0, timeout_s - (time.monotonic() - started))))
@@ -87,7 +91,7 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
                      "latency_s": latency, "image": images.get("final", "-"),
                      "student_image": images.get("student", "-"), "status": view.status})
     print(_table(rows))
-    gallery = _gallery(rows, done, out_dir)
+    gallery = _gallery(rows, done, out_dir, preset.name)
     used = sum(bool(v.teacher_used) for v in done)
     print(f"\n{len(done)} jobs, {sum(v.status == 'succeeded' for v in done)} succeeded, teacher used on {used} "
           f"(k={done[0].k if done else '-'}); mean steps {sum(v.total_steps or 0 for v in done) / max(1, len(done)):.2f}")

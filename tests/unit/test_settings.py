@@ -16,7 +16,7 @@ def test_embedded_defaults_need_no_server(tmp_path, monkeypatch):
     assert s.effective_broker_url == "filesystem://"
     assert s.effective_database_url == f"sqlite:///{tmp_path}/adq.db"
     assert s.effective_storage_url == (tmp_path / "objects").as_uri()
-    assert s.preset == "shapes"  # trained and committed: the demo shows recognisable images
+    assert s.preset == "tiny"  # accepts any prompt; `adq demo` runs the trained shapes preset
 
 
 def test_settings_come_from_adq_environment(monkeypatch):
