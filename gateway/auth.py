@@ -7,7 +7,7 @@ import hmac
 
 from fastapi import Header, HTTPException
 
-from shared.config import settings
+from shared.config import get_settings
 
 
 def parse_keys(raw: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def parse_keys(raw: str) -> dict[str, str]:
 
 def caller(authorization: str | None = Header(default=None)) -> str | None:
     """The API key's name, or None when auth is off (no keys configured)."""
-    keys = parse_keys(settings.api_keys)
+    keys = parse_keys(get_settings().api_keys)
     if not keys:
         return None
     scheme, _, token = (authorization or "").partition(" ")

@@ -14,12 +14,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
-from shared.config import settings
-from shared.constants import QUEUES
+from shared.config import get_settings
 from shared.db.jobs import count_by_status, utcnow
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.status import JobStatus
+from tasks.broker import queue_depths
 
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 SCORES = (-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 2.5, 3)
@@ -32,19 +32,6 @@ HISTOGRAMS = [
     ("adq_teacher_seconds", "Teacher refine/regenerate time per job", [(None, Job.teacher_s)], SECONDS),
     ("adq_estimator_score", "Quality-estimator score of student images", [(None, Job.student_score)], SCORES),
 ]
-
-
-def queue_depths() -> dict[str, int]:
-    """Messages waiting per queue: the Redis list Celery names after the queue (unacked ones are not waiting)."""
-    if settings.broker_kind == "redis":
-        import redis
-
-        r = redis.Redis.from_url(settings.effective_broker_url, socket_timeout=3)
-        return {q: int(r.llen(q)) for q in QUEUES}
-    if settings.broker_kind == "filesystem":
-        folder = settings.broker_folder / "queue"
-        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in QUEUES}
-    return {}
 
 
 def _histogram(name, doc, series, buckets):
@@ -70,12 +57,12 @@ class Collector:
         for status in JobStatus:
             by_status.add_metric([status.value], counts.get(status.value, 0))
         yield by_status
-        since = utcnow() - timedelta(seconds=settings.metrics_window_s)
+        since = utcnow() - timedelta(seconds=get_settings().metrics_window_s)
         with session_scope() as s:
             frac, n = s.execute(select(func.avg(case((Job.teacher_used, 1.0), else_=0.0)), func.count())
                                 .where(Job.student_finished_at >= since)).one()
         window = GaugeMetricFamily("adq_teacher_fraction", f"Fraction of jobs sent to the teacher over the last "
-                                   f"{settings.metrics_window_s} s (NaN when none were scored)")
+                                   f"{get_settings().metrics_window_s} s (NaN when none were scored)")
         window.add_metric([], float(frac) if n else float("nan"))
         yield window
         for spec in HISTOGRAMS:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from shared import calibration as cal
 from shared import cascade
-from shared.config import settings
+from shared.config import get_settings
 from shared.db import calibrations
 from shared.models import registry
 from shared.params import resolve
@@ -32,7 +32,7 @@ class CalibrationResult:
 def calibrate(prompts_file: str | Path, *, preset: str | None = None, n_samples: int | None = None, seed: int = 0,
               out: str | Path | None = None, batch_size: int = 8, record: bool = True, progress: bool = True,
               **student_overrides) -> CalibrationResult:
-    preset_ = get_preset(preset or settings.preset)
+    preset_ = get_preset(preset or get_settings().preset)
     prompts = cal.read_prompts(prompts_file)
     n = n_samples or len(prompts)
     # Cycle the prompt list when asked for more samples than prompts; each sample gets its own seed.
@@ -53,7 +53,7 @@ def calibrate(prompts_file: str | Path, *, preset: str | None = None, n_samples:
             "prompts_file": str(prompts_file), "estimator": preset_.estimator.kind,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     percentiles = cal.from_scores(scores, meta)
-    path = Path(out) if out else settings.home_dir / "calibrations" / f"{preset_.name}-{meta['settings_hash']}.json"
+    path = Path(out) if out else get_settings().home_dir / "calibrations" / f"{preset_.name}-{meta['settings_hash']}.json"
     cal.save(percentiles, path)
     cal_id = calibrations.record(student_settings, percentiles, n_samples=n, source=str(prompts_file)) if record else None
     return CalibrationResult(percentiles, cal_id, path)

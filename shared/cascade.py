@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from shared.calibration import decide as below_cutoff
 from shared.params import JobParams
+from shared.status import Route, Strategy
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,14 @@ class ScoreResult:
 
 @dataclass(frozen=True)
 class Decision:
-    teacher_used: bool
+    route: Route
     score: float
     threshold: float | None
     k: int
+
+    @property
+    def teacher_used(self) -> bool:
+        return self.route is Route.TEACHER
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,13 @@ def score(estimator, prompt: str, image) -> ScoreResult:
 
 
 def decide(score_value: float, threshold: float | None, k: int) -> Decision:
-    return Decision(below_cutoff(score_value, threshold, k), score_value, threshold, k)
+    route = Route.TEACHER if below_cutoff(score_value, threshold, k) else Route.FINISH
+    return Decision(route, score_value, threshold, k)
 
 
 def improve(teacher, student_image, params: JobParams) -> ImproveResult:
     t0 = time.perf_counter()
-    if params.strategy == "refine":
+    if params.strategy == Strategy.REFINE:
         out = teacher.refine(student_image, params.prompt, steps=params.teacher_steps, sigma=params.sigma,
                              guidance=params.teacher_guidance, seed=params.seed)
         sigma = params.sigma
@@ -96,7 +102,7 @@ def improve(teacher, student_image, params: JobParams) -> ImproveResult:
         out = teacher.regenerate(params.prompt, steps=params.teacher_steps, guidance=params.teacher_guidance,
                                  seed=params.seed)
         sigma = None
-    return ImproveResult(out.image, params.strategy, sigma, out.steps, time.perf_counter() - t0)
+    return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
 
 
 def run(params: JobParams, threshold: float | None, *, student, estimator, teacher) -> CascadeRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -38,9 +39,12 @@ class Settings(BaseSettings):
     teacher_time_limit_s: int = Field(900, ge=1)
     visibility_timeout_s: int = Field(3600, ge=2)
     unacked_restore_interval_s: int = Field(10, ge=1, description="How often Redis workers look for lost messages.")
-    max_attempts: int = Field(3, ge=1, le=100, description="Claims per stage before the job fails.")
-    retry_backoff_s: float = Field(2.0, gt=0)
-    retry_backoff_max_s: float = Field(120.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=100, description="Crashed claims per stage before the job fails.")
+    retry_backoff_s: float = Field(2.0, gt=0, description="Base of the exponential, fully jittered backoff.")
+    retry_backoff_max_s: float = Field(120.0, gt=0, description="Cap of one backoff countdown.")
+    transient_retry_for_s: float = Field(1800.0, gt=0, description="How long a stage waits out an outage (storage, "
+                                         "database, broker) before the job fails; transient retries never count "
+                                         "against max_attempts.")
     sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
 
@@ -104,12 +108,13 @@ class Settings(BaseSettings):
         return "redis" if scheme in ("redis", "rediss") else "other"
 
 
-settings = Settings()
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once. Tests that change the environment call
+    ``reset_settings()`` (and the factories' resets) instead of mutating this object."""
+    return Settings()
 
 
-def reload_settings() -> Settings:
-    """Re-read the environment into the shared object in place (tests and the CLI's --env handling use this)."""
-    fresh = Settings()
-    for name in Settings.model_fields:
-        object.__setattr__(settings, name, getattr(fresh, name))
-    return settings
+def reset_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()

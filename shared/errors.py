@@ -9,6 +9,15 @@ class TransientError(AdqError):
     """Mixin: the operation may succeed if retried later (network blips, a restarting server)."""
 
 
+class Interrupted(TransientError):
+    """A stage met an outage after claiming the job. ``fence`` is the claim it still holds when it could not give
+    it back (the database was out too), so the retry may take that claim over; None when it was released."""
+
+    def __init__(self, message: str, fence: int | None = None):
+        super().__init__(message)
+        self.fence = fence
+
+
 class InputError(AdqError, ValueError):
     """A request or setting is invalid; the message names the bad value."""
 
@@ -23,6 +32,22 @@ class IdempotencyConflict(InputError):
 
 class JobNotFound(AdqError, LookupError):
     """No job has that id."""
+
+
+class JobConflict(AdqError):
+    """The job exists but is not in a state that allows this request."""
+
+
+class NoImageYet(JobConflict):
+    """The job has not produced the image asked for (yet)."""
+
+
+class JobNotRetryable(JobConflict):
+    """Only a failed job can be retried."""
+
+
+class JobFinished(JobConflict):
+    """The job already finished, so it cannot be cancelled."""
 
 
 class StorageError(AdqError):
@@ -54,7 +79,11 @@ class ModelUnavailable(ModelError):
 
 
 class AttemptsExhausted(AdqError):
-    """A stage was claimed max_attempts times; the job has been marked failed."""
+    """A stage crashed max_attempts times; the job has been marked failed."""
+
+
+class OutageTooLong(AdqError):
+    """A stage waited out an outage for longer than ADQ_TRANSIENT_RETRY_FOR_S; the job has been marked failed."""
 
 
 class WebhookError(AdqError):

@@ -4,31 +4,40 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from shared.config import settings
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.config import get_settings
 from shared.errors import InputError
 from shared.presets import get_preset, settings_hash, student_settings
+from shared.status import Strategy
 
-STRATEGIES = ("refine", "regenerate")
+STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**63 - 1
+# The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
+# batch items are derived from these fields (shared.schema), so each is described once, here.
+SETTABLE = ("k", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")
 
 
-@dataclass(frozen=True)
-class JobParams:
-    prompt: str
-    preset: str
-    seed: int
-    k: int
-    sigma: float
-    strategy: str
-    student_steps: int
-    student_guidance: float
-    teacher_steps: int
-    teacher_guidance: float
-    width: int
-    height: int
+class JobParams(BaseModel):
+    """Every parameter of a job, resolved from its preset and checked by ``check_inputs``. The job view extends
+    this model, so the field list is written once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str = Field(description="Text prompt (1 to ADQ_MAX_PROMPT_CHARS characters)")
+    preset: str = Field(description="Model preset (`adq presets` lists them); default ADQ_PRESET")
+    seed: int = Field(description="Random seed; the same seed gives the same final image")
+    k: int = Field(description="Percent of jobs the teacher improves, 0-100")
+    sigma: float = Field(description="Rollback value for refinement, in (0, 1]")
+    strategy: Strategy = Field(description="How the teacher improves an image: refine or regenerate")
+    student_steps: int = Field(description="Student denoising steps")
+    student_guidance: float = Field(description="Student classifier-free guidance")
+    teacher_steps: int = Field(description="Teacher denoising steps actually run")
+    teacher_guidance: float = Field(description="Teacher classifier-free guidance")
+    width: int = Field(description="Student image width (a multiple of 8)")
+    height: int = Field(description="Student image height (a multiple of 8)")
 
     def student_settings(self) -> dict:
         return student_settings(self.preset, self.student_steps, self.student_guidance, self.width, self.height)
@@ -37,17 +46,24 @@ class JobParams:
         return settings_hash(self.student_settings())
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The parameters alone (a subclass's extra fields left out), as stored in the jobs row."""
+        return {name: getattr(self, name) for name in JobParams.model_fields}
+
+    @classmethod
+    def of(cls, row) -> "JobParams":
+        """The parameters of a jobs row (or any object with these attributes)."""
+        return cls(**{name: getattr(row, name) for name in cls.model_fields})
 
 
 def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobParams:
     """Fill unset parameters from the preset, then check every value. Raises InputError naming the bad value."""
-    p = get_preset(preset or settings.preset)
-    unknown = set(overrides) - set(JobParams.__dataclass_fields__)
+    p = get_preset(preset or get_settings().preset)
+    unknown = set(overrides) - set(JobParams.model_fields)
     if unknown:
         raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     values = {k: v for k, v in overrides.items() if v is not None}
-    params = JobParams(
+    # Built unvalidated: check_inputs gives the errors, each naming the bad value the way callers expect.
+    params = JobParams.model_construct(
         prompt=prompt, preset=p.name,
         seed=values.get("seed", secrets.randbelow(2**31)),
         k=values.get("k", p.k), sigma=values.get("sigma", p.sigma), strategy=values.get("strategy", p.strategy),
@@ -97,8 +113,8 @@ def check_inputs(params: JobParams) -> JobParams:
     prompt = params.prompt.strip()
     if not prompt:
         raise InputError("prompt is empty")
-    if len(prompt) > settings.max_prompt_chars:
-        raise InputError(f"prompt has {len(prompt)} characters; the limit is {settings.max_prompt_chars}")
+    if len(prompt) > get_settings().max_prompt_chars:
+        raise InputError(f"prompt has {len(prompt)} characters; the limit is {get_settings().max_prompt_chars}")
     if "\x00" in prompt:
         raise InputError("prompt contains a NUL character")
     if get_preset(params.preset).grammar == "shapes":
@@ -110,21 +126,22 @@ def check_inputs(params: JobParams) -> JobParams:
             raise InputError(f"prompt {prompt!r} is not in the shapes world's grammar, e.g. \"a large red triangle "
                              f"at the top left on a light blue background\"") from None
     if params.strategy not in STRATEGIES:
-        raise InputError(f"strategy={params.strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+        raise InputError(f"strategy={getattr(params.strategy, 'value', params.strategy)!r} is unknown; choose one "
+                         f"of {', '.join(STRATEGIES)}")
     guidance = {}
     for name in ("student_guidance", "teacher_guidance"):
         guidance[name] = _float(name, getattr(params, name))
         if not 0.0 <= guidance[name] <= 50.0:
             raise InputError(f"{name}={guidance[name]} is out of range [0, 50]")
-    side = settings.max_image_side
+    side = get_settings().max_image_side
     width, height = _int("width", params.width, 8, side), _int("height", params.height, 8, side)
     for name, v in (("width", width), ("height", height)):
         if v % 8:
             raise InputError(f"{name}={v} must be a multiple of 8")
-    return replace(
-        params, prompt=prompt, seed=_int("seed", params.seed, 0, MAX_SEED), k=check_k(params.k),
+    return JobParams(
+        prompt=prompt, preset=params.preset, strategy=Strategy(params.strategy), seed=_int("seed", params.seed, 0, MAX_SEED), k=check_k(params.k),
         sigma=check_sigma(params.sigma),
-        student_steps=_int("student_steps", params.student_steps, 1, settings.max_steps),
-        teacher_steps=_int("teacher_steps", params.teacher_steps, 1, settings.max_steps),
+        student_steps=_int("student_steps", params.student_steps, 1, get_settings().max_steps),
+        teacher_steps=_int("teacher_steps", params.teacher_steps, 1, get_settings().max_steps),
         width=width, height=height, **guidance,
     )

@@ -1,63 +1,98 @@
-"""One queue stage each: claim the job, run its cascade step, store the image, record the result.
+"""The two queue stages as plain functions, in numbered steps: claim, generate, score, decide, store, record.
 
-Tasks call these and decide only retry-or-route; the database session is never held across inference.
+``run(stage, job_id, ...)`` is all a task calls: it returns an ``Outcome`` whose ``route`` tells the task which
+message to send next (the one thing left to the queue code). Nothing here imports Celery. The database session is
+never held across inference, and an outage after the claim releases the claim before it reaches the task.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from shared import cascade
-from shared.config import settings
 from shared.db import jobs
 from shared.db.jobs import Claim
+from shared.db.models import Job
+from shared.errors import AttemptsExhausted, Interrupted, TransientError
 from shared.models import registry
 from shared.params import JobParams
+from shared.stage import STUDENT, TEACHER, Stage
+from shared.status import TERMINAL, Route
 from shared.storage import decode_png, encode_png, get_storage, job_key
 
 
 @dataclass(frozen=True)
 class Outcome:
-    route: str  # "done" | "teacher" | "skipped" (duplicate, cancelled, or taken over by a newer attempt)
-    claim: Claim | None = None
+    """What one run of a stage did."""
+
+    job: Job | None  # the row as the run left it; None when it did nothing (a duplicate, cancelled, taken over)
+    route: Route | None = None  # set when the run recorded a result: where the job goes next
+
+    @property
+    def finished(self) -> bool:
+        return self.job is not None and self.job.status in TERMINAL
 
 
-def params_of(job) -> JobParams:
-    return JobParams(**jobs.job_params(job))
+SKIPPED = Outcome(None)
 
 
-def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str) -> Claim | None:
-    limit = settings.student_time_limit_s if stage == "student" else settings.teacher_time_limit_s
-    return jobs.claim(job_id, stage, may_reclaim=may_reclaim, worker=worker, lease_s=limit)
-
-
-def student(claim_: Claim) -> Outcome:
-    job = claim_.job
-    params = params_of(job)
+def student(claim: Claim) -> Outcome:
+    params = JobParams.of(claim.job)
+    # 2. Generate
     gen = cascade.generate(registry.student(params.preset), params)
+    # 3. Score
     scored = cascade.score(registry.estimator(params.preset), params.prompt, gen.image)
-    decision = cascade.decide(scored.score, job.threshold, job.k)
-    key = job_key(job.id, "student")
+    # 4. Decide: the one place "score < tau" becomes a route
+    decision = cascade.decide(scored.score, claim.job.threshold, params.k)
+    # 5. Store
+    key = job_key(claim.job_id, STUDENT.image)
     get_storage().put(key, encode_png(gen.image))
-    recorded = jobs.student_done(claim_, score=scored.score, teacher_used=decision.teacher_used, student_key=key,
-                                 steps=gen.steps, generate_s=gen.seconds, score_s=scored.seconds)
-    if not recorded:
-        return Outcome("skipped", claim_)
-    return Outcome("teacher" if decision.teacher_used else "done", claim_)
+    # 6. Record: only the holder of the claim's fence can
+    row = jobs.record_student(claim, decision.route, score=scored.score, student_key=key, steps=gen.steps,
+                              generate_s=gen.seconds, score_s=scored.seconds)
+    return Outcome(row, decision.route) if row is not None else SKIPPED
 
 
-def teacher(claim_: Claim) -> Outcome:
-    job = claim_.job
-    params = params_of(job)
+def teacher(claim: Claim) -> Outcome:
+    params = JobParams.of(claim.job)
     storage = get_storage()
-    student_image = decode_png(storage.get(job.student_image_key))
+    # 2. Generate: refine the student's image, or regenerate
+    student_image = decode_png(storage.get(claim.job.student_image_key))
     better = cascade.improve(registry.teacher(params.preset), student_image, params)
-    key = job_key(job.id, "final")
+    # 3-4. Score and decide: nothing to do, the teacher's image is final
+    # 5. Store
+    key = job_key(claim.job_id, TEACHER.image)
     storage.put(key, encode_png(better.image))
-    recorded = jobs.teacher_done(claim_, final_key=key, steps=better.steps, teacher_s=better.seconds,
-                                 total_steps=(job.student_steps_run or 0) + better.steps)
-    return Outcome("done" if recorded else "skipped", claim_)
+    # 6. Record
+    row = jobs.record_teacher(claim, final_key=key, steps=better.steps, teacher_s=better.seconds)
+    return Outcome(row, Route.FINISH) if row is not None else SKIPPED
 
 
-def backoff_s(retries: int) -> float:
-    return min(settings.retry_backoff_max_s, settings.retry_backoff_s * 2 ** retries)
+STEPS: dict[Stage, Callable[[Claim], Outcome]] = {STUDENT: student, TEACHER: teacher}
+
+
+def run(stage: Stage, job_id: str, *, worker: str, own_fence: int | None = None,
+        holder_gone: Callable[[str | None], bool] = lambda _h: False) -> Outcome:
+    """Run one stage of one job. Raises Interrupted (transient) after giving the claim back when an outage hits;
+    any other error propagates, and the caller fails the job."""
+    # 1. Claim: at most one live attempt per job and stage
+    try:
+        claim = jobs.claim(job_id, stage, worker=worker, own_fence=own_fence, holder_gone=holder_gone)
+    except AttemptsExhausted:
+        return Outcome(jobs.get(job_id))
+    if claim is None:
+        return SKIPPED
+    try:
+        return STEPS[stage](claim)
+    except TransientError as exc:
+        raise _interrupted(claim, exc) from exc
+
+
+def _interrupted(claim: Claim, exc: TransientError) -> Interrupted:
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        released = jobs.release(claim, error) is not None
+    except TransientError:  # the database is out too: the claim stays, and the retry may take it over
+        released = False
+    return Interrupted(error, fence=None if released else claim.fence)

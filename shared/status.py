@@ -5,14 +5,35 @@ from __future__ import annotations
 from enum import Enum
 
 
-class JobStatus(str, Enum):
+class _Named(str, Enum):
+    def __str__(self) -> str:  # f-strings and logs show the public value, not "JobStatus.QUEUED"
+        return self.value
+
+
+class JobStatus(_Named):
+    """A job's state. A str enum, so it compares, serialises and stores as its value."""
+
     QUEUED = "queued"  # row committed, student message sent (or about to be re-sent by the sweeper)
     STUDENT_RUNNING = "student_running"  # a student worker holds the claim: generate, score, decide
     TEACHER_QUEUED = "teacher_queued"  # scored below tau; waiting for a teacher worker
     TEACHER_RUNNING = "teacher_running"  # a teacher worker holds the claim: refine or regenerate
     SUCCEEDED = "succeeded"  # final image stored; terminal
-    FAILED = "failed"  # gave up (bad weights, too many attempts, permanent error); terminal
+    FAILED = "failed"  # gave up (bad weights, too many crashes, an outage past its budget); terminal
     CANCELLED = "cancelled"  # cancelled before it finished; workers skip it; terminal
+
+
+class Strategy(_Named):
+    """How the teacher improves an image the estimator scored below tau."""
+
+    REFINE = "refine"  # roll the student image back by sigma and denoise it (img2img)
+    REGENERATE = "regenerate"  # generate from scratch, ignoring the student image
+
+
+class Route(_Named):
+    """Where the student stage sends a job: the decision "score < tau", made once and carried as this value."""
+
+    FINISH = "finish"  # the student's image is final
+    TEACHER = "teacher"  # the teacher improves it
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -34,8 +55,10 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELLED: frozenset(),
 }
 
-STAGE_WAITING = {"student": JobStatus.QUEUED, "teacher": JobStatus.TEACHER_QUEUED}
-STAGE_RUNNING = {"student": JobStatus.STUDENT_RUNNING, "teacher": JobStatus.TEACHER_RUNNING}
+# Not a worker transition: only an operator's `adq retry` takes a failed job back to the stage that failed.
+OPERATOR_RETRY: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.TEACHER_QUEUED}),
+}
 
 
 def sources_for(target: JobStatus) -> frozenset[JobStatus]:

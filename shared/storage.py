@@ -13,14 +13,20 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
 from shared.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
 
 
-def job_key(job_id: str, stage: str) -> str:
-    name = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}[stage]
-    return f"{JOB_KEY_PREFIX}/{job_id}/{name}"
+IMAGES = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}
+
+
+def job_key(job_id: str, image: str) -> str:
+    """The fixed key of a job's ``student`` or ``final`` image, so a stage that runs twice overwrites its own."""
+    try:
+        return f"{JOB_KEY_PREFIX}/{job_id}/{IMAGES[image]}"
+    except KeyError:
+        raise InputError(f"unknown image {image!r}; choose one of {', '.join(IMAGES)}") from None
 
 
 class Storage(Protocol):
@@ -93,7 +99,7 @@ class S3Storage:
             from botocore.config import Config
 
             self._client = boto3.client(
-                "s3", endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region,
+                "s3", endpoint_url=get_settings().s3_endpoint_url, region_name=get_settings().s3_region,
                 config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=30,
                               retries={"max_attempts": 3, "mode": "standard"}),
             )
@@ -134,7 +140,7 @@ class S3Storage:
     def link(self, key: str, expires_s: int | None = None) -> str:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
-            ExpiresIn=expires_s or settings.presign_expiry_s)
+            ExpiresIn=expires_s or get_settings().presign_expiry_s)
 
     def check(self) -> None:
         self._call("head_bucket", "", self.client.head_bucket)
@@ -159,15 +165,16 @@ _storage: Storage | None = None
 
 
 def get_storage() -> Storage:
-    """One storage client per process, rebuilt if the URL setting changed."""
+    """The process's one storage client for the configured URL, made on first use (``open_storage`` makes one
+    for any URL)."""
     global _storage
-    url = settings.effective_storage_url
-    if _storage is None or _storage.url != url:
-        _storage = open_storage(url)
+    if _storage is None:
+        _storage = open_storage(get_settings().effective_storage_url)
     return _storage
 
 
-def reset_after_fork() -> None:
+def reset() -> None:
+    """Drop the client: after a fork (boto3 clients are not fork-safe), or when the settings changed."""
     global _storage
     _storage = None
 

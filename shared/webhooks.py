@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import InputError, WebhookError, WebhookUnavailable
 
 MAX_URL = 2048
@@ -36,9 +36,9 @@ def check_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InputError(f"webhook_url {url!r} must be an http:// or https:// URL with a host")
-    if not settings.webhook_secret:
+    if not get_settings().webhook_secret:
         raise InputError("webhook_url given but the server has no ADQ_WEBHOOK_SECRET to sign webhooks with")
-    if settings.webhook_allow_private:
+    if get_settings().webhook_allow_private:
         return url
     host = parsed.hostname
     try:
@@ -55,7 +55,7 @@ def check_url(url: str) -> str:
 
 
 def sign(body: bytes, timestamp: int, secret: str | None = None) -> str:
-    key = (secret or settings.webhook_secret).encode()
+    key = (secret or get_settings().webhook_secret).encode()
     return hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
@@ -66,21 +66,23 @@ def verify(body: bytes, timestamp: str, signature: str, secret: str, tolerance_s
     return hmac.compare_digest(signature[7:], sign(body, int(timestamp), secret))
 
 
-def event_body(view: dict) -> bytes:
-    event = "job.succeeded" if view["status"] == "succeeded" else f"job.{view['status']}"
-    return json.dumps({"event": event, "job": view}, sort_keys=True, default=str).encode()
+def event_body(event_id: str, view: dict) -> bytes:
+    """``{"id", "event", "job"}``: the id is the same for every delivery of one event, so receivers can drop
+    repeats (delivery is at least once)."""
+    return json.dumps({"id": event_id, "event": f"job.{view['status']}", "job": view}, sort_keys=True,
+                      default=str).encode()
 
 
-def deliver(url: str, body: bytes) -> int:
+def deliver(url: str, body: bytes, event_id: str = "") -> int:
     """POST once. Raises WebhookUnavailable (retry) on timeouts, connection errors, 429 and 5xx, and WebhookError
     (give up) on other 4xx answers or a target that is no longer allowed."""
     check_url(url)
     ts = int(time.time())
     req = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "adq-webhook/1",
-        "X-ADQ-Timestamp": str(ts), "X-ADQ-Signature": "sha256=" + sign(body, ts)})
+        "X-ADQ-Timestamp": str(ts), "X-ADQ-Signature": "sha256=" + sign(body, ts), "X-ADQ-Event-Id": event_id})
     try:
-        with _opener().open(req, timeout=settings.webhook_timeout_s) as resp:
+        with _opener().open(req, timeout=get_settings().webhook_timeout_s) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         if exc.code == 429 or exc.code >= 500:

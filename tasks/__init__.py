@@ -1,7 +1,8 @@
-"""Celery tasks. `celery -A tasks worker -Q teacher` finds the app here."""
+"""The Celery layer: the app, thin tasks over shared.stages, enqueueing and the sweeper.
+`celery -A tasks worker -Q teacher` finds the app here."""
 
-from tasks.app import app
 from tasks import maintenance, stages, webhooks  # noqa: F401  (registers the tasks and signal handlers)
+from tasks.app import app
 
 celery = app
 __all__ = ["app", "celery"]

@@ -21,4 +21,4 @@ def _after_fork(**_kwargs) -> None:
     from shared.db import session
 
     session.reset_after_fork()
-    storage.reset_after_fork()
+    storage.reset()

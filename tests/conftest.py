@@ -11,10 +11,11 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import configured, free_port, unavailable
 
 # Embedded defaults live in a scratch home for the whole run; set before `shared` reads its settings.
 _HOME = Path(tempfile.mkdtemp(prefix="adq-test-"))
@@ -28,38 +29,8 @@ for _name in ("ADQ_BROKER_URL", "ADQ_DATABASE_URL", "ADQ_STORAGE_URL", "ADQ_DEVI
 # Plumbing tests run on the tiny preset (random weights, any prompt); the shapes tests name their preset.
 os.environ["ADQ_PRESET"] = "tiny"
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_URL = os.environ.get("ADQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("ADQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def unavailable(what: str, exc: Exception):
-    message = f"{what} is unreachable: {exc}"
-    if IN_CI:
-        pytest.fail(message + " (CI=true: services are required)")
-    pytest.skip(message)
-
-
-@contextmanager
-def configured(**env: str):
-    """Point the in-process settings (and the Celery app) at other services, then restore them."""
-    from shared.config import reload_settings
-    from shared.db import session
-    from shared.models import registry
-    from tasks.app import apply_settings
-
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    reload_settings(), apply_settings(), session.dispose()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reload_settings(), apply_settings(), session.dispose(), registry.clear()
 
 
 @pytest.fixture(scope="session")
@@ -111,18 +82,12 @@ def pg_url(pg_server) -> str:
     admin.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory) -> str:
     """moto's server mode: a real S3 HTTP endpoint that several processes can use."""
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)

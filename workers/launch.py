@@ -7,12 +7,13 @@ the hard time limits. One child per GPU; scale out with more worker processes or
 
 from __future__ import annotations
 
-from shared.config import settings
-from shared.constants import STUDENT_QUEUE, TEACHER_QUEUE, WEBHOOK_QUEUE
+from shared.config import get_settings
+from shared.constants import WEBHOOK_QUEUE
 from shared.errors import InputError
 from shared.presets import get_preset
+from shared.stage import STAGES
 
-POOLS = {"student": STUDENT_QUEUE, "teacher": TEACHER_QUEUE, "webhooks": WEBHOOK_QUEUE}
+POOLS = {stage.name: stage.queue for stage in STAGES} | {"webhooks": WEBHOOK_QUEUE}
 
 
 def worker_argv(pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None,
@@ -21,9 +22,9 @@ def worker_argv(pool: str, *, concurrency: int = 1, loglevel: str = "INFO", host
         raise InputError(f"unknown worker pool {pool!r}; choose one of {', '.join(POOLS)}")
     argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", "prefork",
             "--concurrency", str(concurrency), "--loglevel", loglevel]
-    if settings.send_events:
+    if get_settings().send_events:
         argv.append("--task-events")
-    if settings.broker_kind == "filesystem":
+    if get_settings().broker_kind == "filesystem":
         # The filesystem transport has no fanout exchange, so broadcast features have nothing to talk over.
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     else:
@@ -36,8 +37,8 @@ def preflight(pool: str) -> None:
     nothing is imported that could initialise CUDA in the parent."""
     from shared.models.weights import check_available
 
-    preset = get_preset(settings.preset)
-    specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])
+    preset = get_preset(get_settings().preset)
+    specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])  # the webhook pool loads none
     for spec in specs:
         if not spec.source.startswith(("tiny:", "null:")):
             check_available(spec)
@@ -46,5 +47,7 @@ def preflight(pool: str) -> None:
 def run(pool: str, **kwargs) -> None:
     preflight(pool)
     from tasks import app
+    from tasks.app import ensure_broker_folders
 
+    ensure_broker_folders()
     app.worker_main(worker_argv(pool, **kwargs))

@@ -17,7 +17,7 @@ class WorkerProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.name}.log"
         self._log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "shared.cli", "worker", pool, "--hostname", f"{self.name}@%h",
+        cmd = [sys.executable, "-m", "workers.cli", "worker", pool, "--hostname", f"{self.name}@%h",
                *(extra_args or [])]
         # Own process group: stopping (or killing) the worker takes its pool children with it.
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,

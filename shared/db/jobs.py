@@ -1,8 +1,9 @@
 """Job rows: creation, reads, and every status change as one conditional UPDATE.
 
 Each change names the states it may start from (checked against shared.status.ALLOWED) and, for a running stage,
-the attempt that holds the claim: a worker whose claim was taken over by a redelivery cannot overwrite the newer
-attempt's result. No session is held across inference; each function opens and commits its own.
+the fence of the claim that holds it: every claim takes a new fence value, so a worker whose claim was taken over
+cannot overwrite the newer attempt's result. No session is held across inference; each function opens and
+commits its own.
 """
 
 from __future__ import annotations
@@ -10,34 +11,40 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Callable, Iterable
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
-from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
+from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound, JobNotRetryable
 from shared.params import JobParams
-from shared.status import STAGE_RUNNING, STAGE_WAITING, TERMINAL, JobStatus, sources_for
+from shared.stage import STAGES, STUDENT, TEACHER, Stage
+from shared.status import OPERATOR_RETRY, TERMINAL, JobStatus, Route, sources_for
 
-STAGES = ("student", "teacher")
+LIVE = frozenset(set(JobStatus) - TERMINAL)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _attempts(stage: str):
-    return Job.student_attempts if stage == "student" else Job.teacher_attempts
+def _aware(d: datetime | None) -> datetime | None:
+    return d if d is None or d.tzinfo else d.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
+
+
+def _col(name: str):
+    return getattr(Job, name)
 
 
 @dataclass(frozen=True)
 class Claim:
     job_id: str
-    stage: str
-    attempt: int
+    stage: Stage
+    fence: int  # the claim's token: only the holder of this fence may record or release
+    attempt: int  # crashed claims so far, this one included
     job: Job  # the row as the claim left it (detached snapshot)
 
 
@@ -48,9 +55,10 @@ def create(params: JobParams, *, threshold: float | None, calibration_id: int | 
     IdempotencyConflict when the earlier request had other parameters. A request that left the seed unset got a
     random one, so the seed is compared only when the caller gave it."""
     now = utcnow()
-    job = Job(id=str(uuid.uuid4()), idempotency_key=idempotency_key, status=JobStatus.QUEUED.value,
+    job = Job(id=str(uuid.uuid4()), idempotency_key=idempotency_key, status=JobStatus.QUEUED,
               threshold=threshold, calibration_id=calibration_id, student_attempts=0, teacher_attempts=0,
-              owner=owner, webhook_url=webhook_url, created_at=now, updated_at=now, **params.as_dict())
+              fence=0, transient_retries=0, retries=0, owner=owner, webhook_url=webhook_url, created_at=now,
+              updated_at=now, **params.as_dict())
     try:
         with session_scope() as s:
             s.add(job)
@@ -60,16 +68,12 @@ def create(params: JobParams, *, threshold: float | None, calibration_id: int | 
             raise
     existing = get_by_idempotency_key(idempotency_key)
     mine = params.as_dict() | {"webhook_url": webhook_url}
-    theirs = job_params(existing) | {"webhook_url": existing.webhook_url}
+    theirs = JobParams.of(existing).as_dict() | {"webhook_url": existing.webhook_url}
     if not seed_given:
         mine.pop("seed"), theirs.pop("seed")
     if mine != theirs:
         raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for a job with other parameters")
     return existing, False
-
-
-def job_params(job: Job) -> dict[str, Any]:
-    return {name: getattr(job, name) for name in JobParams.__dataclass_fields__}
 
 
 def get(job_id: str) -> Job:
@@ -88,91 +92,144 @@ def get_by_idempotency_key(key: str) -> Job:
         return job
 
 
-def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where, **values) -> Job | None:
+def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where, allowed=None, **values):
     """The single place a status changes. Returns the updated row, or None when the job was not in an expected
     state (UPDATE ... RETURNING: one round trip, no read-then-write race)."""
     expect = frozenset(expect)
-    illegal = expect - sources_for(to)
+    illegal = {s for s in expect if to not in (allowed or {}).get(s, ())} - sources_for(to)
     if illegal:
         raise AssertionError(f"transition {sorted(s.value for s in illegal)} -> {to.value} is not allowed")
-    now = utcnow()
-    stmt = (update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in expect]), *where)
-            .values(status=to.value, updated_at=now, **values).returning(Job)
+    stmt = (update(Job).where(Job.id == job_id, Job.status.in_(expect), *where)
+            .values(status=to, updated_at=utcnow(), **values).returning(Job)
             .execution_options(synchronize_session=False))
     with session_scope() as s:
         return s.scalars(stmt).one_or_none()
 
 
-def claim(job_id: str, stage: str, *, may_reclaim: bool, worker: str, lease_s: float) -> Claim | None:
-    """Take the stage. A running stage can be taken over only when the message was redelivered or retried (its
-    previous holder is gone) or the lease ran out. Past max_attempts the job fails instead of looping."""
-    waiting, running = STAGE_WAITING[stage], STAGE_RUNNING[stage]
-    attempts = _attempts(stage)
-    now = utcnow()
-    takeover = true() if may_reclaim else Job.lease_until < now
-    cond = or_(Job.status == waiting.value, and_(Job.status == running.value, takeover))
-    values = {attempts.key: attempts + 1, "lease_until": now + timedelta(seconds=lease_s),
-              f"{stage}_worker": worker[:255], f"{stage}_started_at": now}
-    claimed = _transition(job_id, running, {waiting, running}, cond, attempts < settings.max_attempts, **values)
-    if claimed is not None:
-        return Claim(job_id, stage, getattr(claimed, attempts.key), claimed)
+def claim(job_id: str, stage: Stage, *, worker: str, own_fence: int | None = None,
+          holder_gone: Callable[[str | None], bool] = lambda _h: False, lease_s: float | None = None) -> Claim | None:
+    """Take the stage, or return None. A running stage whose lease is live is left alone (one live attempt per
+    job and stage) unless its holder is known to be gone: it is this message's own earlier run (``own_fence``),
+    or ``holder_gone`` says so. Past max_attempts crashed claims the job fails instead of looping."""
     job = get(job_id)
-    if JobStatus(job.status) in (waiting, running) and getattr(job, attempts.key) >= settings.max_attempts:
-        if fail(job_id, f"{stage} stage gave up after {getattr(job, attempts.key)} attempts"
-                        + (f"; last error: {job.error}" if job.error else "")):
-            raise AttemptsExhausted(f"job {job_id}: {stage} stage claimed {getattr(job, attempts.key)} times")
-    return None
+    if job.status not in (stage.waiting, stage.running):
+        return None  # finished, cancelled, or at another stage: a duplicate message
+    now = utcnow()
+    if job.status == stage.running:
+        lease = _aware(job.lease_until)
+        live = lease is not None and lease > now
+        if live and own_fence != job.fence and not holder_gone(getattr(job, stage.worker)):
+            return None
+    attempts = getattr(job, stage.attempts)
+    if attempts >= get_settings().max_attempts:
+        reason = f"{stage} stage gave up after {attempts} attempts" + (f"; last error: {job.error}" if job.error
+                                                                       else "")
+        if fail(job_id, reason):
+            raise AttemptsExhausted(f"job {job_id}: {stage} stage claimed {attempts} times")
+        return None
+    values = {stage.attempts: _col(stage.attempts) + 1, "fence": Job.fence + 1, stage.worker: worker,
+              stage.started_at: now,
+              "lease_until": now + timedelta(seconds=stage.time_limit_s() if lease_s is None else lease_s)}
+    # Compare-and-set on the fence read above: of several messages racing for the stage, one wins.
+    row = _transition(job_id, stage.running, {stage.waiting, stage.running}, Job.status == job.status,
+                      Job.fence == job.fence, **values)
+    return None if row is None else Claim(job_id, stage, row.fence, getattr(row, stage.attempts), row)
 
 
 def _holds(claim: Claim):
-    return (Job.status == STAGE_RUNNING[claim.stage].value, _attempts(claim.stage) == claim.attempt)
+    return (Job.status == claim.stage.running, Job.fence == claim.fence)
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
     if later is None or earlier is None:
         return None
-    strip = (lambda d: d.replace(tzinfo=None) if d.tzinfo else d)  # SQLite returns naive UTC
-    return max(0.0, (strip(later) - strip(earlier)).total_seconds())
+    return max(0.0, (_aware(later) - _aware(earlier)).total_seconds())
 
 
-def student_done(claim: Claim, *, score: float, teacher_used: bool, student_key: str, steps: int,
-                 generate_s: float, score_s: float) -> bool:
+_CLEARED = dict(lease_until=None, error=None, transient_since=None)
+
+
+def record_student(claim: Claim, route: Route, *, score: float, student_key: str, steps: int,
+                   generate_s: float, score_s: float) -> Job | None:
+    """The student stage's result, and the job's next state from its routing decision."""
     now = utcnow()
-    common = dict(student_score=score, teacher_used=teacher_used, student_image_key=student_key,
+    common = dict(student_score=score, teacher_used=route is Route.TEACHER, student_image_key=student_key,
                   student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now,
-                  student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at),
-                  lease_until=None, error=None)
-    if teacher_used:
-        return _transition(claim.job_id, JobStatus.TEACHER_QUEUED, {JobStatus.STUDENT_RUNNING}, *_holds(claim),
-                           teacher_queued_at=now, enqueued_at=now, **common) is not None
-    return _transition(claim.job_id, JobStatus.SUCCEEDED, {JobStatus.STUDENT_RUNNING}, *_holds(claim),
+                  student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at), **_CLEARED)
+    if route is Route.TEACHER:
+        return _transition(claim.job_id, TEACHER.waiting, {STUDENT.running}, *_holds(claim),
+                           teacher_queued_at=now, enqueued_at=now, **common)
+    return _transition(claim.job_id, JobStatus.SUCCEEDED, {STUDENT.running}, *_holds(claim),
                        final_image_key=student_key, teacher_steps_run=0, total_steps=steps, finished_at=now,
-                       **common) is not None
+                       **common)
 
 
-def teacher_done(claim: Claim, *, final_key: str, steps: int, teacher_s: float, total_steps: int) -> bool:
-    return _transition(claim.job_id, JobStatus.SUCCEEDED, {JobStatus.TEACHER_RUNNING}, *_holds(claim),
-                       final_image_key=final_key, teacher_steps_run=steps, total_steps=total_steps,
+def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float) -> Job | None:
+    return _transition(claim.job_id, JobStatus.SUCCEEDED, {TEACHER.running}, *_holds(claim),
+                       final_image_key=final_key, teacher_steps_run=steps,
+                       total_steps=(claim.job.student_steps_run or 0) + steps,
                        teacher_wait_s=_seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at),
-                       teacher_s=teacher_s, finished_at=utcnow(), lease_until=None, error=None) is not None
+                       teacher_s=teacher_s, finished_at=utcnow(), **_CLEARED)
 
 
-def release(claim: Claim, error: str) -> bool:
-    """Give the stage back for a retry after a transient error."""
-    return _transition(claim.job_id, STAGE_WAITING[claim.stage], {STAGE_RUNNING[claim.stage]}, *_holds(claim),
-                       lease_until=None, error=error[:4000]) is not None
+def release(claim: Claim, error: str) -> Job | None:
+    """Give the stage back after a transient error. The claim did not crash, so it is taken off the attempts
+    budget; the outage is counted in transient_retries instead, timed from its first failure."""
+    now = utcnow()
+    return _transition(claim.job_id, claim.stage.waiting, {claim.stage.running}, *_holds(claim), lease_until=None,
+                       error=error[:4000], last_transient_error=error[:4000],
+                       transient_retries=Job.transient_retries + 1,
+                       transient_since=func.coalesce(Job.transient_since, now),
+                       **{claim.stage.attempts: _col(claim.stage.attempts) - 1})
 
 
-def fail(job_id: str, error: str) -> bool:
-    live = set(JobStatus) - TERMINAL
-    return _transition(job_id, JobStatus.FAILED, live, error=error[:4000], finished_at=utcnow(),
-                       lease_until=None) is not None
+def note_transient(job_id: str, error: str) -> None:
+    """An outage hit before any claim was held (the claim itself failed): count it, change no state."""
+    now = utcnow()
+    with session_scope() as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.status.in_(LIVE)).values(
+            transient_retries=Job.transient_retries + 1, last_transient_error=error[:4000],
+            transient_since=func.coalesce(Job.transient_since, now)).execution_options(synchronize_session=False))
 
 
-def cancel(job_id: str) -> Job:
-    """Cancel a job that has not finished; a worker that later picks it up does nothing."""
-    live = set(JobStatus) - TERMINAL
-    return _transition(job_id, JobStatus.CANCELLED, live, finished_at=utcnow(), lease_until=None) or get(job_id)
+def outage_seconds(job: Job) -> float:
+    """How long the job has been waiting out its current outage (0 when there is none)."""
+    return _seconds(utcnow(), job.transient_since) or 0.0
+
+
+def fail(job_id: str, error: str) -> Job | None:
+    return _transition(job_id, JobStatus.FAILED, LIVE, error=error[:4000], finished_at=utcnow(), lease_until=None)
+
+
+def cancel(job_id: str) -> Job | None:
+    """Cancel a job that has not finished; a worker that later picks it up does nothing. None when it had
+    already finished (JobNotFound when there is no such job)."""
+    row = _transition(job_id, JobStatus.CANCELLED, LIVE, finished_at=utcnow(), lease_until=None)
+    if row is None:
+        get(job_id)
+    return row
+
+
+def failed_stage(job: Job) -> Stage:
+    """The stage a failed job stopped at: the teacher's once the student handed it over."""
+    return TEACHER if job.teacher_queued_at is not None else STUDENT
+
+
+def retry(job_id: str) -> tuple[Job, Stage]:
+    """An operator's retry: back to the stage that failed, with fresh budgets; the error moves to history."""
+    job = get(job_id)
+    if job.status != JobStatus.FAILED:
+        raise JobNotRetryable(f"job {job_id} is {job.status.value}; only failed jobs can be retried")
+    stage = failed_stage(job)
+    entry = {"at": utcnow().isoformat(), "stage": stage.name, "error": job.error,
+             "attempts": getattr(job, stage.attempts), "transient_retries": job.transient_retries}
+    row = _transition(job_id, stage.waiting, {JobStatus.FAILED}, Job.fence == job.fence, allowed=OPERATOR_RETRY,
+                      history=[*(job.history or []), entry], retries=Job.retries + 1, error=None,
+                      finished_at=None, lease_until=None, transient_since=None, enqueued_at=None,
+                      **{stage.attempts: 0})
+    if row is None:
+        raise JobNotRetryable(f"job {job_id} changed while it was being retried; look again")
+    return row, stage
 
 
 def mark_enqueued(job_id: str) -> Job | None:
@@ -181,7 +238,14 @@ def mark_enqueued(job_id: str) -> Job | None:
                          .execution_options(synchronize_session=False)).one_or_none()
 
 
-def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, str]]:
+def mark_webhook_delivered(job_id: str, event_id: str) -> None:
+    """Recorded before the webhook message is acknowledged, so a redelivered message sends nothing."""
+    with session_scope() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(webhook_delivered=event_id)
+                  .execution_options(synchronize_session=False))
+
+
+def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
     """Jobs whose message may be lost: waiting since long ago, or running with an expired lease."""
     now = utcnow()
     cutoff = now - timedelta(seconds=older_than_s)
@@ -189,17 +253,14 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, str]]:
     out = []
     with session_scope() as s:
         for stage in STAGES:
-            w, r = STAGE_WAITING[stage].value, STAGE_RUNNING[stage].value
-            rows = s.scalars(select(Job.id).where(or_(and_(Job.status == w, waiting),
-                                                      and_(Job.status == r, Job.lease_until < now),
-                                                      and_(Job.status == r, Job.lease_until.is_(None))))
+            expired = or_(Job.lease_until < now, Job.lease_until.is_(None))
+            rows = s.scalars(select(Job.id).where(or_(and_(Job.status == stage.waiting, waiting),
+                                                      and_(Job.status == stage.running, expired)))
                              .limit(limit)).all()
             out += [(job_id, stage) for job_id in rows]
     return out
 
 
 def count_by_status() -> dict[str, int]:
-    from sqlalchemy import func
-
     with session_scope() as s:
-        return dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        return {JobStatus(k).value: n for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}

@@ -4,8 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from enum import Enum
+
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from shared.status import JobStatus, Strategy
+
+
+class StrEnum(TypeDecorator):
+    """A str Enum stored as its value in a VARCHAR: rows carry members, and the schema stays a plain string
+    column (so no migration, and no native enum type to alter when a member is added)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[Enum], length: int):
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -30,7 +53,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
-    status: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[JobStatus] = mapped_column(StrEnum(JobStatus, 32), index=True)
     owner: Mapped[str | None] = mapped_column(String(64), index=True)  # API key name that submitted it
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
 
@@ -40,7 +63,7 @@ class Job(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     k: Mapped[int] = mapped_column(Integer)
     sigma: Mapped[float] = mapped_column(Float)
-    strategy: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[Strategy] = mapped_column(StrEnum(Strategy, 16))
     student_steps: Mapped[int] = mapped_column(Integer)
     student_guidance: Mapped[float] = mapped_column(Float)
     teacher_steps: Mapped[int] = mapped_column(Integer)
@@ -60,8 +83,17 @@ class Job(Base):
     student_image_key: Mapped[str | None] = mapped_column(String(512))
     final_image_key: Mapped[str | None] = mapped_column(String(512))
 
+    # Two budgets: attempts count crashed claims (poison jobs stop at max_attempts); transient retries count
+    # outages waited out, which never fail a job before transient_retry_for_s has passed.
     student_attempts: Mapped[int] = mapped_column(Integer, default=0)
     teacher_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # +1 on every claim; never reused
+    transient_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    transient_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # start of this outage
+    last_transient_error: Mapped[str | None] = mapped_column(Text)
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # operator retries
+    history: Mapped[list | None] = mapped_column(JSON)  # earlier errors, kept across operator retries
+    webhook_delivered: Mapped[str | None] = mapped_column(String(128))  # id of the last event delivered
     error: Mapped[str | None] = mapped_column(Text)
     student_worker: Mapped[str | None] = mapped_column(String(255))
     teacher_worker: Mapped[str | None] = mapped_column(String(255))

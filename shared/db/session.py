@@ -1,4 +1,8 @@
-"""One engine per process, created lazily; short-lived sessions from a context manager."""
+"""One engine per process, made by a factory on first use; short-lived sessions from a context manager.
+
+``make_engine(url)`` builds an engine for any URL (tests and tools call it directly); ``get_engine()`` is the
+process's one engine for the configured URL, and ``dispose()`` drops it (after a fork, or when a test points the
+settings elsewhere)."""
 
 from __future__ import annotations
 
@@ -10,11 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import DatabaseUnavailable
 
 _engine: Engine | None = None
-_engine_url: str | None = None
 _factory: sessionmaker[Session] | None = None
 
 
@@ -28,22 +31,24 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def get_engine() -> Engine:
-    global _engine, _engine_url, _factory
-    url = settings.effective_database_url
-    if _engine is None or _engine_url != url:
-        if url.startswith("sqlite"):
-            from pathlib import Path
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        from pathlib import Path
 
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
-        _engine, _engine_url = engine, url
-        _factory = sessionmaker(engine, expire_on_commit=False)
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":  # the embedded database's folder is made when it is first opened
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def get_engine() -> Engine:
+    global _engine, _factory
+    if _engine is None:
+        _engine = make_engine(get_settings().effective_database_url)
+        _factory = sessionmaker(_engine, expire_on_commit=False)
     return _engine
 
 
@@ -54,10 +59,10 @@ def reset_after_fork() -> None:
 
 
 def dispose() -> None:
-    global _engine, _engine_url, _factory
+    global _engine, _factory
     if _engine is not None:
         _engine.dispose()
-    _engine = _engine_url = _factory = None
+    _engine = _factory = None
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import ModelError
 
 _configured = False
@@ -11,7 +11,7 @@ _configured = False
 def resolve_device(name: str | None = None):
     import torch
 
-    name = (name or settings.device).strip().lower()
+    name = (name or get_settings().device).strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -36,8 +36,8 @@ def configure_torch() -> None:
         return
     import torch
 
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    if get_settings().torch_threads:
+        torch.set_num_threads(get_settings().torch_threads)
     torch.set_grad_enabled(False)
     _configured = True
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.models.device import dtype_for, generator
 from shared.models.weights import locate
 from shared.presets import ModelSpec, Preset
@@ -42,7 +42,7 @@ class _StepCounter:
 def _load(cls, spec: ModelSpec, device):
     import diffusers
 
-    kwargs = {"torch_dtype": dtype_for(device), "local_files_only": not settings.allow_downloads}
+    kwargs = {"torch_dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
     if spec.variant and device.type == "cuda":
         kwargs["variant"] = spec.variant
     if spec.unet:

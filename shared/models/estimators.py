@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import InputError, ModelUnavailable, ScoringError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -69,9 +69,9 @@ class ImageRewardEstimator:
 
     def __init__(self, device, checkpoint: str | None = None, med_config: str | None = None,
                  tokenizer: str | None = None, state_dict: dict | None = None):
-        checkpoint = checkpoint or settings.imagereward_checkpoint
-        med_config = med_config or settings.imagereward_med_config
-        tokenizer = tokenizer or settings.imagereward_tokenizer
+        checkpoint = checkpoint or get_settings().imagereward_checkpoint
+        med_config = med_config or get_settings().imagereward_med_config
+        tokenizer = tokenizer or get_settings().imagereward_tokenizer
         ckpt_path = self._find(checkpoint, "ImageReward.pt") if state_dict is None else None
         med_path = self._find(med_config or "med_config.json", "med_config.json")
         self.device = device
@@ -86,8 +86,8 @@ class ImageRewardEstimator:
     @staticmethod
     def _find(value: str, filename: str) -> str:
         candidates = [Path(value).expanduser()]
-        if settings.model_dir is not None:
-            candidates += [Path(settings.model_dir) / "ImageReward" / filename, Path(settings.model_dir) / value]
+        if get_settings().model_dir is not None:
+            candidates += [Path(get_settings().model_dir) / "ImageReward" / filename, Path(get_settings().model_dir) / value]
         candidates.append(Path("~/.cache/ImageReward").expanduser() / filename)
         for path in candidates:
             if path.is_file():
@@ -103,7 +103,7 @@ class ImageRewardEstimator:
         from transformers import BertTokenizer
 
         try:
-            tok = BertTokenizer.from_pretrained(tokenizer, local_files_only=not settings.allow_downloads)
+            tok = BertTokenizer.from_pretrained(tokenizer, local_files_only=not get_settings().allow_downloads)
         except OSError:
             raise ModelUnavailable(
                 f"ImageReward's BERT tokenizer {tokenizer!r} is not available locally; point "

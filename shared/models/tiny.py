@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from shared.config import settings
+from shared.config import get_settings
 
 VERSION = "tiny-v1"
 ROLES = {"student": 1234, "teacher": 5678}  # role -> UNet init seed; the two UNets differ, the rest is shared
@@ -20,7 +20,7 @@ ESTIMATOR_SEED = 4242
 
 
 def tiny_root() -> Path:
-    return settings.models_home / VERSION
+    return get_settings().models_home / VERSION
 
 
 def _bytes_to_unicode() -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import ModelUnavailable
 from shared.presets import ModelSpec
 
@@ -12,7 +12,7 @@ from shared.presets import ModelSpec
 def _missing(label: str, source: str, what: str = "a diffusers folder with model_index.json") -> ModelUnavailable:
     return ModelUnavailable(
         f"{label} weights {source!r} are not available on this machine and downloads are off. "
-        f"Put {what} at $ADQ_MODEL_DIR/{source} (ADQ_MODEL_DIR={settings.model_dir or 'unset'}), "
+        f"Put {what} at $ADQ_MODEL_DIR/{source} (ADQ_MODEL_DIR={get_settings().model_dir or 'unset'}), "
         f"or give the folder's path as the source, or set ADQ_ALLOW_DOWNLOADS=true where the hub is reachable."
     )
 
@@ -35,11 +35,11 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         if not (path / marker).is_file():
             raise _missing(label, source, f"{marker} (the folder exists but has no {marker})")
         return str(path)
-    if settings.model_dir is not None:
-        local = Path(settings.model_dir).expanduser() / source
+    if get_settings().model_dir is not None:
+        local = Path(get_settings().model_dir).expanduser() / source
         if (local / marker).is_file():
             return str(local)
-    if settings.allow_downloads:
+    if get_settings().allow_downloads:
         return source
     try:
         from huggingface_hub import try_to_load_from_cache

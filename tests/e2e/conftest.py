@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import configured
+from tests.helpers import configured
 
 
 @pytest.fixture()

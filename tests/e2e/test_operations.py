@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import client, webhooks
-from tests.conftest import _free_port, configured
+from shared import webhooks
+from tasks import client
+from tests.helpers import configured, free_port
 
 
 def scrape(api) -> dict:
@@ -67,7 +68,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 def test_signed_webhook_is_retried_until_delivered(system):
     Receiver.received = []
-    server = HTTPServer(("127.0.0.1", _free_port()), Receiver)
+    server = HTTPServer(("127.0.0.1", free_port()), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook_env = {"ADQ_WEBHOOK_SECRET": "hook-secret", "ADQ_WEBHOOK_ALLOW_PRIVATE": "true",
                 "ADQ_RETRY_BACKOFF_S": "0.5"}
@@ -97,10 +98,10 @@ def test_signed_webhook_is_retried_until_delivered(system):
 def test_flower_sees_both_pools(system, tmp_path):
     system.worker("student")
     system.worker("teacher")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **system.env, "ADQ_FLOWER_PASSWORD": "pw", "ADQ_FLOWER_USER": "ops"}
     log = open(tmp_path / "flower.log", "wb")
-    flower = subprocess.Popen([sys.executable, "-m", "shared.cli", "flower", "--port", str(port)], env=env,
+    flower = subprocess.Popen([sys.executable, "-m", "workers.cli", "flower", "--port", str(port)], env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     auth = {"Authorization": "Basic " + base64.b64encode(b"ops:pw").decode()}
     try:

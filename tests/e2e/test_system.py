@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from shared import cascade, client
+from shared import cascade
+from tasks import client
 from shared.calibration import read_prompts
 from shared.db import jobs
 from shared.presets import DATA_DIR
@@ -74,9 +75,9 @@ def test_workers_reproduce_the_in_process_cascade(system):
 
 
 def cascade_params(view):
-    from shared.stages import params_of
+    from shared.params import JobParams
 
-    return params_of(jobs.get(view.id))
+    return JobParams.of(jobs.get(view.id))
 
 
 def test_regeneration_and_cancel(system):

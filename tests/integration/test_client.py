@@ -7,8 +7,8 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from shared import client
-from shared.config import settings
+from tasks import client
+from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.errors import CalibrationError, IdempotencyConflict, InputError
@@ -20,7 +20,7 @@ def job_count() -> int:
 
 
 def queued_messages() -> int:
-    return sum(1 for p in (settings.broker_folder / "queue").glob("*.msg")) if settings.broker_folder.exists() else 0
+    return sum(1 for p in (get_settings().broker_folder / "queue").glob("*.msg")) if get_settings().broker_folder.exists() else 0
 
 
 def test_submit_records_and_enqueues(sqlite_env):
@@ -90,7 +90,7 @@ def adq(*args, env_home):
     import os
 
     env = dict(os.environ, ADQ_HOME=str(env_home))
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120)
 
 
@@ -108,7 +108,7 @@ def test_cli_submit_json_status_and_bad_input(sqlite_env):
 
 
 def test_cli_help():
-    out = subprocess.run([sys.executable, "-m", "shared.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for command in ("submit", "status", "result", "calibrate", "worker", "migrate", "demo", "bench"):
         assert command in out.stdout

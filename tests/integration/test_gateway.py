@@ -8,7 +8,7 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import configured
+from tests.helpers import configured
 
 KEYS = "alice:key-alice-123,bob:key-bob-456"
 ALICE = {"Authorization": "Bearer key-alice-123"}

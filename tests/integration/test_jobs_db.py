@@ -4,17 +4,20 @@ import pytest
 
 from shared.db import jobs
 from shared.errors import AttemptsExhausted
-from shared.status import JobStatus
+from shared.stage import STUDENT, stage_named
+from shared.status import JobStatus, Route
 from tests.factories import job
 
 
-def claim(job_id, stage="student", reclaim=False, worker="w1"):
-    return jobs.claim(job_id, stage, may_reclaim=reclaim, worker=worker, lease_s=60)
+def claim(job_id, stage="student", reclaim=False, worker="w1", lease_s=60):
+    """reclaim: the current holder is known to be gone (its process died), so its live claim may be taken over."""
+    return jobs.claim(job_id, stage_named(stage), worker=worker, lease_s=lease_s,
+                      holder_gone=lambda _holder: reclaim)
 
 
 def finish_student(c, teacher_used):
-    return jobs.student_done(c, score=0.1, teacher_used=teacher_used, student_key=f"jobs/{c.job_id}/student.png",
-                             steps=2, generate_s=0.1, score_s=0.01)
+    return jobs.record_student(c, Route.TEACHER if teacher_used else Route.FINISH, score=0.1,
+                               student_key=f"jobs/{c.job_id}/student.png", steps=2, generate_s=0.1, score_s=0.01)
 
 
 def test_student_only_path(db_env):
@@ -33,7 +36,7 @@ def test_teacher_path(db_env):
     assert finish_student(claim(row.id), teacher_used=True)
     assert jobs.get(row.id).status == "teacher_queued"
     c = claim(row.id, "teacher", worker="gpu-1")
-    assert jobs.teacher_done(c, final_key="k", steps=4, teacher_s=1.0, total_steps=6)
+    assert jobs.record_teacher(c, final_key="k", steps=4, teacher_s=1.0)
     done = jobs.get(row.id)
     assert (done.status, done.teacher_attempts, done.total_steps, done.teacher_worker) == ("succeeded", 1, 6, "gpu-1")
 
@@ -56,16 +59,16 @@ def test_redelivery_takes_over_and_fences_the_old_attempt(db_env):
 
 
 def test_attempts_are_capped(db_env):
-    from shared.config import settings
+    from shared.config import get_settings
 
     row = job()
-    for _ in range(settings.max_attempts):
+    for _ in range(get_settings().max_attempts):
         assert claim(row.id, reclaim=True) is not None
     with pytest.raises(AttemptsExhausted):
         claim(row.id, reclaim=True)
     assert claim(row.id, reclaim=True) is None  # already failed: nothing to do, nothing raised
     failed = jobs.get(row.id)
-    assert failed.status == "failed" and f"after {settings.max_attempts} attempts" in failed.error
+    assert failed.status == "failed" and f"after {get_settings().max_attempts} attempts" in failed.error
 
 
 def test_release_for_retry_then_reclaim(db_env):
@@ -74,7 +77,11 @@ def test_release_for_retry_then_reclaim(db_env):
     assert jobs.release(c, "StorageUnavailable: S3 down")
     back = jobs.get(row.id)
     assert (back.status, back.error) == ("queued", "StorageUnavailable: S3 down")
-    assert claim(row.id).attempt == 2
+    # Issue 12: an outage is not a crash, so the released claim is taken off the attempts budget.
+    assert (back.student_attempts, back.transient_retries, back.last_transient_error) == (
+        0, 1, "StorageUnavailable: S3 down")
+    again = claim(row.id)
+    assert again.attempt == 1 and again.fence == c.fence + 1
 
 
 def test_cancelled_job_is_skipped(db_env):
@@ -92,9 +99,9 @@ def test_stale_jobs_are_found_for_the_sweeper(db_env):
     fresh, lost = job(), job()
     jobs.mark_enqueued(fresh.id)
     stale = jobs.stale(older_than_s=3600)
-    assert (lost.id, "student") in stale and (fresh.id, "student") not in stale
-    c = jobs.claim(fresh.id, "student", may_reclaim=False, worker="w", lease_s=-1)  # lease already expired
-    assert (fresh.id, "student") in jobs.stale(older_than_s=3600)
+    assert (lost.id, STUDENT) in stale and (fresh.id, STUDENT) not in stale
+    c = claim(fresh.id, worker="w", lease_s=-1)  # lease already expired
+    assert (fresh.id, STUDENT) in jobs.stale(older_than_s=3600)
     assert c is not None
 
 

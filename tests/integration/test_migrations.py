@@ -22,11 +22,11 @@ def test_postgres_schema_matches_models(pg_url):
 def test_sqlite_schema_matches_models(sqlite_env):
     from alembic.script import ScriptDirectory
 
-    from shared.config import settings
+    from shared.config import get_settings
     from shared.db.migrate import alembic_config, current
 
     assert current() == ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert _diff(settings.effective_database_url) == []
+    assert _diff(get_settings().effective_database_url) == []
 
 
 def test_downgrade_and_upgrade_round_trip(pg_url):

@@ -7,7 +7,7 @@ from PIL import Image
 
 from shared.errors import InputError, ObjectNotFound, StorageUnavailable
 from shared.storage import FileStorage, S3Storage, decode_png, encode_png, job_key, open_storage
-from tests.conftest import configured
+from tests.helpers import configured
 
 
 def png(color=(200, 10, 10)) -> bytes:
@@ -59,7 +59,7 @@ def test_init_storage_creates_a_missing_bucket(s3_endpoint):
     url = f"s3://adq-init-{uuid.uuid4().hex[:6]}/p"
     env = dict(os.environ, ADQ_STORAGE_URL=url, ADQ_S3_ENDPOINT_URL=s3_endpoint)
     for _ in range(2):  # idempotent
-        out = subprocess.run([sys.executable, "-m", "shared.cli", "init-storage"], env=env, capture_output=True,
+        out = subprocess.run([sys.executable, "-m", "workers.cli", "init-storage"], env=env, capture_output=True,
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
     with configured(ADQ_S3_ENDPOINT_URL=s3_endpoint):

@@ -65,7 +65,7 @@ def test_kustomize_renders_every_role(rendered):
 
 
 def test_workers_consume_the_queues_the_code_routes_to(rendered):
-    from shared.cli import build_parser
+    from workers.cli import build_parser
 
     for name, dep in by_kind(rendered, "Deployment").items():
         for c in dep["spec"]["template"]["spec"]["containers"]:

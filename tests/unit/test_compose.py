@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.cli import build_parser
+from workers.cli import build_parser
 from shared.config import Settings
 from shared.constants import QUEUES
 from workers.launch import POOLS

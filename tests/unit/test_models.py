@@ -85,7 +85,7 @@ def test_estimator_is_batched_and_order_preserving(tiny):
 
 @pytest.mark.parametrize("preset, label", [("sdxl-turbo", "SDXL-Turbo"), ("lcm-sdxl", "LCM-SDXL")])
 def test_real_weights_fail_fast_with_instructions(preset, label, tmp_path):
-    from tests.conftest import configured
+    from tests.helpers import configured
 
     with configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_ALLOW_DOWNLOADS="false", HF_HUB_OFFLINE="1"):
         registry.clear()
@@ -99,7 +99,7 @@ def test_real_weights_fail_fast_with_instructions(preset, label, tmp_path):
 
 def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
     from shared.models.estimators import load_estimator
-    from tests.conftest import configured
+    from tests.helpers import configured
 
     with configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_IMAGEREWARD_CHECKPOINT=str(tmp_path / "ImageReward.pt")):
         with pytest.raises(ModelUnavailable, match="ADQ_IMAGEREWARD_CHECKPOINT"):
@@ -107,7 +107,7 @@ def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
 
 
 def test_worker_preflight_names_missing_weights(tmp_path):
-    from tests.conftest import configured
+    from tests.helpers import configured
     from workers.launch import preflight
 
     with configured(ADQ_PRESET="sdxl-turbo", ADQ_MODEL_DIR=str(tmp_path)):

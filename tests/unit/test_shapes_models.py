@@ -13,7 +13,7 @@ from shared.params import resolve
 from shared.presets import DATA_DIR, get_preset
 from shared.shapes import world
 from shared.shapes.scorers import AttributeScorer
-from tests.conftest import configured
+from tests.helpers import configured
 
 N = 48  # held-out prompts, fixed seeds
 

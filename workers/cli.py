@@ -8,32 +8,48 @@ import logging
 import sys
 from pathlib import Path
 
-from shared.config import settings
+from shared.config import get_settings
 from shared.errors import AdqError, InputError
 
 
 def _submit(a) -> int:
-    from shared import client
+    from shared.schema import JobOptions
+    from tasks import client
 
-    view = client.submit(a.prompt, k=a.k, sigma=a.sigma, strategy=a.strategy, seed=a.seed, preset=a.preset,
-                         student_steps=a.student_steps, teacher_steps=a.teacher_steps,
-                         idempotency_key=a.idempotency_key)
+    options = {name: getattr(a, name) for name in JobOptions.model_fields}
+    view = client.submit(a.prompt, idempotency_key=a.idempotency_key, **options)
     if a.wait:
         view = client.wait(view.id, timeout=a.timeout)
     _show(view, a.json)
     return 0 if view.status != "failed" else 1
 
 
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """One flag per settable job parameter, generated from the schema (its type, choices and description)."""
+    import enum
+    import typing
+
+    from shared.schema import JobOptions
+
+    for name, field in JobOptions.model_fields.items():
+        kind = next(t for t in typing.get_args(field.annotation) if t is not type(None))
+        flag = "--" + name.replace("_", "-")
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
+        else:
+            p.add_argument(flag, type=kind, help=field.description)
+
+
 def _show(view, as_json: bool) -> None:
     if as_json:
         print(json.dumps(view.to_json(), default=str))
         return
-    print(f"{view.id}  {view.status}")
+    print(f"{view.id}  {view.status.value}")
     for name in ("prompt", "preset", "k", "sigma", "strategy", "student_score", "threshold", "teacher_used",
                  "total_steps", "final_image_key", "error"):
         value = getattr(view, name)
         if value is not None:
-            print(f"  {name}: {value}")
+            print(f"  {name}: {getattr(value, 'value', value)}")
 
 
 def _status(a) -> int:
@@ -59,6 +75,13 @@ def _cancel(a) -> int:
     return 0
 
 
+def _retry(a) -> int:
+    from tasks import client
+
+    _show(client.retry(a.job_id), a.json)
+    return 0
+
+
 def _migrate(a) -> int:
     from shared.db.migrate import current, upgrade
 
@@ -71,7 +94,7 @@ def _calibrate(a) -> int:
     from shared.calibrate import calibrate
     from shared.db.migrate import upgrade
 
-    upgrade() if settings.effective_database_url.startswith("sqlite") else None
+    upgrade() if get_settings().effective_database_url.startswith("sqlite") else None
     res = calibrate(a.prompts, preset=a.preset, n_samples=a.n, seed=a.seed, out=a.out, batch_size=a.batch_size,
                     student_steps=a.student_steps, student_guidance=a.guidance, width=a.width, height=a.height)
     p = res.percentiles
@@ -88,7 +111,7 @@ def _worker(a) -> int:
 
 
 def _sweep(a) -> int:
-    from shared.sweeper import sweep_forever, sweep_once
+    from tasks.sweeper import sweep_forever, sweep_once
 
     if a.loop:
         sweep_forever(a.interval)
@@ -97,14 +120,14 @@ def _sweep(a) -> int:
 
 
 def _demo(a) -> int:
-    from shared.demo import run_demo
+    from workers.demo import run_demo
 
     jobs = run_demo(Path(a.prompts) if a.prompts else None, k=a.k, preset=a.preset)
     return 0 if jobs and all(j.status == "succeeded" for j in jobs) else 1
 
 
 def _bench(a) -> int:
-    from shared.bench import overhead
+    from workers.bench import overhead
 
     overhead(n_jobs=a.jobs, out=a.json)
     return 0
@@ -145,13 +168,13 @@ def _api(a) -> int:
 
 
 def _flower(a) -> int:
-    if not settings.flower_password:
+    if not get_settings().flower_password:
         raise InputError("set ADQ_FLOWER_PASSWORD (and optionally ADQ_FLOWER_USER): Flower is never served without "
                          "basic auth")
     from tasks import app
 
     app.start(["flower", f"--address={a.address}", f"--port={a.port}",
-               f"--basic-auth={settings.flower_user}:{settings.flower_password}"])
+               f"--basic-auth={get_settings().flower_user}:{get_settings().flower_password}"])
     return 0
 
 
@@ -216,7 +239,7 @@ def _presets(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shared.demo import DEMO_PROMPTS
+    from workers.demo import DEMO_PROMPTS
 
     ap = argparse.ArgumentParser(prog="adq", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -224,20 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="enqueue a text-to-image job")
     p.add_argument("prompt")
-    p.add_argument("--k", type=int, help="percent of jobs the teacher improves (0-100)")
-    p.add_argument("--sigma", type=float, help="rollback value for refinement, in (0, 1]")
-    p.add_argument("--strategy", choices=["refine", "regenerate"])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--preset")
-    p.add_argument("--student-steps", type=int)
-    p.add_argument("--teacher-steps", type=int)
+    add_job_options(p)
     p.add_argument("--idempotency-key")
     p.add_argument("--wait", action="store_true", help="wait until the job finishes")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=_submit)
 
-    for name, fn, helptext in (("status", _status, "show a job"), ("cancel", _cancel, "cancel an unfinished job")):
+    for name, fn, helptext in (("status", _status, "show a job"), ("cancel", _cancel, "cancel an unfinished job"),
+                               ("retry", _retry, "restart a failed job at the stage that failed, fresh budgets")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("job_id")
         p.add_argument("--json", action="store_true")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared import client
-from shared.config import settings
+from tasks import client
+from shared.config import get_settings
 from shared.presets import DATA_DIR, get_preset
 
 DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
@@ -54,7 +54,7 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
     from shared.db.migrate import upgrade
     from workers.processes import WorkerProcess
 
-    out_dir = Path(out_dir or settings.home_dir / "demo")
+    out_dir = Path(out_dir or get_settings().home_dir / "demo")
     out_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
     preset = get_preset(preset)
@@ -64,7 +64,7 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()
     prompts = calibration.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
-    workers = [WorkerProcess(pool, settings.home_dir / "logs") for pool in ("student", "teacher")]
+    workers = [WorkerProcess(pool, get_settings().home_dir / "logs") for pool in ("student", "teacher")]
     try:
         for w in workers:
             w.wait_ready()

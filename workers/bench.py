@@ -11,8 +11,8 @@ import os
 import time
 from pathlib import Path
 
-from shared import client
-from shared.config import settings
+from tasks import client
+from shared.config import get_settings
 from shared.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
 from shared.errors import InputError
 
@@ -52,7 +52,7 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     from tasks.app import app
     from workers.processes import WorkerProcess
 
-    r = redis.Redis.from_url(settings.effective_broker_url)
+    r = redis.Redis.from_url(get_settings().effective_broker_url)
     worker = WorkerProcess("student", log_dir, env={**os.environ, "ADQ_PRESET": "null"}, name="bench-noop")
     try:
         worker.wait_ready()
@@ -78,17 +78,17 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
 def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
     from shared.db.migrate import upgrade
 
-    if settings.broker_kind != "redis":
+    if get_settings().broker_kind != "redis":
         raise InputError("the overhead benchmark needs a Redis broker: set ADQ_BROKER_URL=redis://...")
     if n_jobs < 1:
         raise InputError(f"--jobs={n_jobs} must be at least 1")
     upgrade()
-    log_dir = settings.home_dir / "bench"
+    log_dir = get_settings().home_dir / "bench"
     system = _system_rate(n_jobs, log_dir)
     noop = _noop_rate(n_noop or max(1000, n_jobs), log_dir)
-    result = {"broker": settings.effective_broker_url.split("@")[-1],
-              "database": settings.effective_database_url.split("://")[0],
-              "storage": settings.effective_storage_url.split("://")[0], "system": system, "raw_celery": noop,
+    result = {"broker": get_settings().effective_broker_url.split("@")[-1],
+              "database": get_settings().effective_database_url.split("://")[0],
+              "storage": get_settings().effective_storage_url.split("://")[0], "system": system, "raw_celery": noop,
               "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"]}
     print(f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
           f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})")

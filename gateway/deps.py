@@ -1,0 +1,24 @@
+"""Typed dependencies: routes take ``who: Caller`` and ``job: OwnedJob`` instead of calling helpers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from gateway.auth import caller, check_owner
+from shared import client
+from shared.schema import JobView
+
+Caller = Annotated[str | None, Depends(caller)]
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+
+def owned_job(job_id: str, who: Caller) -> JobView:
+    """The job, if the caller's key owns it (404 when missing, 403 when another key's)."""
+    view = client.get(job_id)
+    check_owner(view.owner, who)
+    return view
+
+
+OwnedJob = Annotated[JobView, Depends(owned_job)]

@@ -1,0 +1,74 @@
+"""One table from the project's errors to HTTP answers, and the handlers that apply it. Every error body is
+``{"error": ..., "detail": ...}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import (AdqError, IdempotencyConflict, InputError, JobConflict, JobNotFound, ObjectNotFound,
+                           TransientError)
+
+log = logging.getLogger(__name__)
+
+# Most specific first: an IdempotencyConflict is also an InputError, and an ObjectNotFound a StorageError.
+STATUS: list[tuple[type[Exception], int]] = [
+    (IdempotencyConflict, 409),
+    (InputError, 422),
+    (JobNotFound, 404),
+    (ObjectNotFound, 404),
+    (JobConflict, 409),
+    (TransientError, 503),  # an outage: clients retry after Retry-After
+]
+RETRY_AFTER_S = "5"
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: str | list | None = None
+
+
+RESPONSES = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 503)}
+
+
+def error(status: int, message: str, detail=None, headers=None) -> JSONResponse:
+    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+
+
+def status_of(exc: Exception) -> int | None:
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), None)
+
+
+async def _project_error(_req: Request, exc: AdqError) -> JSONResponse:
+    status = status_of(exc)
+    if status is None:  # a project error the table does not place is still a bug, not an outage
+        return await _unexpected(_req, exc)
+    return error(status, str(exc), headers={"Retry-After": RETRY_AFTER_S} if status == 503 else None)
+
+
+async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in exc.errors()]
+    return error(422, "invalid request: " + ", ".join(fields),
+                 [{"field": f, "message": e["msg"]} for f, e in zip(fields, exc.errors())])
+
+
+async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+    # A bug: logged with its traceback and answered 500, so clients do not retry it as if it were an outage.
+    log.exception("unexpected gateway error", exc_info=exc)
+    return error(500, f"internal error: {type(exc).__name__}")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(AdqError, _project_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,40 @@
+"""Who holds a claim, and whether that holder is known to be gone.
+
+A claim names its holder as ``<celery node>/<host>/<pid>``. Takeover of a running stage whose lease is still live
+is allowed only when the holder is known to be gone: on this host, its process no longer runs (or is a zombie),
+or it is this very process (a prefork child runs one task at a time, so a claim it holds while it is claiming
+again belongs to a task that already ended). A holder on another host is trusted until its lease runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def holder_id(node: str | None) -> str:
+    return f"{node or 'unknown'}/{socket.gethostname()}/{os.getpid()}"[:255]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child that its parent has not reaped yet still answers signal 0
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def is_gone(holder: str | None) -> bool:
+    if not holder:
+        return False
+    parts = holder.rsplit("/", 2)
+    if len(parts) != 3 or parts[1] != socket.gethostname() or not parts[2].isdigit():
+        return False
+    pid = int(parts[2])
+    return pid == os.getpid() or not _alive(pid)

@@ -1,0 +1,61 @@
+"""What the broker holds: queue depths, and the ids of task messages that are waiting or unacknowledged.
+
+Celery's Redis transport keeps a queue as a list named after it, and delivered-but-unacked messages in the
+``unacked`` hash; the filesystem transport keeps one file per message."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from shared.config import get_settings
+from shared.constants import QUEUES, REDIS_UNACKED_KEY
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(get_settings().effective_broker_url, socket_timeout=5)
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting per queue (unacked ones are not waiting)."""
+    s = get_settings()
+    if s.broker_kind == "redis":
+        r = _redis()
+        return {q: int(r.llen(q)) for q in QUEUES}
+    if s.broker_kind == "filesystem":
+        folder = s.broker_folder / "queue"
+        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in QUEUES}
+    return {}
+
+
+def _task_id(raw: bytes | str) -> str | None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(message, list):  # unacked entries are [message, exchange, routing_key]
+        message = message[0] if message else {}
+    return (message.get("headers") or {}).get("id") if isinstance(message, dict) else None
+
+
+def pending_task_ids(queues: Iterable[str] = QUEUES) -> set[str] | None:
+    """Ids of the task messages still in the broker (waiting or delivered but unacked); None when this broker
+    cannot be inspected. The sweeper re-sends only jobs whose message is not among them."""
+    s = get_settings()
+    raws: list = []
+    if s.broker_kind == "redis":
+        r = _redis()
+        for q in queues:
+            raws += r.lrange(q, 0, -1)
+        raws += r.hvals(REDIS_UNACKED_KEY)
+    elif s.broker_kind == "filesystem":
+        for path in (s.broker_folder / "queue").glob("*.msg"):
+            try:
+                raws.append(path.read_bytes())
+            except OSError:  # consumed while we listed it
+                continue
+    else:
+        return None
+    return {tid for tid in map(_task_id, raws) if tid}

@@ -1,0 +1,43 @@
+"""Re-send jobs whose message may be lost: waiting too long, or running with an expired lease.
+
+A job whose message still waits in the broker (or is delivered and unacked) is left alone, so the sweeper does
+not fill the queue with duplicates during a long backlog; where the broker cannot be inspected it re-sends, and a
+duplicate is cheap: it finds the stage claimed or done and exits without counting an attempt."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from shared.config import get_settings
+from shared.db import jobs
+from tasks.broker import pending_task_ids
+from tasks.enqueue import send_stage
+
+log = logging.getLogger(__name__)
+
+
+def sweep_once(older_than_s: float | None = None) -> int:
+    stale = jobs.stale(get_settings().sweep_after_s if older_than_s is None else older_than_s)
+    if not stale:
+        return 0
+    pending = pending_task_ids()
+    sent = 0
+    for job_id, stage in stale:
+        if pending is not None and stage.task_id(job_id) in pending:
+            jobs.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
+            continue
+        send_stage(stage, job_id)
+        jobs.mark_enqueued(job_id)
+        sent += 1
+        log.info("re-sent job %s to the %s queue", job_id, stage.queue)
+    return sent
+
+
+def sweep_forever(interval_s: float) -> None:
+    while True:
+        try:
+            sweep_once()
+        except Exception:  # keep sweeping through a database or broker blip
+            log.exception("sweep failed")
+        time.sleep(interval_s)
