@@ -31,22 +31,31 @@ log = logging.getLogger(__name__)
 def full_jitter(retries: int) -> float:
     """Exponential backoff with full jitter: many messages hitting one outage do not come back in step."""
     s = get_settings()
-    return random.uniform(0.0, min(s.retry_backoff_max_s, s.retry_backoff_s * 2 ** retries))
+    return random.uniform(0.0, min(s.retry_backoff_max_s, s.retry_backoff_s * 2**retries))
 
 
 class AdqTask(Task):
     """Base of every project task: the policy above. Subclasses only run their step."""
+
+    # Outages are bounded by time (ADQ_TRANSIENT_RETRY_FOR_S), not by a count: Celery's own retry cap is off.
+    # (retry(max_retries=None) would mean "the task's default", which is 3.)
+    max_retries = None
 
     def wait_out(self, job_id: str, exc: TransientError, *, outage_since: float | None, **kwargs):
         """Retry after a transient error, or fail the job once its outage outlasts the budget."""
         since = outage_since or time.time()
         budget = get_settings().transient_retry_for_s
         if time.time() - since > budget:
-            return self.give_up(job_id, f"outage lasted over ADQ_TRANSIENT_RETRY_FOR_S={budget:g} s; last error: "
-                                        f"{type(exc).__name__}: {exc}")
+            return self.give_up(
+                job_id,
+                f"outage lasted over ADQ_TRANSIENT_RETRY_FOR_S={budget:g} s; last error: {type(exc).__name__}: {exc}",
+            )
         log.warning("job %s: %s: %s; retry %d", job_id, self.name, exc, self.request.retries + 1)
-        raise self.retry(exc=exc, countdown=full_jitter(self.request.retries), max_retries=None,
-                         kwargs={**kwargs, "outage_since": since})
+        raise self.retry(
+            exc=exc,
+            countdown=full_jitter(self.request.retries),
+            kwargs={**kwargs, "outage_since": since},
+        )
 
     def give_up(self, job_id: str, reason: str) -> str:
         row = jobs.fail(job_id, reason)
@@ -62,8 +71,9 @@ class StageTask(AdqTask):
 
     def run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
         try:
-            outcome = stages.run(self.stage, job_id, worker=holder_id(self.request.hostname), own_fence=own_fence,
-                                 holder_gone=is_gone)
+            outcome = stages.run(
+                self.stage, job_id, worker=holder_id(self.request.hostname), own_fence=own_fence, holder_gone=is_gone
+            )
         except TransientError as exc:
             if not isinstance(exc, Interrupted):  # the claim itself met the outage
                 try:

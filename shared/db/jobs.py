@@ -9,30 +9,30 @@ commits its own.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
-from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound, JobNotRetryable
+from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
 from shared.params import JobParams
-from shared.stage import STAGES, STUDENT, TEACHER, Stage
-from shared.status import OPERATOR_RETRY, TERMINAL, JobStatus, Route, sources_for
+from shared.stage import STUDENT, TEACHER, Stage
+from shared.status import TERMINAL, JobStatus, Route, sources_for
 
 LIVE = frozenset(set(JobStatus) - TERMINAL)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(d: datetime | None) -> datetime | None:
-    return d if d is None or d.tzinfo else d.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
+    return d if d is None or d.tzinfo else d.replace(tzinfo=UTC)  # SQLite returns naive UTC
 
 
 def _col(name: str):
@@ -48,17 +48,37 @@ class Claim:
     job: Job  # the row as the claim left it (detached snapshot)
 
 
-def create(params: JobParams, *, threshold: float | None, calibration_id: int | None,
-           idempotency_key: str | None = None, seed_given: bool = True, owner: str | None = None,
-           webhook_url: str | None = None) -> tuple[Job, bool]:
+def create(
+    params: JobParams,
+    *,
+    threshold: float | None,
+    calibration_id: int | None,
+    idempotency_key: str | None = None,
+    seed_given: bool = True,
+    owner: str | None = None,
+    webhook_url: str | None = None,
+) -> tuple[Job, bool]:
     """Insert a queued job. With an idempotency key already used, return that job (created=False), or raise
     IdempotencyConflict when the earlier request had other parameters. A request that left the seed unset got a
     random one, so the seed is compared only when the caller gave it."""
     now = utcnow()
-    job = Job(id=str(uuid.uuid4()), idempotency_key=idempotency_key, status=JobStatus.QUEUED,
-              threshold=threshold, calibration_id=calibration_id, student_attempts=0, teacher_attempts=0,
-              fence=0, transient_retries=0, retries=0, owner=owner, webhook_url=webhook_url, created_at=now,
-              updated_at=now, **params.as_dict())
+    job = Job(
+        id=str(uuid.uuid4()),
+        idempotency_key=idempotency_key,
+        status=JobStatus.QUEUED,
+        threshold=threshold,
+        calibration_id=calibration_id,
+        student_attempts=0,
+        teacher_attempts=0,
+        fence=0,
+        transient_retries=0,
+        retries=0,
+        owner=owner,
+        webhook_url=webhook_url,
+        created_at=now,
+        updated_at=now,
+        **params.as_dict(),
+    )
     try:
         with session_scope() as s:
             s.add(job)
@@ -99,15 +119,26 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
     illegal = {s for s in expect if to not in (allowed or {}).get(s, ())} - sources_for(to)
     if illegal:
         raise AssertionError(f"transition {sorted(s.value for s in illegal)} -> {to.value} is not allowed")
-    stmt = (update(Job).where(Job.id == job_id, Job.status.in_(expect), *where)
-            .values(status=to, updated_at=utcnow(), **values).returning(Job)
-            .execution_options(synchronize_session=False))
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(expect), *where)
+        .values(status=to, updated_at=utcnow(), **values)
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    )
     with session_scope() as s:
         return s.scalars(stmt).one_or_none()
 
 
-def claim(job_id: str, stage: Stage, *, worker: str, own_fence: int | None = None,
-          holder_gone: Callable[[str | None], bool] = lambda _h: False, lease_s: float | None = None) -> Claim | None:
+def claim(
+    job_id: str,
+    stage: Stage,
+    *,
+    worker: str,
+    own_fence: int | None = None,
+    holder_gone: Callable[[str | None], bool] = lambda _h: False,
+    lease_s: float | None = None,
+) -> Claim | None:
     """Take the stage, or return None. A running stage whose lease is live is left alone (one live attempt per
     job and stage) unless its holder is known to be gone: it is this message's own earlier run (``own_fence``),
     or ``holder_gone`` says so. Past max_attempts crashed claims the job fails instead of looping."""
@@ -115,24 +146,39 @@ def claim(job_id: str, stage: Stage, *, worker: str, own_fence: int | None = Non
     if job.status not in (stage.waiting, stage.running):
         return None  # finished, cancelled, or at another stage: a duplicate message
     now = utcnow()
-    if job.status == stage.running:
+    own = job.status == stage.running and own_fence == job.fence  # this message's earlier run, cut off by an outage
+    if job.status == stage.running and not own:
         lease = _aware(job.lease_until)
-        live = lease is not None and lease > now
-        if live and own_fence != job.fence and not holder_gone(getattr(job, stage.worker)):
+        if lease is not None and lease > now and not holder_gone(getattr(job, stage.worker)):
             return None
     attempts = getattr(job, stage.attempts)
-    if attempts >= get_settings().max_attempts:
-        reason = f"{stage} stage gave up after {attempts} attempts" + (f"; last error: {job.error}" if job.error
-                                                                       else "")
+    if attempts >= get_settings().max_attempts and not own:
+        reason = f"{stage} stage gave up after {attempts} attempts" + (
+            f"; last error: {job.error}" if job.error else ""
+        )
         if fail(job_id, reason):
             raise AttemptsExhausted(f"job {job_id}: {stage} stage claimed {attempts} times")
         return None
-    values = {stage.attempts: _col(stage.attempts) + 1, "fence": Job.fence + 1, stage.worker: worker,
-              stage.started_at: now,
-              "lease_until": now + timedelta(seconds=stage.time_limit_s() if lease_s is None else lease_s)}
+    lease_s = stage.time_limit_s() if lease_s is None else lease_s
+    values = {
+        "fence": Job.fence + 1,
+        stage.worker: worker,
+        stage.started_at: now,
+        "lease_until": now + timedelta(seconds=lease_s),
+    }
+    if own:  # the same attempt going on after an outage it could not report: not a crash
+        values["transient_retries"] = Job.transient_retries + 1
+    else:
+        values[stage.attempts] = _col(stage.attempts) + 1
     # Compare-and-set on the fence read above: of several messages racing for the stage, one wins.
-    row = _transition(job_id, stage.running, {stage.waiting, stage.running}, Job.status == job.status,
-                      Job.fence == job.fence, **values)
+    row = _transition(
+        job_id,
+        stage.running,
+        {stage.waiting, stage.running},
+        Job.status == job.status,
+        Job.fence == job.fence,
+        **values,
+    )
     return None if row is None else Claim(job_id, stage, row.fence, getattr(row, stage.attempts), row)
 
 
@@ -149,52 +195,93 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 _CLEARED = dict(lease_until=None, error=None, transient_since=None)
 
 
-def record_student(claim: Claim, route: Route, *, score: float, student_key: str, steps: int,
-                   generate_s: float, score_s: float) -> Job | None:
+def record_student(
+    claim: Claim, route: Route, *, score: float, student_key: str, steps: int, generate_s: float, score_s: float
+) -> Job | None:
     """The student stage's result, and the job's next state from its routing decision."""
     now = utcnow()
-    common = dict(student_score=score, teacher_used=route is Route.TEACHER, student_image_key=student_key,
-                  student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now,
-                  student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at), **_CLEARED)
+    common = dict(
+        student_score=score,
+        teacher_used=route is Route.TEACHER,
+        student_image_key=student_key,
+        student_steps_run=steps,
+        generate_s=generate_s,
+        score_s=score_s,
+        student_finished_at=now,
+        student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at),
+        **_CLEARED,
+    )
     if route is Route.TEACHER:
-        return _transition(claim.job_id, TEACHER.waiting, {STUDENT.running}, *_holds(claim),
-                           teacher_queued_at=now, enqueued_at=now, **common)
-    return _transition(claim.job_id, JobStatus.SUCCEEDED, {STUDENT.running}, *_holds(claim),
-                       final_image_key=student_key, teacher_steps_run=0, total_steps=steps, finished_at=now,
-                       **common)
+        return _transition(
+            claim.job_id,
+            TEACHER.waiting,
+            {STUDENT.running},
+            *_holds(claim),
+            teacher_queued_at=now,
+            enqueued_at=now,
+            **common,
+        )
+    return _transition(
+        claim.job_id,
+        JobStatus.SUCCEEDED,
+        {STUDENT.running},
+        *_holds(claim),
+        final_image_key=student_key,
+        teacher_steps_run=0,
+        total_steps=steps,
+        finished_at=now,
+        **common,
+    )
 
 
 def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float) -> Job | None:
-    return _transition(claim.job_id, JobStatus.SUCCEEDED, {TEACHER.running}, *_holds(claim),
-                       final_image_key=final_key, teacher_steps_run=steps,
-                       total_steps=(claim.job.student_steps_run or 0) + steps,
-                       teacher_wait_s=_seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at),
-                       teacher_s=teacher_s, finished_at=utcnow(), **_CLEARED)
+    return _transition(
+        claim.job_id,
+        JobStatus.SUCCEEDED,
+        {TEACHER.running},
+        *_holds(claim),
+        final_image_key=final_key,
+        teacher_steps_run=steps,
+        total_steps=(claim.job.student_steps_run or 0) + steps,
+        teacher_wait_s=_seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at),
+        teacher_s=teacher_s,
+        finished_at=utcnow(),
+        **_CLEARED,
+    )
 
 
 def release(claim: Claim, error: str) -> Job | None:
     """Give the stage back after a transient error. The claim did not crash, so it is taken off the attempts
     budget; the outage is counted in transient_retries instead, timed from its first failure."""
     now = utcnow()
-    return _transition(claim.job_id, claim.stage.waiting, {claim.stage.running}, *_holds(claim), lease_until=None,
-                       error=error[:4000], last_transient_error=error[:4000],
-                       transient_retries=Job.transient_retries + 1,
-                       transient_since=func.coalesce(Job.transient_since, now),
-                       **{claim.stage.attempts: _col(claim.stage.attempts) - 1})
+    return _transition(
+        claim.job_id,
+        claim.stage.waiting,
+        {claim.stage.running},
+        *_holds(claim),
+        lease_until=None,
+        error=error[:4000],
+        last_transient_error=error[:4000],
+        transient_retries=Job.transient_retries + 1,
+        transient_since=func.coalesce(Job.transient_since, now),
+        **{claim.stage.attempts: _col(claim.stage.attempts) - 1},
+    )
 
 
 def note_transient(job_id: str, error: str) -> None:
     """An outage hit before any claim was held (the claim itself failed): count it, change no state."""
     now = utcnow()
     with session_scope() as s:
-        s.execute(update(Job).where(Job.id == job_id, Job.status.in_(LIVE)).values(
-            transient_retries=Job.transient_retries + 1, last_transient_error=error[:4000],
-            transient_since=func.coalesce(Job.transient_since, now)).execution_options(synchronize_session=False))
-
-
-def outage_seconds(job: Job) -> float:
-    """How long the job has been waiting out its current outage (0 when there is none)."""
-    return _seconds(utcnow(), job.transient_since) or 0.0
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(LIVE))
+            .values(
+                transient_retries=Job.transient_retries + 1,
+                last_transient_error=error[:4000],
+                transient_since=func.coalesce(Job.transient_since, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def fail(job_id: str, error: str) -> Job | None:
@@ -208,59 +295,3 @@ def cancel(job_id: str) -> Job | None:
     if row is None:
         get(job_id)
     return row
-
-
-def failed_stage(job: Job) -> Stage:
-    """The stage a failed job stopped at: the teacher's once the student handed it over."""
-    return TEACHER if job.teacher_queued_at is not None else STUDENT
-
-
-def retry(job_id: str) -> tuple[Job, Stage]:
-    """An operator's retry: back to the stage that failed, with fresh budgets; the error moves to history."""
-    job = get(job_id)
-    if job.status != JobStatus.FAILED:
-        raise JobNotRetryable(f"job {job_id} is {job.status.value}; only failed jobs can be retried")
-    stage = failed_stage(job)
-    entry = {"at": utcnow().isoformat(), "stage": stage.name, "error": job.error,
-             "attempts": getattr(job, stage.attempts), "transient_retries": job.transient_retries}
-    row = _transition(job_id, stage.waiting, {JobStatus.FAILED}, Job.fence == job.fence, allowed=OPERATOR_RETRY,
-                      history=[*(job.history or []), entry], retries=Job.retries + 1, error=None,
-                      finished_at=None, lease_until=None, transient_since=None, enqueued_at=None,
-                      **{stage.attempts: 0})
-    if row is None:
-        raise JobNotRetryable(f"job {job_id} changed while it was being retried; look again")
-    return row, stage
-
-
-def mark_enqueued(job_id: str) -> Job | None:
-    with session_scope() as s:
-        return s.scalars(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()).returning(Job)
-                         .execution_options(synchronize_session=False)).one_or_none()
-
-
-def mark_webhook_delivered(job_id: str, event_id: str) -> None:
-    """Recorded before the webhook message is acknowledged, so a redelivered message sends nothing."""
-    with session_scope() as s:
-        s.execute(update(Job).where(Job.id == job_id).values(webhook_delivered=event_id)
-                  .execution_options(synchronize_session=False))
-
-
-def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
-    """Jobs whose message may be lost: waiting since long ago, or running with an expired lease."""
-    now = utcnow()
-    cutoff = now - timedelta(seconds=older_than_s)
-    waiting = or_(Job.enqueued_at.is_(None), Job.enqueued_at < cutoff)
-    out = []
-    with session_scope() as s:
-        for stage in STAGES:
-            expired = or_(Job.lease_until < now, Job.lease_until.is_(None))
-            rows = s.scalars(select(Job.id).where(or_(and_(Job.status == stage.waiting, waiting),
-                                                      and_(Job.status == stage.running, expired)))
-                             .limit(limit)).all()
-            out += [(job_id, stage) for job_id in rows]
-    return out
-
-
-def count_by_status() -> dict[str, int]:
-    with session_scope() as s:
-        return {JobStatus(k).value: n for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}

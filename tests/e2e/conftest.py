@@ -15,9 +15,16 @@ def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    env = {"ADQ_BROKER_URL": redis_url, "ADQ_DATABASE_URL": pg_url, "ADQ_STORAGE_URL": s3_storage_url,
-           "ADQ_S3_ENDPOINT_URL": s3_endpoint, "ADQ_HOME": str(tmp_path / "home"), "ADQ_PRESET": "tiny",
-           "ADQ_TORCH_THREADS": "1", "ADQ_UNACKED_RESTORE_INTERVAL_S": "1"}
+    env = {
+        "ADQ_BROKER_URL": redis_url,
+        "ADQ_DATABASE_URL": pg_url,
+        "ADQ_STORAGE_URL": s3_storage_url,
+        "ADQ_S3_ENDPOINT_URL": s3_endpoint,
+        "ADQ_HOME": str(tmp_path / "home"),
+        "ADQ_PRESET": "tiny",
+        "ADQ_TORCH_THREADS": "1",
+        "ADQ_UNACKED_RESTORE_INTERVAL_S": "1",
+    }
     started = []
 
     class System:
@@ -25,10 +32,10 @@ def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
             self.env = env
             self.log_dir = tmp_path / "logs"
 
-        def worker(self, pool: str, name: str | None = None, **extra_env):
+        def worker(self, pool: str, name: str | None = None, args: list[str] | None = None, **extra_env):
             from workers.processes import WorkerProcess
 
-            w = WorkerProcess(pool, self.log_dir, env={**os.environ, **env, **extra_env}, name=name)
+            w = WorkerProcess(pool, self.log_dir, env={**os.environ, **env, **extra_env}, name=name, extra_args=args)
             started.append(w)
             w.wait_ready()
             return w

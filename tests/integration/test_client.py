@@ -7,11 +7,11 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from tasks import client
 from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.errors import CalibrationError, IdempotencyConflict, InputError
+from tasks import client
 
 
 def job_count() -> int:
@@ -20,7 +20,11 @@ def job_count() -> int:
 
 
 def queued_messages() -> int:
-    return sum(1 for p in (get_settings().broker_folder / "queue").glob("*.msg")) if get_settings().broker_folder.exists() else 0
+    return (
+        sum(1 for p in (get_settings().broker_folder / "queue").glob("*.msg"))
+        if get_settings().broker_folder.exists()
+        else 0
+    )
 
 
 def test_submit_records_and_enqueues(sqlite_env):
@@ -31,18 +35,21 @@ def test_submit_records_and_enqueues(sqlite_env):
     assert (job_count(), queued_messages()) == (1, 1)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"prompt": ""}, "prompt is empty"),
-    ({"prompt": "x" * 5000}, "5000 characters"),
-    ({"k": 101}, "k=101"),
-    ({"k": -5}, "k=-5"),
-    ({"sigma": 0.0}, "sigma=0.0"),
-    ({"sigma": 1.5}, "sigma=1.5"),
-    ({"student_steps": 0}, "student_steps=0"),
-    ({"teacher_steps": 100000}, "teacher_steps=100000"),
-    ({"preset": "nope"}, "unknown preset 'nope'"),
-    ({"strategy": "inpaint"}, "strategy='inpaint'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"prompt": ""}, "prompt is empty"),
+        ({"prompt": "x" * 5000}, "5000 characters"),
+        ({"k": 101}, "k=101"),
+        ({"k": -5}, "k=-5"),
+        ({"sigma": 0.0}, "sigma=0.0"),
+        ({"sigma": 1.5}, "sigma=1.5"),
+        ({"student_steps": 0}, "student_steps=0"),
+        ({"teacher_steps": 100000}, "teacher_steps=100000"),
+        ({"preset": "nope"}, "unknown preset 'nope'"),
+        ({"strategy": "inpaint"}, "strategy='inpaint'"),
+    ],
+)
 def test_bad_input_writes_nothing(sqlite_env, kwargs, message):
     kwargs = {"prompt": "a cat"} | kwargs
     with pytest.raises(InputError, match=message):
@@ -90,8 +97,9 @@ def adq(*args, env_home):
     import os
 
     env = dict(os.environ, ADQ_HOME=str(env_home))
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_submit_json_status_and_bad_input(sqlite_env):
@@ -112,3 +120,26 @@ def test_cli_help():
     assert out.returncode == 0
     for command in ("submit", "status", "result", "calibrate", "worker", "migrate", "demo", "bench"):
         assert command in out.stdout
+
+
+def test_cli_retry_restarts_a_failed_job_and_refuses_others(sqlite_env):
+    from shared.db import jobs
+
+    view = client.submit("a paper lantern", k=0, seed=8)
+    jobs.fail(view.id, "student: ModelError: weights missing")
+    out = adq("retry", view.id, "--json", env_home=sqlite_env)
+    assert out.returncode == 0, out.stderr
+    retried = json.loads(out.stdout)
+    assert (retried["status"], retried["retries"], retried["error"]) == ("queued", 1, None)
+    assert retried["history"][0]["error"] == "student: ModelError: weights missing"
+    again = adq("retry", view.id, env_home=sqlite_env)
+    assert again.returncode == 1 and "only failed jobs can be retried" in again.stderr
+
+
+def test_every_subcommand_has_help():
+    from workers.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        out = subprocess.run([sys.executable, "-m", "workers.cli", name, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "usage: adq " + name in out.stdout, (name, out.stderr)

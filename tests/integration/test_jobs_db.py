@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.db import jobs
+from shared.db import bookkeeping, jobs
 from shared.errors import AttemptsExhausted
 from shared.stage import STUDENT, stage_named
 from shared.status import JobStatus, Route
@@ -11,13 +11,19 @@ from tests.factories import job
 
 def claim(job_id, stage="student", reclaim=False, worker="w1", lease_s=60):
     """reclaim: the current holder is known to be gone (its process died), so its live claim may be taken over."""
-    return jobs.claim(job_id, stage_named(stage), worker=worker, lease_s=lease_s,
-                      holder_gone=lambda _holder: reclaim)
+    return jobs.claim(job_id, stage_named(stage), worker=worker, lease_s=lease_s, holder_gone=lambda _holder: reclaim)
 
 
 def finish_student(c, teacher_used):
-    return jobs.record_student(c, Route.TEACHER if teacher_used else Route.FINISH, score=0.1,
-                               student_key=f"jobs/{c.job_id}/student.png", steps=2, generate_s=0.1, score_s=0.01)
+    return jobs.record_student(
+        c,
+        Route.TEACHER if teacher_used else Route.FINISH,
+        score=0.1,
+        student_key=f"jobs/{c.job_id}/student.png",
+        steps=2,
+        generate_s=0.1,
+        score_s=0.01,
+    )
 
 
 def test_student_only_path(db_env):
@@ -27,7 +33,11 @@ def test_student_only_path(db_env):
     assert finish_student(c, teacher_used=False)
     done = jobs.get(row.id)
     assert (done.status, done.final_image_key, done.total_steps, done.teacher_steps_run) == (
-        "succeeded", f"jobs/{row.id}/student.png", 2, 0)
+        "succeeded",
+        f"jobs/{row.id}/student.png",
+        2,
+        0,
+    )
     assert done.student_worker == "w1" and done.finished_at is not None and done.lease_until is None
 
 
@@ -79,7 +89,10 @@ def test_release_for_retry_then_reclaim(db_env):
     assert (back.status, back.error) == ("queued", "StorageUnavailable: S3 down")
     # Issue 12: an outage is not a crash, so the released claim is taken off the attempts budget.
     assert (back.student_attempts, back.transient_retries, back.last_transient_error) == (
-        0, 1, "StorageUnavailable: S3 down")
+        0,
+        1,
+        "StorageUnavailable: S3 down",
+    )
     again = claim(row.id)
     assert again.attempt == 1 and again.fence == c.fence + 1
 
@@ -97,11 +110,11 @@ def test_cancelled_job_is_skipped(db_env):
 
 def test_stale_jobs_are_found_for_the_sweeper(db_env):
     fresh, lost = job(), job()
-    jobs.mark_enqueued(fresh.id)
-    stale = jobs.stale(older_than_s=3600)
+    bookkeeping.mark_enqueued(fresh.id)
+    stale = bookkeeping.stale(older_than_s=3600)
     assert (lost.id, STUDENT) in stale and (fresh.id, STUDENT) not in stale
     c = claim(fresh.id, worker="w", lease_s=-1)  # lease already expired
-    assert (fresh.id, STUDENT) in jobs.stale(older_than_s=3600)
+    assert (fresh.id, STUDENT) in bookkeeping.stale(older_than_s=3600)
     assert c is not None
 
 
@@ -109,3 +122,59 @@ def test_illegal_transition_is_refused_in_code(db_env):
     row = job()
     with pytest.raises(AssertionError, match="not allowed"):
         jobs._transition(row.id, JobStatus.SUCCEEDED, {JobStatus.QUEUED})
+
+
+def test_live_lease_is_never_taken_over_by_a_duplicate_even_a_retry(db_env):
+    row = job()
+    first = claim(row.id)
+    # A retry or redelivery whose holder is alive (holder_gone says no) and which is not the holder's own retry.
+    assert jobs.claim(row.id, STUDENT, worker="w2", own_fence=first.fence + 7) is None
+    now = jobs.get(row.id)
+    assert (now.student_attempts, now.fence, now.student_worker) == (1, first.fence, "w1")
+
+
+def test_own_fence_takeover_continues_the_same_attempt(db_env):
+    row = job()
+    first = claim(row.id)  # then the database went away before it could record or release
+    again = jobs.claim(row.id, STUDENT, worker="w1", own_fence=first.fence)
+    assert again is not None and again.fence == first.fence + 1
+    now = jobs.get(row.id)
+    assert (now.student_attempts, now.transient_retries) == (1, 1)  # an outage, not a crash
+    assert not finish_student(first, teacher_used=False)  # the old fence is dead
+    assert finish_student(again, teacher_used=False)
+
+
+def test_outages_never_exhaust_the_crash_budget(db_env):
+    from shared.config import get_settings
+
+    row = job()
+    for i in range(3 * get_settings().max_attempts):
+        c = claim(row.id)
+        assert c is not None and c.attempt == 1, i
+        assert jobs.release(c, "DatabaseUnavailable: blip")
+    back = jobs.get(row.id)
+    assert (back.status, back.student_attempts, back.transient_retries) == (
+        "queued",
+        0,
+        3 * get_settings().max_attempts,
+    )
+    assert back.transient_since is not None
+
+
+def test_operator_retry_moves_the_error_to_history(db_env):
+    from shared.errors import JobNotRetryable
+
+    row = job()
+    c = claim(row.id)
+    assert finish_student(c, teacher_used=True)
+    t = claim(row.id, "teacher")
+    jobs.fail(row.id, "teacher: ModelError: weights missing")
+    with pytest.raises(JobNotRetryable):
+        bookkeeping.retry(job().id)  # a queued job is not retryable
+    again, stage = bookkeeping.retry(row.id)
+    assert stage.name == "teacher" and again.status == "teacher_queued"
+    assert (again.teacher_attempts, again.student_attempts, again.retries, again.error) == (0, 1, 1, None)
+    assert again.history[0]["error"] == "teacher: ModelError: weights missing"
+    assert again.history[0]["stage"] == "teacher" and again.history[0]["attempts"] == 1
+    assert not jobs.record_teacher(t, final_key="k", steps=4, teacher_s=1.0)  # the failed attempt stays dead
+    assert claim(row.id, "teacher").attempt == 1
