@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADQ := $(VENV)/bin/adq
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast services bench calibrate-tiny clean
+.PHONY: install demo test test-fast lint services bench calibrate-tiny clean
 
 install: $(STAMP)
 
@@ -22,7 +22,11 @@ demo: install
 services:
 	./scripts/services.sh
 
-test: install services
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: install lint services
 	$(PY) -m pytest -q
 
 test-fast: install

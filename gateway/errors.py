@@ -11,8 +11,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import (AdqError, IdempotencyConflict, InputError, JobConflict, JobNotFound, ObjectNotFound,
-                           TransientError)
+from shared.errors import (
+    AdqError,
+    IdempotencyConflict,
+    InputError,
+    JobConflict,
+    JobNotFound,
+    ObjectNotFound,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +60,11 @@ async def _project_error(_req: Request, exc: AdqError) -> JSONResponse:
 
 async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
     fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in exc.errors()]
-    return error(422, "invalid request: " + ", ".join(fields),
-                 [{"field": f, "message": e["msg"]} for f, e in zip(fields, exc.errors())])
+    return error(
+        422,
+        "invalid request: " + ", ".join(fields),
+        [{"field": f, "message": e["msg"]} for f, e in zip(fields, exc.errors())],
+    )
 
 
 async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -15,7 +15,8 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
 from shared.config import get_settings
-from shared.db.jobs import count_by_status, utcnow
+from shared.db.bookkeeping import count_by_status
+from shared.db.jobs import utcnow
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.status import JobStatus
@@ -25,8 +26,12 @@ SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 SCORES = (-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 2.5, 3)
 
 HISTOGRAMS = [
-    ("adq_queue_wait_seconds", "Seconds from submit (or teacher hand-off) to a worker's claim",
-     [("student", Job.student_wait_s), ("teacher", Job.teacher_wait_s)], SECONDS),
+    (
+        "adq_queue_wait_seconds",
+        "Seconds from submit (or teacher hand-off) to a worker's claim",
+        [("student", Job.student_wait_s), ("teacher", Job.teacher_wait_s)],
+        SECONDS,
+    ),
     ("adq_student_seconds", "Student generation time per job", [(None, Job.generate_s)], SECONDS),
     ("adq_scoring_seconds", "Quality-estimator time per job", [(None, Job.score_s)], SECONDS),
     ("adq_teacher_seconds", "Teacher refine/regenerate time per job", [(None, Job.teacher_s)], SECONDS),
@@ -59,10 +64,16 @@ class Collector:
         yield by_status
         since = utcnow() - timedelta(seconds=get_settings().metrics_window_s)
         with session_scope() as s:
-            frac, n = s.execute(select(func.avg(case((Job.teacher_used, 1.0), else_=0.0)), func.count())
-                                .where(Job.student_finished_at >= since)).one()
-        window = GaugeMetricFamily("adq_teacher_fraction", f"Fraction of jobs sent to the teacher over the last "
-                                   f"{get_settings().metrics_window_s} s (NaN when none were scored)")
+            frac, n = s.execute(
+                select(func.avg(case((Job.teacher_used, 1.0), else_=0.0)), func.count()).where(
+                    Job.student_finished_at >= since
+                )
+            ).one()
+        window = GaugeMetricFamily(
+            "adq_teacher_fraction",
+            f"Fraction of jobs sent to the teacher over the last "
+            f"{get_settings().metrics_window_s} s (NaN when none were scored)",
+        )
         window.add_metric([], float(frac) if n else float("nan"))
         yield window
         for spec in HISTOGRAMS:

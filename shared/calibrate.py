@@ -8,7 +8,7 @@ and cascade steps as a job, and the settings hash is recorded with the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,31 +29,51 @@ class CalibrationResult:
     path: Path
 
 
-def calibrate(prompts_file: str | Path, *, preset: str | None = None, n_samples: int | None = None, seed: int = 0,
-              out: str | Path | None = None, batch_size: int = 8, record: bool = True, progress: bool = True,
-              **student_overrides) -> CalibrationResult:
+def calibrate(
+    prompts_file: str | Path,
+    *,
+    preset: str | None = None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    batch_size: int = 8,
+    record: bool = True,
+    progress: bool = True,
+    **student_overrides,
+) -> CalibrationResult:
     preset_ = get_preset(preset or get_settings().preset)
     prompts = cal.read_prompts(prompts_file)
     n = n_samples or len(prompts)
     # Cycle the prompt list when asked for more samples than prompts; each sample gets its own seed.
-    jobs = [resolve(prompts[i % len(prompts)], preset=preset_.name, seed=seed + i, **student_overrides)
-            for i in range(n)]
+    jobs = [
+        resolve(prompts[i % len(prompts)], preset=preset_.name, seed=seed + i, **student_overrides) for i in range(n)
+    ]
     student_settings = jobs[0].student_settings()
     student, estimator = registry.student(preset_.name), registry.estimator(preset_.name)
     scores: list[float] = []
     bar = tqdm(total=n, desc=f"calibrating {preset_.name}", unit="img", disable=not progress)
     for start in range(0, n, batch_size):
-        chunk = jobs[start:start + batch_size]
+        chunk = jobs[start : start + batch_size]
         images = [cascade.generate(student, p).image for p in chunk]
         scores += estimator.score([p.prompt for p in chunk], images)
         bar.update(len(chunk))
     bar.close()
-    meta = {"preset": preset_.name, "student_settings": student_settings,
-            "settings_hash": jobs[0].student_hash(), "n_samples": n, "seed": seed,
-            "prompts_file": str(prompts_file), "estimator": preset_.estimator.kind,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    meta = {
+        "preset": preset_.name,
+        "student_settings": student_settings,
+        "settings_hash": jobs[0].student_hash(),
+        "n_samples": n,
+        "seed": seed,
+        "prompts_file": str(prompts_file),
+        "estimator": preset_.estimator.kind,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     percentiles = cal.from_scores(scores, meta)
-    path = Path(out) if out else get_settings().home_dir / "calibrations" / f"{preset_.name}-{meta['settings_hash']}.json"
+    path = (
+        Path(out) if out else get_settings().home_dir / "calibrations" / f"{preset_.name}-{meta['settings_hash']}.json"
+    )
     cal.save(percentiles, path)
-    cal_id = calibrations.record(student_settings, percentiles, n_samples=n, source=str(prompts_file)) if record else None
+    cal_id = (
+        calibrations.record(student_settings, percentiles, n_samples=n, source=str(prompts_file)) if record else None
+    )
     return CalibrationResult(percentiles, cal_id, path)

@@ -11,9 +11,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from shared.errors import CalibrationError, InputError
 from shared.params import check_k

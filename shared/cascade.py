@@ -76,8 +76,14 @@ class CascadeRecord:
 
 def generate(student, params: JobParams) -> GenerateResult:
     t0 = time.perf_counter()
-    out = student.generate(params.prompt, steps=params.student_steps, guidance=params.student_guidance,
-                           width=params.width, height=params.height, seed=params.seed)
+    out = student.generate(
+        params.prompt,
+        steps=params.student_steps,
+        guidance=params.student_guidance,
+        width=params.width,
+        height=params.height,
+        seed=params.seed,
+    )
     return GenerateResult(out.image, out.steps, time.perf_counter() - t0)
 
 
@@ -95,12 +101,19 @@ def decide(score_value: float, threshold: float | None, k: int) -> Decision:
 def improve(teacher, student_image, params: JobParams) -> ImproveResult:
     t0 = time.perf_counter()
     if params.strategy == Strategy.REFINE:
-        out = teacher.refine(student_image, params.prompt, steps=params.teacher_steps, sigma=params.sigma,
-                             guidance=params.teacher_guidance, seed=params.seed)
+        out = teacher.refine(
+            student_image,
+            params.prompt,
+            steps=params.teacher_steps,
+            sigma=params.sigma,
+            guidance=params.teacher_guidance,
+            seed=params.seed,
+        )
         sigma = params.sigma
     else:
-        out = teacher.regenerate(params.prompt, steps=params.teacher_steps, guidance=params.teacher_guidance,
-                                 seed=params.seed)
+        out = teacher.regenerate(
+            params.prompt, steps=params.teacher_steps, guidance=params.teacher_guidance, seed=params.seed
+        )
         sigma = None
     return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
 
@@ -112,9 +125,17 @@ def run(params: JobParams, threshold: float | None, *, student, estimator, teach
     decision = decide(scored.score, threshold, params.k)
     better = improve(teacher, gen.image, params) if decision.teacher_used else None
     return CascadeRecord(
-        prompt=params.prompt, seed=params.seed, student_image=gen.image,
-        final_image=better.image if better else gen.image, score=scored.score, threshold=threshold, k=params.k,
-        teacher_used=decision.teacher_used, strategy=better.strategy if better else None,
-        sigma=better.sigma if better else None, student_steps=gen.steps, teacher_steps=better.steps if better else 0,
+        prompt=params.prompt,
+        seed=params.seed,
+        student_image=gen.image,
+        final_image=better.image if better else gen.image,
+        score=scored.score,
+        threshold=threshold,
+        k=params.k,
+        teacher_used=decision.teacher_used,
+        strategy=better.strategy if better else None,
+        sigma=better.sigma if better else None,
+        student_steps=gen.steps,
+        teacher_steps=better.steps if better else 0,
         timings={"generate": gen.seconds, "score": scored.seconds, "teacher": better.seconds if better else 0.0},
     )

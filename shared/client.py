@@ -16,8 +16,14 @@ from shared.schema import JobView
 from shared.storage import get_storage
 
 
-def record(prompt: Any, *, idempotency_key: str | None = None, webhook_url: str | None = None,
-           owner: str | None = None, **params: Any) -> tuple[Job, bool]:
+def record(
+    prompt: Any,
+    *,
+    idempotency_key: str | None = None,
+    webhook_url: str | None = None,
+    owner: str | None = None,
+    **params: Any,
+) -> tuple[Job, bool]:
     """Check every input, fix tau from the matching calibration, and insert the queued row. Returns the row and
     whether it was created (False when an idempotency key returned an earlier job)."""
     resolved = resolve(prompt, **params)
@@ -26,9 +32,15 @@ def record(prompt: Any, *, idempotency_key: str | None = None, webhook_url: str 
 
         check_url(webhook_url)
     calibration_id, percentiles = calibrations.for_job(resolved)
-    return jobs.create(resolved, threshold=percentiles.tau(resolved.k), calibration_id=calibration_id,
-                       idempotency_key=idempotency_key, seed_given=params.get("seed") is not None, owner=owner,
-                       webhook_url=webhook_url)
+    return jobs.create(
+        resolved,
+        threshold=percentiles.tau(resolved.k),
+        calibration_id=calibration_id,
+        idempotency_key=idempotency_key,
+        seed_given=params.get("seed") is not None,
+        owner=owner,
+        webhook_url=webhook_url,
+    )
 
 
 def get(job_id: str) -> JobView:

@@ -42,9 +42,13 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100, description="Crashed claims per stage before the job fails.")
     retry_backoff_s: float = Field(2.0, gt=0, description="Base of the exponential, fully jittered backoff.")
     retry_backoff_max_s: float = Field(120.0, gt=0, description="Cap of one backoff countdown.")
-    transient_retry_for_s: float = Field(1800.0, gt=0, description="How long a stage waits out an outage (storage, "
-                                         "database, broker) before the job fails; transient retries never count "
-                                         "against max_attempts.")
+    transient_retry_for_s: float = Field(
+        1800.0,
+        gt=0,
+        description="How long a stage waits out an outage (storage, "
+        "database, broker) before the job fails; transient retries never count "
+        "against max_attempts.",
+    )
     sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
 
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     max_image_side: int = Field(4096, ge=8)
 
     @model_validator(mode="after")
-    def _check_timeouts(self) -> "Settings":
+    def _check_timeouts(self) -> Settings:
         longest = max(self.student_time_limit_s, self.teacher_time_limit_s)
         if self.visibility_timeout_s <= longest:
             raise ValueError(

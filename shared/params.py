@@ -6,7 +6,7 @@ import math
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from shared.config import get_settings
 from shared.errors import InputError
@@ -24,20 +24,32 @@ class JobParams(BaseModel):
     """Every parameter of a job, resolved from its preset and checked by ``check_inputs``. The job view extends
     this model, so the field list is written once."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
-    prompt: str = Field(description="Text prompt (1 to ADQ_MAX_PROMPT_CHARS characters)")
-    preset: str = Field(description="Model preset (`adq presets` lists them); default ADQ_PRESET")
-    seed: int = Field(description="Random seed; the same seed gives the same final image")
-    k: int = Field(description="Percent of jobs the teacher improves, 0-100")
-    sigma: float = Field(description="Rollback value for refinement, in (0, 1]")
-    strategy: Strategy = Field(description="How the teacher improves an image: refine or regenerate")
-    student_steps: int = Field(description="Student denoising steps")
-    student_guidance: float = Field(description="Student classifier-free guidance")
-    teacher_steps: int = Field(description="Teacher denoising steps actually run")
-    teacher_guidance: float = Field(description="Teacher classifier-free guidance")
-    width: int = Field(description="Student image width (a multiple of 8)")
-    height: int = Field(description="Student image height (a multiple of 8)")
+    prompt: str
+    """Text prompt (1 to ADQ_MAX_PROMPT_CHARS characters)"""
+    preset: str
+    """Model preset (`adq presets` lists them); default ADQ_PRESET"""
+    seed: int
+    """Random seed; the same seed gives the same final image"""
+    k: int
+    """Percent of jobs the teacher improves, 0-100"""
+    sigma: float
+    """Rollback value for refinement, in (0, 1]"""
+    strategy: Strategy
+    """How the teacher improves an image: refine or regenerate"""
+    student_steps: int
+    """Student denoising steps"""
+    student_guidance: float
+    """Student classifier-free guidance"""
+    teacher_steps: int
+    """Teacher denoising steps actually run"""
+    teacher_guidance: float
+    """Teacher classifier-free guidance"""
+    width: int
+    """Student image width (a multiple of 8)"""
+    height: int
+    """Student image height (a multiple of 8)"""
 
     def student_settings(self) -> dict:
         return student_settings(self.preset, self.student_steps, self.student_guidance, self.width, self.height)
@@ -50,7 +62,7 @@ class JobParams(BaseModel):
         return {name: getattr(self, name) for name in JobParams.model_fields}
 
     @classmethod
-    def of(cls, row) -> "JobParams":
+    def of(cls, row) -> JobParams:
         """The parameters of a jobs row (or any object with these attributes)."""
         return cls(**{name: getattr(row, name) for name in cls.model_fields})
 
@@ -64,14 +76,18 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
     values = {k: v for k, v in overrides.items() if v is not None}
     # Built unvalidated: check_inputs gives the errors, each naming the bad value the way callers expect.
     params = JobParams.model_construct(
-        prompt=prompt, preset=p.name,
+        prompt=prompt,
+        preset=p.name,
         seed=values.get("seed", secrets.randbelow(2**31)),
-        k=values.get("k", p.k), sigma=values.get("sigma", p.sigma), strategy=values.get("strategy", p.strategy),
+        k=values.get("k", p.k),
+        sigma=values.get("sigma", p.sigma),
+        strategy=values.get("strategy", p.strategy),
         student_steps=values.get("student_steps", p.student_steps),
         student_guidance=values.get("student_guidance", p.student_guidance),
         teacher_steps=values.get("teacher_steps", p.teacher_steps),
         teacher_guidance=values.get("teacher_guidance", p.teacher_guidance),
-        width=values.get("width", p.student_size[0]), height=values.get("height", p.student_size[1]),
+        width=values.get("width", p.student_size[0]),
+        height=values.get("height", p.student_size[1]),
     )
     return check_inputs(params)
 
@@ -123,11 +139,15 @@ def check_inputs(params: JobParams) -> JobParams:
         try:
             parse(prompt)
         except ValueError:
-            raise InputError(f"prompt {prompt!r} is not in the shapes world's grammar, e.g. \"a large red triangle "
-                             f"at the top left on a light blue background\"") from None
+            raise InputError(
+                f"prompt {prompt!r} is not in the shapes world's grammar, e.g. \"a large red triangle "
+                f'at the top left on a light blue background"'
+            ) from None
     if params.strategy not in STRATEGIES:
-        raise InputError(f"strategy={getattr(params.strategy, 'value', params.strategy)!r} is unknown; choose one "
-                         f"of {', '.join(STRATEGIES)}")
+        raise InputError(
+            f"strategy={getattr(params.strategy, 'value', params.strategy)!r} is unknown; choose one "
+            f"of {', '.join(STRATEGIES)}"
+        )
     guidance = {}
     for name in ("student_guidance", "teacher_guidance"):
         guidance[name] = _float(name, getattr(params, name))
@@ -139,9 +159,15 @@ def check_inputs(params: JobParams) -> JobParams:
         if v % 8:
             raise InputError(f"{name}={v} must be a multiple of 8")
     return JobParams(
-        prompt=prompt, preset=params.preset, strategy=Strategy(params.strategy), seed=_int("seed", params.seed, 0, MAX_SEED), k=check_k(params.k),
+        prompt=prompt,
+        preset=params.preset,
+        strategy=Strategy(params.strategy),
+        seed=_int("seed", params.seed, 0, MAX_SEED),
+        k=check_k(params.k),
         sigma=check_sigma(params.sigma),
         student_steps=_int("student_steps", params.student_steps, 1, get_settings().max_steps),
         teacher_steps=_int("teacher_steps", params.teacher_steps, 1, get_settings().max_steps),
-        width=width, height=height, **guidance,
+        width=width,
+        height=height,
+        **guidance,
     )

@@ -10,7 +10,7 @@ template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -18,8 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from shared.params import SETTABLE, JobParams
 from shared.status import TERMINAL, JobStatus
 
-AUDIT_TIMES = ("created_at", "enqueued_at", "student_started_at", "student_finished_at", "teacher_queued_at",
-               "teacher_started_at", "finished_at")
+AUDIT_TIMES = (
+    "created_at",
+    "enqueued_at",
+    "student_started_at",
+    "student_finished_at",
+    "teacher_queued_at",
+    "teacher_started_at",
+    "finished_at",
+)
 TIMINGS = ("generate_s", "score_s", "teacher_s")
 
 
@@ -29,8 +36,11 @@ def _optional(name: str) -> tuple[Any, Any]:
 
 
 JobOptions: type[BaseModel] = create_model(
-    "JobOptions", __config__=ConfigDict(extra="forbid"), __doc__="Parameters a caller may set; unset ones come "
-    "from the preset.", **{name: _optional(name) for name in SETTABLE})
+    "JobOptions",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Parameters a caller may set; unset ones come from the preset.",
+    **{name: _optional(name) for name in SETTABLE},
+)
 
 
 class JobRequest(JobOptions):  # type: ignore[misc, valid-type]
@@ -49,7 +59,7 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.isoformat()
 
 
@@ -88,12 +98,15 @@ class JobView(JobParams):
         return self.status in TERMINAL
 
     @classmethod
-    def of(cls, job, created: bool = True) -> "JobView":
+    def of(cls, job, created: bool = True) -> JobView:
         own = set(cls.model_fields) - {"timings", "times", "created", "images", "history"}
         fields = {name: getattr(job, name) for name in own if hasattr(job, name)}
-        fields.update(timings={name: getattr(job, name) for name in TIMINGS},
-                      times={name: _iso(getattr(job, name)) for name in AUDIT_TIMES},
-                      history=list(getattr(job, "history", None) or []), created=created)
+        fields.update(
+            timings={name: getattr(job, name) for name in TIMINGS},
+            times={name: _iso(getattr(job, name)) for name in AUDIT_TIMES},
+            history=list(getattr(job, "history", None) or []),
+            created=created,
+        )
         return cls(**fields)
 
     def to_json(self) -> dict[str, Any]:

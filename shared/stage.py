@@ -36,10 +36,30 @@ class Stage:
         return self.name
 
 
-STUDENT = Stage("student", STUDENT_QUEUE, STUDENT_TASK, JobStatus.QUEUED, JobStatus.STUDENT_RUNNING,
-                "student_attempts", "student_worker", "student_started_at", "student", "student_time_limit_s")
-TEACHER = Stage("teacher", TEACHER_QUEUE, TEACHER_TASK, JobStatus.TEACHER_QUEUED, JobStatus.TEACHER_RUNNING,
-                "teacher_attempts", "teacher_worker", "teacher_started_at", "final", "teacher_time_limit_s")
+STUDENT = Stage(
+    "student",
+    STUDENT_QUEUE,
+    STUDENT_TASK,
+    JobStatus.QUEUED,
+    JobStatus.STUDENT_RUNNING,
+    "student_attempts",
+    "student_worker",
+    "student_started_at",
+    "student",
+    "student_time_limit_s",
+)
+TEACHER = Stage(
+    "teacher",
+    TEACHER_QUEUE,
+    TEACHER_TASK,
+    JobStatus.TEACHER_QUEUED,
+    JobStatus.TEACHER_RUNNING,
+    "teacher_attempts",
+    "teacher_worker",
+    "teacher_started_at",
+    "final",
+    "teacher_time_limit_s",
+)
 STAGES: tuple[Stage, ...] = (STUDENT, TEACHER)
 BY_NAME = {s.name: s for s in STAGES}
 

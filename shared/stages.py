@@ -7,8 +7,8 @@ never held across inference, and an outage after the claim releases the claim be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from shared import cascade
 from shared.db import jobs
@@ -49,8 +49,15 @@ def student(claim: Claim) -> Outcome:
     key = job_key(claim.job_id, STUDENT.image)
     get_storage().put(key, encode_png(gen.image))
     # 6. Record: only the holder of the claim's fence can
-    row = jobs.record_student(claim, decision.route, score=scored.score, student_key=key, steps=gen.steps,
-                              generate_s=gen.seconds, score_s=scored.seconds)
+    row = jobs.record_student(
+        claim,
+        decision.route,
+        score=scored.score,
+        student_key=key,
+        steps=gen.steps,
+        generate_s=gen.seconds,
+        score_s=scored.seconds,
+    )
     return Outcome(row, decision.route) if row is not None else SKIPPED
 
 
@@ -72,8 +79,14 @@ def teacher(claim: Claim) -> Outcome:
 STEPS: dict[Stage, Callable[[Claim], Outcome]] = {STUDENT: student, TEACHER: teacher}
 
 
-def run(stage: Stage, job_id: str, *, worker: str, own_fence: int | None = None,
-        holder_gone: Callable[[str | None], bool] = lambda _h: False) -> Outcome:
+def run(
+    stage: Stage,
+    job_id: str,
+    *,
+    worker: str,
+    own_fence: int | None = None,
+    holder_gone: Callable[[str | None], bool] = lambda _h: False,
+) -> Outcome:
     """Run one stage of one job. Raises Interrupted (transient) after giving the claim back when an outage hits;
     any other error propagates, and the caller fails the job."""
     # 1. Claim: at most one live attempt per job and stage

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
+
+# StrEnum: members compare, serialise and store as their values, and f-strings show "queued", not
+# "JobStatus.QUEUED".
 
 
-class _Named(str, Enum):
-    def __str__(self) -> str:  # f-strings and logs show the public value, not "JobStatus.QUEUED"
-        return self.value
-
-
-class JobStatus(_Named):
-    """A job's state. A str enum, so it compares, serialises and stores as its value."""
+class JobStatus(StrEnum):
+    """A job's state."""
 
     QUEUED = "queued"  # row committed, student message sent (or about to be re-sent by the sweeper)
     STUDENT_RUNNING = "student_running"  # a student worker holds the claim: generate, score, decide
@@ -22,14 +20,14 @@ class JobStatus(_Named):
     CANCELLED = "cancelled"  # cancelled before it finished; workers skip it; terminal
 
 
-class Strategy(_Named):
+class Strategy(StrEnum):
     """How the teacher improves an image the estimator scored below tau."""
 
     REFINE = "refine"  # roll the student image back by sigma and denoise it (img2img)
     REGENERATE = "regenerate"  # generate from scratch, ignoring the student image
 
 
-class Route(_Named):
+class Route(StrEnum):
     """Where the student stage sends a job: the decision "score < tau", made once and carried as this value."""
 
     FINISH = "finish"  # the student's image is final
@@ -42,13 +40,24 @@ TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.STUDENT_RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.STUDENT_RUNNING: frozenset(
-        {JobStatus.STUDENT_RUNNING, JobStatus.QUEUED, JobStatus.TEACHER_QUEUED, JobStatus.SUCCEEDED,
-         JobStatus.FAILED, JobStatus.CANCELLED}
+        {
+            JobStatus.STUDENT_RUNNING,
+            JobStatus.QUEUED,
+            JobStatus.TEACHER_QUEUED,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        }
     ),
     JobStatus.TEACHER_QUEUED: frozenset({JobStatus.TEACHER_RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.TEACHER_RUNNING: frozenset(
-        {JobStatus.TEACHER_RUNNING, JobStatus.TEACHER_QUEUED, JobStatus.SUCCEEDED, JobStatus.FAILED,
-         JobStatus.CANCELLED}
+        {
+            JobStatus.TEACHER_RUNNING,
+            JobStatus.TEACHER_QUEUED,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        }
     ),
     JobStatus.SUCCEEDED: frozenset(),
     JobStatus.FAILED: frozenset(),

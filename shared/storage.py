@@ -17,7 +17,6 @@ from shared.config import get_settings
 from shared.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
 from shared.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
 
-
 IMAGES = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}
 
 
@@ -99,9 +98,15 @@ class S3Storage:
             from botocore.config import Config
 
             self._client = boto3.client(
-                "s3", endpoint_url=get_settings().s3_endpoint_url, region_name=get_settings().s3_region,
-                config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=30,
-                              retries={"max_attempts": 3, "mode": "standard"}),
+                "s3",
+                endpoint_url=get_settings().s3_endpoint_url,
+                region_name=get_settings().s3_region,
+                config=Config(
+                    signature_version="s3v4",
+                    connect_timeout=5,
+                    read_timeout=30,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
             )
         return self._client
 
@@ -139,8 +144,10 @@ class S3Storage:
 
     def link(self, key: str, expires_s: int | None = None) -> str:
         return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
-            ExpiresIn=expires_s or get_settings().presign_expiry_s)
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_s or get_settings().presign_expiry_s,
+        )
 
     def check(self) -> None:
         self._call("head_bucket", "", self.client.head_bucket)

@@ -25,9 +25,15 @@ MAX_URL = 2048
 
 
 def _forbidden(ip: ipaddress._BaseAddress) -> bool:
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-            or ip.is_unspecified or (isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
-                                     and _forbidden(ip.ipv4_mapped)))
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+        or (isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None and _forbidden(ip.ipv4_mapped))
+    )
 
 
 def check_url(url: str) -> str:
@@ -42,15 +48,18 @@ def check_url(url: str) -> str:
         return url
     host = parsed.hostname
     try:
-        infos = socket.getaddrinfo(host, parsed.port or (443 if parsed.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(
+            host, parsed.port or (443 if parsed.scheme == "https" else 80), proto=socket.IPPROTO_TCP
+        )
     except (socket.gaierror, UnicodeError, ValueError):
         raise InputError(f"webhook_url host {host!r} does not resolve") from None
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
         if _forbidden(ip):
-            raise InputError(f"webhook_url host {host!r} resolves to {ip}, a loopback, private, link-local or "
-                             f"reserved address; set ADQ_WEBHOOK_ALLOW_PRIVATE=true to allow it")
+            raise InputError(
+                f"webhook_url host {host!r} resolves to {ip}, a loopback, private, link-local or "
+                f"reserved address; set ADQ_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+            )
     return url
 
 
@@ -69,8 +78,9 @@ def verify(body: bytes, timestamp: str, signature: str, secret: str, tolerance_s
 def event_body(event_id: str, view: dict) -> bytes:
     """``{"id", "event", "job"}``: the id is the same for every delivery of one event, so receivers can drop
     repeats (delivery is at least once)."""
-    return json.dumps({"id": event_id, "event": f"job.{view['status']}", "job": view}, sort_keys=True,
-                      default=str).encode()
+    return json.dumps(
+        {"id": event_id, "event": f"job.{view['status']}", "job": view}, sort_keys=True, default=str
+    ).encode()
 
 
 def deliver(url: str, body: bytes, event_id: str = "") -> int:
@@ -78,9 +88,18 @@ def deliver(url: str, body: bytes, event_id: str = "") -> int:
     (give up) on other 4xx answers or a target that is no longer allowed."""
     check_url(url)
     ts = int(time.time())
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "adq-webhook/1",
-        "X-ADQ-Timestamp": str(ts), "X-ADQ-Signature": "sha256=" + sign(body, ts), "X-ADQ-Event-Id": event_id})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "adq-webhook/1",
+            "X-ADQ-Timestamp": str(ts),
+            "X-ADQ-Signature": "sha256=" + sign(body, ts),
+            "X-ADQ-Event-Id": event_id,
+        },
+    )
     try:
         with _opener().open(req, timeout=get_settings().webhook_timeout_s) as resp:
             return resp.status

@@ -18,12 +18,20 @@ app = Celery("adq", set_as_current=True)
 def broker_options(s: Settings) -> dict:
     if s.broker_kind == "filesystem":
         folder = s.broker_folder
-        return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-                "processed_folder": str(folder / "processed"), "store_processed": False,
-                "control_folder": str(folder / "control"), "polling_interval": 0.1}
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "control_folder": str(folder / "control"),
+            "polling_interval": 0.1,
+        }
     # Redis redelivers an unacked message after visibility_timeout; settings keep it above every hard time limit.
-    return {"visibility_timeout": s.visibility_timeout_s, "unacked_restore_interval": s.unacked_restore_interval_s,
-            "unacked_restore_throttle": 1}
+    return {
+        "visibility_timeout": s.visibility_timeout_s,
+        "unacked_restore_interval": s.unacked_restore_interval_s,
+        "unacked_restore_throttle": 1,
+    }
 
 
 def ensure_broker_folders(s: Settings | None = None) -> None:
@@ -46,7 +54,8 @@ def celery_config(s: Settings) -> dict:
         task_acks_late=True,
         task_reject_on_worker_lost=True,  # requeue when the pool process dies; crashes are capped in the DB
         worker_prefetch_multiplier=1,
-        task_serializer="json", accept_content=["json"],
+        task_serializer="json",
+        accept_content=["json"],
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=STUDENT_QUEUE,
         task_routes=routes,

@@ -6,7 +6,7 @@ Celery's Redis transport keeps a queue as a list named after it, and delivered-b
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 from shared.config import get_settings
 from shared.constants import QUEUES, REDIS_UNACKED_KEY

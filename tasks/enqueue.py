@@ -10,7 +10,7 @@ from kombu import pools
 
 from shared import client
 from shared.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.db import jobs
+from shared.db import bookkeeping
 from shared.db.models import Job
 from shared.schema import JobView
 from shared.stage import STUDENT, Stage
@@ -33,17 +33,24 @@ def send_stage(stage: Stage, job_id: str) -> None:
 def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
     try:
         send_stage(stage, job.id)
-        return jobs.mark_enqueued(job.id) or job
+        return bookkeeping.mark_enqueued(job.id) or job
     except Exception as exc:  # broker down: the row is safe, and the sweeper sends it later
         log.warning("job %s recorded but not enqueued (%s); the sweeper will send it", job.id, exc)
         return job
 
 
-def submit(prompt: Any, *, idempotency_key: str | None = None, webhook_url: str | None = None,
-           owner: str | None = None, **params: Any) -> JobView:
+def submit(
+    prompt: Any,
+    *,
+    idempotency_key: str | None = None,
+    webhook_url: str | None = None,
+    owner: str | None = None,
+    **params: Any,
+) -> JobView:
     """Check, record and enqueue a job. The message is sent after the row commits."""
-    job, created = client.record(prompt, idempotency_key=idempotency_key, webhook_url=webhook_url, owner=owner,
-                                 **params)
+    job, created = client.record(
+        prompt, idempotency_key=idempotency_key, webhook_url=webhook_url, owner=owner, **params
+    )
     if created:
         job = _send_or_leave_to_sweeper(STUDENT, job)
     return JobView.of(job, created=created)
@@ -51,7 +58,7 @@ def submit(prompt: Any, *, idempotency_key: str | None = None, webhook_url: str 
 
 def retry(job_id: str) -> JobView:
     """Restart a failed job at the stage that failed, with fresh budgets (its earlier error stays in history)."""
-    job, stage = jobs.retry(job_id)
+    job, stage = bookkeeping.retry(job_id)
     return JobView.of(_send_or_leave_to_sweeper(stage, job))
 
 

@@ -10,7 +10,7 @@ import logging
 import time
 
 from shared.config import get_settings
-from shared.db import jobs
+from shared.db import bookkeeping
 from tasks.broker import pending_task_ids
 from tasks.enqueue import send_stage
 
@@ -18,17 +18,17 @@ log = logging.getLogger(__name__)
 
 
 def sweep_once(older_than_s: float | None = None) -> int:
-    stale = jobs.stale(get_settings().sweep_after_s if older_than_s is None else older_than_s)
+    stale = bookkeeping.stale(get_settings().sweep_after_s if older_than_s is None else older_than_s)
     if not stale:
         return 0
     pending = pending_task_ids()
     sent = 0
     for job_id, stage in stale:
         if pending is not None and stage.task_id(job_id) in pending:
-            jobs.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
+            bookkeeping.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
             continue
         send_stage(stage, job_id)
-        jobs.mark_enqueued(job_id)
+        bookkeeping.mark_enqueued(job_id)
         sent += 1
         log.info("re-sent job %s to the %s queue", job_id, stage.queue)
     return sent

@@ -11,7 +11,7 @@ import logging
 from shared import webhooks
 from shared.config import get_settings
 from shared.constants import WEBHOOK_TASK
-from shared.db import jobs
+from shared.db import bookkeeping, jobs
 from shared.errors import InputError, TransientError, WebhookError, WebhookUnavailable
 from shared.schema import JobView
 from tasks.app import app
@@ -32,12 +32,12 @@ def webhook(self: AdqTask, job_id: str, event_id: str | None = None, outage_sinc
             return "duplicate"
         body = webhooks.event_body(event_id, JobView.of(job).to_json())
         status = webhooks.deliver(job.webhook_url, body, event_id)
-        jobs.mark_webhook_delivered(job_id, event_id)  # before the ack: a redelivery finds it
+        bookkeeping.mark_webhook_delivered(job_id, event_id)  # before the ack: a redelivery finds it
     except WebhookUnavailable as exc:
         if self.request.retries + 1 >= get_settings().webhook_max_attempts:
             log.error("job %s webhook: giving up after %d attempts: %s", job_id, self.request.retries + 1, exc)
             return "gave-up"
-        raise self.retry(exc=exc, countdown=full_jitter(self.request.retries), kwargs={"event_id": event_id})
+        raise self.retry(exc=exc, countdown=full_jitter(self.request.retries), kwargs={"event_id": event_id}) from exc
     except (WebhookError, InputError) as exc:
         log.error("job %s webhook rejected: %s", job_id, exc)
         return "rejected"

@@ -5,7 +5,6 @@ A service that is unreachable skips its tests on a laptop and fails them in CI (
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import configured, free_port, unavailable
+from tests.helpers import IN_CI, configured, free_port, unavailable
 
 # Embedded defaults live in a scratch home for the whole run; set before `shared` reads its settings.
 _HOME = Path(tempfile.mkdtemp(prefix="adq-test-"))
@@ -89,8 +88,9 @@ def s3_endpoint(tmp_path_factory) -> str:
 
     port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -128,8 +128,7 @@ def sqlite_env(tmp_path):
 
 @pytest.fixture()
 def pg_env(pg_url, tmp_path):
-    with configured(ADQ_DATABASE_URL=pg_url, ADQ_HOME=str(tmp_path / "home"), ADQ_BROKER_URL="",
-                    ADQ_STORAGE_URL=""):
+    with configured(ADQ_DATABASE_URL=pg_url, ADQ_HOME=str(tmp_path / "home"), ADQ_BROKER_URL="", ADQ_STORAGE_URL=""):
         yield pg_url
 
 
@@ -140,3 +139,25 @@ def db_env(request):
         yield request.getfixturevalue("sqlite_env")
     else:
         yield request.getfixturevalue("pg_env")
+
+
+SERVICE_FIXTURES = {"redis_url", "pg_server", "pg_url", "pg_env", "s3_endpoint", "s3_storage_url", "system"}
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Apply the declared markers: `services` to every test that uses a real service, and deselect `gpu` tests
+    where no CUDA device exists (so CI never runs them)."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or params.get("db_env") == "postgresql":
+            item.add_marker(pytest.mark.services)
+    if gpu and (IN_CI or not _has_cuda()):
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]

@@ -11,10 +11,10 @@ import os
 import time
 from pathlib import Path
 
-from tasks import client
 from shared.config import get_settings
 from shared.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
 from shared.errors import InputError
+from tasks import client
 
 
 def _wait_all(ids: list[str], timeout: float) -> list:
@@ -42,8 +42,13 @@ def _system_rate(n_jobs: int, log_dir: Path) -> dict:
     if bad:
         raise RuntimeError(f"{len(bad)} benchmark jobs did not succeed: {bad[0].error}")
     used = sum(bool(v.teacher_used) for v in views)
-    return {"jobs": n_jobs, "seconds": elapsed, "jobs_per_s": n_jobs / elapsed, "teacher_fraction": used / n_jobs,
-            "tasks_per_s": (n_jobs + used) / elapsed}
+    return {
+        "jobs": n_jobs,
+        "seconds": elapsed,
+        "jobs_per_s": n_jobs / elapsed,
+        "teacher_fraction": used / n_jobs,
+        "tasks_per_s": (n_jobs + used) / elapsed,
+    }
 
 
 def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
@@ -86,12 +91,18 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
     log_dir = get_settings().home_dir / "bench"
     system = _system_rate(n_jobs, log_dir)
     noop = _noop_rate(n_noop or max(1000, n_jobs), log_dir)
-    result = {"broker": get_settings().effective_broker_url.split("@")[-1],
-              "database": get_settings().effective_database_url.split("://")[0],
-              "storage": get_settings().effective_storage_url.split("://")[0], "system": system, "raw_celery": noop,
-              "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"]}
-    print(f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
-          f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})")
+    result = {
+        "broker": get_settings().effective_broker_url.split("@")[-1],
+        "database": get_settings().effective_database_url.split("://")[0],
+        "storage": get_settings().effective_storage_url.split("://")[0],
+        "system": system,
+        "raw_celery": noop,
+        "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"],
+    }
+    print(
+        f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
+        f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})"
+    )
     print(f"raw Celery no-op tasks:     {noop['tasks_per_s']:8.1f} tasks/s")
     print(f"ratio jobs/s : no-op tasks/s = {result['jobs_per_s_over_noop_tasks_per_s']:.3f}")
     if out:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tasks import client
 from shared.config import get_settings
 from shared.presets import DATA_DIR, get_preset
+from tasks import client
 
 DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
 PRESET_PROMPTS = {"shapes": DATA_DIR / "prompts" / "shapes-demo.txt"}
@@ -32,14 +32,17 @@ def _gallery(rows: list[dict], views: list, out_dir: Path, preset: str) -> Path:
         student = f'<img src="{html.escape(row["student_image"])}" title="student">' if row["teacher"] == "yes" else ""
         cells.append(
             f'<figure><img src="{html.escape(row["image"])}" title="final">{student}<figcaption>'
-            f'{html.escape(view.prompt)}<br>score {row["score"]} / tau {row["tau"]} &middot; '
-            f'{"teacher " + view.strategy if view.teacher_used else "student only"} &middot; {row["steps"]} steps'
-            f"</figcaption></figure>")
-    page = ("<!doctype html><meta charset=utf-8><title>adq demo</title><style>body{font-family:sans-serif}"
-            "figure{display:inline-block;width:300px;margin:8px;vertical-align:top}"
-            "img{width:128px;image-rendering:pixelated;margin-right:4px}</style>"
-            "<p>Final image first; for jobs the teacher improved, the student's image beside it.</p>"
-            f"<h1>adq demo: preset {html.escape(preset)}</h1>" + "\n".join(cells))
+            f"{html.escape(view.prompt)}<br>score {row['score']} / tau {row['tau']} &middot; "
+            f"{'teacher ' + view.strategy if view.teacher_used else 'student only'} &middot; {row['steps']} steps"
+            f"</figcaption></figure>"
+        )
+    page = (
+        "<!doctype html><meta charset=utf-8><title>adq demo</title><style>body{font-family:sans-serif}"
+        "figure{display:inline-block;width:300px;margin:8px;vertical-align:top}"
+        "img{width:128px;image-rendering:pixelated;margin-right:4px}</style>"
+        "<p>Final image first; for jobs the teacher improved, the student's image beside it.</p>"
+        f"<h1>adq demo: preset {html.escape(preset)}</h1>" + "\n".join(cells)
+    )
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
@@ -48,8 +51,13 @@ def _gallery(rows: list[dict], views: list, out_dir: Path, preset: str) -> Path:
 DEMO_PRESET = "shapes"  # trained and committed: recognisable images, scores that mean something
 
 
-def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: int | None = None,
-             timeout_s: float = 600.0, preset: str = DEMO_PRESET) -> list:
+def run_demo(
+    prompts_file: Path | None = None,
+    out_dir: Path | None = None,
+    k: int | None = None,
+    timeout_s: float = 600.0,
+    preset: str = DEMO_PRESET,
+) -> list:
     from shared import calibration
     from shared.db.migrate import upgrade
     from workers.processes import WorkerProcess
@@ -69,8 +77,10 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
         for w in workers:
             w.wait_ready()
         started = time.monotonic()
-        views = [client.submit(p, preset=preset.name, k=k, seed=i)
-                 for i, p in enumerate(tqdm(prompts, desc="submitting", unit="job"))]
+        views = [
+            client.submit(p, preset=preset.name, k=k, seed=i)
+            for i, p in enumerate(tqdm(prompts, desc="submitting", unit="job"))
+        ]
         done = []
         for view in tqdm(views, desc="waiting", unit="job"):
             done.append(client.wait(view.id, timeout=max(1.0, timeout_s - (time.monotonic() - started))))
@@ -86,15 +96,26 @@ def run_demo(prompts_file: Path | None = None, out_dir: Path | None = None, k: i
                 dest.write_bytes(client.image_bytes(view.id, which))
                 images[which] = dest.name
         latency = _latency(view)
-        rows.append({"prompt": view.prompt[:48], "score": _fmt(view.student_score), "tau": _fmt(view.threshold),
-                     "teacher": "yes" if view.teacher_used else "no", "steps": view.total_steps,
-                     "latency_s": latency, "image": images.get("final", "-"),
-                     "student_image": images.get("student", "-"), "status": view.status})
+        rows.append(
+            {
+                "prompt": view.prompt[:48],
+                "score": _fmt(view.student_score),
+                "tau": _fmt(view.threshold),
+                "teacher": "yes" if view.teacher_used else "no",
+                "steps": view.total_steps,
+                "latency_s": latency,
+                "image": images.get("final", "-"),
+                "student_image": images.get("student", "-"),
+                "status": view.status,
+            }
+        )
     print(_table(rows))
     gallery = _gallery(rows, done, out_dir, preset.name)
     used = sum(bool(v.teacher_used) for v in done)
-    print(f"\n{len(done)} jobs, {sum(v.status == 'succeeded' for v in done)} succeeded, teacher used on {used} "
-          f"(k={done[0].k if done else '-'}); mean steps {sum(v.total_steps or 0 for v in done) / max(1, len(done)):.2f}")
+    print(
+        f"\n{len(done)} jobs, {sum(v.status == 'succeeded' for v in done)} succeeded, teacher used on {used} "
+        f"(k={done[0].k if done else '-'}); mean steps {sum(v.total_steps or 0 for v in done) / max(1, len(done)):.2f}"
+    )
     print(f"gallery: {gallery}")
     return done
 

@@ -16,12 +16,24 @@ from shared.stage import STAGES
 POOLS = {stage.name: stage.queue for stage in STAGES} | {"webhooks": WEBHOOK_QUEUE}
 
 
-def worker_argv(pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None,
-                queues: str | None = None) -> list[str]:
+def worker_argv(
+    pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None, queues: str | None = None
+) -> list[str]:
     if pool not in POOLS:
         raise InputError(f"unknown worker pool {pool!r}; choose one of {', '.join(POOLS)}")
-    argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", "prefork",
-            "--concurrency", str(concurrency), "--loglevel", loglevel]
+    argv = [
+        "worker",
+        "-Q",
+        queues or POOLS[pool],
+        "-n",
+        hostname or f"{pool}@%h",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+    ]
     if get_settings().send_events:
         argv.append("--task-events")
     if get_settings().broker_kind == "filesystem":

@@ -11,17 +11,30 @@ from pathlib import Path
 
 
 class WorkerProcess:
-    def __init__(self, pool: str, log_dir: Path, env: dict | None = None, name: str | None = None,
-                 extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        pool: str,
+        log_dir: Path,
+        env: dict | None = None,
+        name: str | None = None,
+        extra_args: list[str] | None = None,
+    ):
         self.pool, self.name = pool, name or pool
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.name}.log"
         self._log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "workers.cli", "worker", pool, "--hostname", f"{self.name}@%h",
-               *(extra_args or [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "workers.cli",
+            "worker",
+            pool,
+            "--hostname",
+            f"{self.name}@%h",
+            *(extra_args or []),
+        ]
         # Own process group: stopping (or killing) the worker takes its pool children with it.
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     @property
     def pid(self) -> int:

@@ -18,8 +18,11 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
 
 def with_links(view: JobView) -> JobView:
     store = get_storage()
-    links = {name: store.link(key) for name, key in
-             (("student", view.student_image_key), ("final", view.final_image_key)) if key}
+    links = {
+        name: store.link(key)
+        for name, key in (("student", view.student_image_key), ("final", view.final_image_key))
+        if key
+    }
     return view.model_copy(update={"images": ImageLinks(**links)})
 
 

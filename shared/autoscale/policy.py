@@ -48,7 +48,7 @@ class PolicyConfig:
             raise InputError(f"k={self.k} is out of range [0, 100]")
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_FILE) -> "PolicyConfig":
+    def load(cls, path: str | Path = DEFAULT_FILE) -> PolicyConfig:
         try:
             return cls(**json.loads(Path(path).read_text()))
         except TypeError as exc:
@@ -76,8 +76,9 @@ def p_wait_exceeds(c: int, lam: float, mu: float, t: float) -> float:
     return erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * t)
 
 
-def replicas_for(rate: float, fraction: float, service_s: float, target_s: float, cap: int = 1000,
-                 quantile: float = 0.95) -> int:
+def replicas_for(
+    rate: float, fraction: float, service_s: float, target_s: float, cap: int = 1000, quantile: float = 0.95
+) -> int:
     """Smallest pool whose `quantile` latency (wait + one service) meets target_s; 0 for no load."""
     lam, mu = rate * fraction, 1.0 / service_s
     if lam <= 0:
@@ -90,8 +91,10 @@ def replicas_for(rate: float, fraction: float, service_s: float, target_s: float
 
 
 def teacher_replicas(cfg: PolicyConfig, rate: float) -> int:
-    return min(cfg.max_teacher_replicas, replicas_for(rate, cfg.k / 100, cfg.teacher_time_s,
-                                                      cfg.p95_latency_target_s - cfg.student_time_s))
+    return min(
+        cfg.max_teacher_replicas,
+        replicas_for(rate, cfg.k / 100, cfg.teacher_time_s, cfg.p95_latency_target_s - cfg.student_time_s),
+    )
 
 
 def list_length_target(service_s: float, target_s: float) -> int:

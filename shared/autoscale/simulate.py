@@ -51,9 +51,15 @@ class Result:
 
     def row(self, target: float) -> dict:
         lat = self.latencies
-        return {"policy": self.policy, "gpu_hours": self.gpu_hours, "p50": float(np.percentile(lat, 50)),
-                "p95": float(np.percentile(lat, 95)), "p99": float(np.percentile(lat, 99)),
-                "slo_violations": float(np.mean(lat > target)), "jobs": int(lat.size)}
+        return {
+            "policy": self.policy,
+            "gpu_hours": self.gpu_hours,
+            "p50": float(np.percentile(lat, 50)),
+            "p95": float(np.percentile(lat, 95)),
+            "p99": float(np.percentile(lat, 99)),
+            "slo_violations": float(np.mean(lat > target)),
+            "jobs": int(lat.size),
+        }
 
 
 def simulate(cfg: PolicyConfig, policy: str, seed: int = 0, dt: float = 1.0) -> Result:
@@ -121,10 +127,15 @@ def simulate(cfg: PolicyConfig, policy: str, seed: int = 0, dt: float = 1.0) -> 
 
 
 def table(rows: list[dict], target: float) -> str:
-    lines = [f"| policy | GPU-hours | p50 s | p95 s | p99 s | SLO violations (> {target:g} s) | teacher jobs |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['policy']} | {r['gpu_hours']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-              f"{100 * r['slo_violations']:.2f} % | {r['jobs']} |" for r in rows]
+    lines = [
+        f"| policy | GPU-hours | p50 s | p95 s | p99 s | SLO violations (> {target:g} s) | teacher jobs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['policy']} | {r['gpu_hours']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
+        f"{100 * r['slo_violations']:.2f} % | {r['jobs']} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -141,8 +152,10 @@ def plot(cfg: PolicyConfig, results: list[Result], path: Path, dt: float) -> Non
         ax2.plot(hours, r.queue, label=r.policy, lw=0.8)
     ax1.set_ylabel("teacher GPUs")
     ax1.legend(loc="upper left")
-    ax1.set_title(f"Teacher autoscaling over a day: peak {cfg.peak_start_hour}-{cfg.peak_end_hour} h, "
-                  f"k={cfg.k}, {cfg.teacher_time_s:g} s/image, p95 target {cfg.p95_latency_target_s:g} s")
+    ax1.set_title(
+        f"Teacher autoscaling over a day: peak {cfg.peak_start_hour}-{cfg.peak_end_hour} h, "
+        f"k={cfg.k}, {cfg.teacher_time_s:g} s/image, p95 target {cfg.p95_latency_target_s:g} s"
+    )
     ax2.set_ylabel("waiting teacher jobs")
     ax2.set_xlabel("hour of day")
     ax2.set_yscale("symlog")

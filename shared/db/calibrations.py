@@ -13,9 +13,14 @@ from shared.presets import get_preset, settings_hash
 
 
 def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: int | None, source: str) -> int:
-    row = Calibration(preset=student_settings["preset"], settings_hash=settings_hash(student_settings),
-                      student_settings=student_settings, percentiles=percentiles.to_json(),
-                      n_samples=n_samples, source=source[:512])
+    row = Calibration(
+        preset=student_settings["preset"],
+        settings_hash=settings_hash(student_settings),
+        student_settings=student_settings,
+        percentiles=percentiles.to_json(),
+        n_samples=n_samples,
+        source=source[:512],
+    )
     with session_scope() as s:
         s.add(row)
         s.flush()
@@ -24,14 +29,21 @@ def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: i
 
 def latest(preset: str, digest: str) -> Calibration | None:
     with session_scope() as s:
-        return s.scalars(select(Calibration).where(Calibration.preset == preset, Calibration.settings_hash == digest)
-                         .order_by(Calibration.id.desc()).limit(1)).one_or_none()
+        return s.scalars(
+            select(Calibration)
+            .where(Calibration.preset == preset, Calibration.settings_hash == digest)
+            .order_by(Calibration.id.desc())
+            .limit(1)
+        ).one_or_none()
 
 
 def _diff(expected: dict, found: dict) -> str:
     keys = sorted(set(expected) | set(found))
-    return ", ".join(f"{k}: calibrated {found.get(k)!r}, requested {expected.get(k)!r}"
-                     for k in keys if expected.get(k) != found.get(k))
+    return ", ".join(
+        f"{k}: calibrated {found.get(k)!r}, requested {expected.get(k)!r}"
+        for k in keys
+        if expected.get(k) != found.get(k)
+    )
 
 
 def for_job(params: JobParams) -> tuple[int, cal.Percentiles]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from enum import Enum
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, func

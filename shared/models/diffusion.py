@@ -47,7 +47,8 @@ def _load(cls, spec: ModelSpec, device):
         kwargs["variant"] = spec.variant
     if spec.unet:
         kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
-            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs)
+            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs
+        )
     pipe = cls.from_pretrained(locate(spec.source, spec.label), **kwargs)
     if spec.scheduler:
         pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
@@ -70,9 +71,16 @@ class DiffusionStudent:
 
     def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
         counter = _StepCounter()
-        image = self.pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, width=width,
-                          height=height, generator=generator(self.device, seed), callback_on_step_end=counter,
-                          output_type="pil").images[0]
+        image = self.pipe(
+            prompt=prompt,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            width=width,
+            height=height,
+            generator=generator(self.device, seed),
+            callback_on_step_end=counter,
+            output_type="pil",
+        ).images[0]
         return Output(image, counter.steps)
 
 
@@ -91,8 +99,11 @@ class DiffusionTeacher:
             from diffusers import StableDiffusionXLPipeline
 
             spec = self.preset.regenerator
-            self._regen = (StableDiffusionXLPipeline.from_pipe(self.pipe) if spec is None
-                           else _load(StableDiffusionXLPipeline, spec, self.device))
+            self._regen = (
+                StableDiffusionXLPipeline.from_pipe(self.pipe)
+                if spec is None
+                else _load(StableDiffusionXLPipeline, spec, self.device)
+            )
             self._regen.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
         return self._regen
 
@@ -104,18 +115,31 @@ class DiffusionTeacher:
 
     def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
         counter = _StepCounter()
-        out = self.pipe(prompt=prompt, image=self._resize(image), strength=sigma,
-                        num_inference_steps=steps_for_strength(steps, sigma), guidance_scale=guidance,
-                        generator=generator(self.device, seed + TEACHER_SEED_OFFSET), callback_on_step_end=counter,
-                        output_type="pil").images[0]
+        out = self.pipe(
+            prompt=prompt,
+            image=self._resize(image),
+            strength=sigma,
+            num_inference_steps=steps_for_strength(steps, sigma),
+            guidance_scale=guidance,
+            generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
+            callback_on_step_end=counter,
+            output_type="pil",
+        ).images[0]
         return Output(out, counter.steps)
 
     def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
         counter = _StepCounter()
         width, height = self.preset.teacher_size
-        out = self.regenerator(prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, width=width,
-                               height=height, generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
-                               callback_on_step_end=counter, output_type="pil").images[0]
+        out = self.regenerator(
+            prompt=prompt,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            width=width,
+            height=height,
+            generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
+            callback_on_step_end=counter,
+            output_type="pil",
+        ).images[0]
         return Output(out, counter.steps)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from shared.config import get_settings
 from shared.errors import InputError, ModelUnavailable, ScoringError
@@ -67,8 +68,14 @@ class ImageRewardEstimator:
     The package's own ``load`` downloads from the hub and builds its BERT tokenizer from the hub id
     'bert-base-uncased'; here the checkpoint, med_config and tokenizer are explicit paths, so nothing is fetched."""
 
-    def __init__(self, device, checkpoint: str | None = None, med_config: str | None = None,
-                 tokenizer: str | None = None, state_dict: dict | None = None):
+    def __init__(
+        self,
+        device,
+        checkpoint: str | None = None,
+        med_config: str | None = None,
+        tokenizer: str | None = None,
+        state_dict: dict | None = None,
+    ):
         checkpoint = checkpoint or get_settings().imagereward_checkpoint
         med_config = med_config or get_settings().imagereward_med_config
         tokenizer = tokenizer or get_settings().imagereward_tokenizer
@@ -87,7 +94,10 @@ class ImageRewardEstimator:
     def _find(value: str, filename: str) -> str:
         candidates = [Path(value).expanduser()]
         if get_settings().model_dir is not None:
-            candidates += [Path(get_settings().model_dir) / "ImageReward" / filename, Path(get_settings().model_dir) / value]
+            candidates += [
+                Path(get_settings().model_dir) / "ImageReward" / filename,
+                Path(get_settings().model_dir) / value,
+            ]
         candidates.append(Path("~/.cache/ImageReward").expanduser() / filename)
         for path in candidates:
             if path.is_file():
@@ -107,7 +117,8 @@ class ImageRewardEstimator:
         except OSError:
             raise ModelUnavailable(
                 f"ImageReward's BERT tokenizer {tokenizer!r} is not available locally; point "
-                f"ADQ_IMAGEREWARD_TOKENIZER at a folder with bert-base-uncased's vocab.txt") from None
+                f"ADQ_IMAGEREWARD_TOKENIZER at a folder with bert-base-uncased's vocab.txt"
+            ) from None
         tok.add_special_tokens({"bos_token": "[DEC]"})
         tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
         tok.enc_token_id = tok.additional_special_tokens_ids[0]
@@ -133,14 +144,19 @@ class ImageRewardEstimator:
         m = self.model
         m.device = self.device
         with torch.inference_mode():
-            text = m.blip.tokenizer(list(prompts), padding="max_length", truncation=True, max_length=35,
-                                    return_tensors="pt").to(self.device)
+            text = m.blip.tokenizer(
+                list(prompts), padding="max_length", truncation=True, max_length=35, return_tensors="pt"
+            ).to(self.device)
             pixels = torch.stack([m.preprocess(im) for im in images]).to(self.device)
             image_embeds = m.blip.visual_encoder(pixels)
             atts = torch.ones(image_embeds.size()[:-1], dtype=torch.long, device=self.device)
-            out = m.blip.text_encoder(text.input_ids, attention_mask=text.attention_mask,
-                                      encoder_hidden_states=image_embeds, encoder_attention_mask=atts,
-                                      return_dict=True)
+            out = m.blip.text_encoder(
+                text.input_ids,
+                attention_mask=text.attention_mask,
+                encoder_hidden_states=image_embeds,
+                encoder_attention_mask=atts,
+                return_dict=True,
+            )
             rewards = (m.mlp(out.last_hidden_state[:, 0, :].float()) - m.mean) / m.std
         return [float(r) for r in rewards.squeeze(-1).cpu()]
 

@@ -14,24 +14,28 @@ def _device():
     return resolve_device()
 
 
-@lru_cache(maxsize=4)
-def student(preset_name: str):
+def _diffusion(role: str, preset_name: str):
+    """The preset's student or teacher: a null model for the overhead benchmark, else a diffusers pipeline."""
     from shared.models import diffusion
 
     preset = get_preset(preset_name)
-    if preset.student.source.startswith("null:"):
-        return diffusion.NullStudent(preset)
-    return diffusion.DiffusionStudent(preset, _device())
+    null, real = {
+        "student": (diffusion.NullStudent, diffusion.DiffusionStudent),
+        "teacher": (diffusion.NullTeacher, diffusion.DiffusionTeacher),
+    }[role]
+    if getattr(preset, role).source.startswith("null:"):
+        return null(preset)
+    return real(preset, _device())
+
+
+@lru_cache(maxsize=4)
+def student(preset_name: str):
+    return _diffusion("student", preset_name)
 
 
 @lru_cache(maxsize=4)
 def teacher(preset_name: str):
-    from shared.models import diffusion
-
-    preset = get_preset(preset_name)
-    if preset.teacher.source.startswith("null:"):
-        return diffusion.NullTeacher(preset)
-    return diffusion.DiffusionTeacher(preset, _device())
+    return _diffusion("teacher", preset_name)
 
 
 @lru_cache(maxsize=4)

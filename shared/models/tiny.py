@@ -55,9 +55,19 @@ def write_tokenizer(folder: Path):
 def _text_config():
     from transformers import CLIPTextConfig
 
-    return CLIPTextConfig(bos_token_id=512, eos_token_id=2, pad_token_id=513, hidden_size=32, intermediate_size=37,
-                          layer_norm_eps=1e-5, num_attention_heads=4, num_hidden_layers=5, vocab_size=514,
-                          hidden_act="gelu", projection_dim=32)
+    return CLIPTextConfig(
+        bos_token_id=512,
+        eos_token_id=2,
+        pad_token_id=513,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-5,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=514,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
 
 
 def _build_pipeline(seed: int, tokenizer, scheduler):
@@ -66,21 +76,43 @@ def _build_pipeline(seed: int, tokenizer, scheduler):
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                        sample_size=32)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        sample_size=32,
+    )
     text_encoder = CLIPTextModel(_text_config())
     text_encoder_2 = CLIPTextModelWithProjection(_text_config())
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,
+        cross_attention_dim=64,
     )
-    return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-                                     tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+    )
 
 
 def _build_estimator(folder: Path, tokenizer) -> None:
@@ -88,10 +120,18 @@ def _build_estimator(folder: Path, tokenizer) -> None:
     from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
 
     torch.manual_seed(ESTIMATOR_SEED)
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-                              image_size=32, patch_size=4, projection_dim=32)
-    model = CLIPModel(CLIPConfig(text_config=_text_config().to_dict(), vision_config=vision.to_dict(),
-                                 projection_dim=32))
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        image_size=32,
+        patch_size=4,
+        projection_dim=32,
+    )
+    model = CLIPModel(
+        CLIPConfig(text_config=_text_config().to_dict(), vision_config=vision.to_dict(), projection_dim=32)
+    )
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
 
@@ -101,8 +141,9 @@ def build(root: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = write_tokenizer(Path(tmp) / "tokenizer")
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1, timestep_spacing="trailing")
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="trailing"
+    )
     for role, seed in ROLES.items():
         _build_pipeline(seed, tokenizer, scheduler).save_pretrained(root / role, safe_serialization=True)
     _build_estimator(root / "estimator", tokenizer)

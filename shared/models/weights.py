@@ -28,7 +28,7 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
 
         path = DATA_DIR / source.split(":", 1)[1]
         if not (path / marker).is_file():
-            raise _missing(label, str(path), f"the trained weights (run `adq train-shapes` to make them)")
+            raise _missing(label, str(path), "the trained weights (run `adq train-shapes` to make them)")
         return str(path)
     path = Path(source).expanduser()
     if path.is_dir():

@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from shared import calibration as cal
 from shared.models import registry
-from shared.models.diffusion import TEACHER_SEED_OFFSET, _StepCounter, steps_for_strength
 from shared.models.device import generator
+from shared.models.diffusion import TEACHER_SEED_OFFSET, _StepCounter, steps_for_strength
 from shared.presets import DATA_DIR, get_preset
 from shared.shapes import world
 from shared.shapes.scorers import AttributeScorer
@@ -53,17 +53,28 @@ def _run(pipe, prompts, seeds, device, batch: int, desc: str, **kwargs) -> Batch
     extra = kwargs.pop("images", None)
     for i in tqdm(range(0, len(prompts), batch), desc=desc, leave=False):
         counter = _StepCounter()
-        call = dict(kwargs, prompt=prompts[i:i + batch], callback_on_step_end=counter, output_type="pil",
-                    generator=[generator(device, s) for s in seeds[i:i + batch]])
+        call = dict(
+            kwargs,
+            prompt=prompts[i : i + batch],
+            callback_on_step_end=counter,
+            output_type="pil",
+            generator=[generator(device, s) for s in seeds[i : i + batch]],
+        )
         if extra is not None:
-            call["image"] = extra[i:i + batch]
+            call["image"] = extra[i : i + batch]
         images += pipe(**call).images
         steps += [counter.steps] * len(call["prompt"])
     return Batch(images, np.array(steps), time.perf_counter() - t0)
 
 
-def quality(n_prompts: int = 500, out_dir: Path = Path(".adq/bench-quality"), sigmas=(0.3, 0.5, 0.7),
-            ks=tuple(range(0, 101, 10)), batch: int = 50, seed: int = 0) -> dict:
+def quality(
+    n_prompts: int = 500,
+    out_dir: Path = Path(".adq/bench-quality"),
+    sigmas=(0.3, 0.5, 0.7),
+    ks=tuple(range(0, 101, 10)),
+    batch: int = 50,
+    seed: int = 0,
+) -> dict:
     preset = get_preset(PRESET)
     S, T = preset.student_steps, preset.teacher_steps
     prompts = world.prompts("heldout", n_prompts, seed=seed)
@@ -75,14 +86,47 @@ def quality(n_prompts: int = 500, out_dir: Path = Path(".adq/bench-quality"), si
     dev = student.device
     size = dict(width=preset.student_size[0], height=preset.student_size[1])
 
-    st = _run(student.pipe, prompts, seeds, dev, batch, "student", num_inference_steps=S,
-              guidance_scale=preset.student_guidance, **size)
+    st = _run(
+        student.pipe,
+        prompts,
+        seeds,
+        dev,
+        batch,
+        "student",
+        num_inference_steps=S,
+        guidance_scale=preset.student_guidance,
+        **size,
+    )
     budgets = sorted({max(1, round(S + T * k / 100)) for k in ks} | {T})
-    teach = {n: _run(teacher.regenerator, prompts, t_seeds, dev, batch, f"teacher {n} steps", num_inference_steps=n,
-                     guidance_scale=preset.teacher_guidance, **size) for n in budgets}
-    refined = {s: _run(teacher.pipe, prompts, t_seeds, dev, batch, f"refine sigma {s}", images=st.images,
-                       strength=s, num_inference_steps=steps_for_strength(T, s),
-                       guidance_scale=preset.teacher_guidance) for s in sigmas}
+    teach = {
+        n: _run(
+            teacher.regenerator,
+            prompts,
+            t_seeds,
+            dev,
+            batch,
+            f"teacher {n} steps",
+            num_inference_steps=n,
+            guidance_scale=preset.teacher_guidance,
+            **size,
+        )
+        for n in budgets
+    }
+    refined = {
+        s: _run(
+            teacher.pipe,
+            prompts,
+            t_seeds,
+            dev,
+            batch,
+            f"refine sigma {s}",
+            images=st.images,
+            strength=s,
+            num_inference_steps=steps_for_strength(T, s),
+            guidance_scale=preset.teacher_guidance,
+        )
+        for s in sigmas
+    }
 
     st_est = np.array(est.score(prompts, st.images))
     grades = {}
@@ -94,8 +138,18 @@ def quality(n_prompts: int = 500, out_dir: Path = Path(".adq/bench-quality"), si
 
     def row(mode, k, sigma, strategy, images, steps, routed, seconds):
         e, j = grade((mode, k, sigma, strategy), images)
-        return Row(mode, k, sigma, strategy, float(steps.mean()), float(routed.mean()), float(e.mean()),
-                   float(j.mean()), float((j == 1.0).mean()), seconds)
+        return Row(
+            mode,
+            k,
+            sigma,
+            strategy,
+            float(steps.mean()),
+            float(routed.mean()),
+            float(e.mean()),
+            float(j.mean()),
+            float((j == 1.0).mean()),
+            seconds,
+        )
 
     none = np.zeros(n_prompts, bool)
     rows = [row("student", None, None, None, st.images, st.steps, none, st.seconds)]
@@ -115,11 +169,20 @@ def quality(n_prompts: int = 500, out_dir: Path = Path(".adq/bench-quality"), si
                 rows.append(row("adaptive", k, sigma, strategy, images, steps, routed, secs))
 
     st_j, te_j = grade(rows[0].mode, st.images)[1], grades[(f"teacher {T} steps", None, None, None)][1]
-    finding = {"student_better": float((st_j > te_j).mean()), "student_tie": float((st_j == te_j).mean()),
-               "teacher_better": float((st_j < te_j).mean())}
-    result = {"n_prompts": n_prompts, "split": "heldout", "student_steps": S, "teacher_steps": T,
-              "rows": [asdict(r) for r in rows], "student_vs_teacher": finding,
-              "matched": matched_budget(rows, T, grades)}
+    finding = {
+        "student_better": float((st_j > te_j).mean()),
+        "student_tie": float((st_j == te_j).mean()),
+        "teacher_better": float((st_j < te_j).mean()),
+    }
+    result = {
+        "n_prompts": n_prompts,
+        "split": "heldout",
+        "student_steps": S,
+        "teacher_steps": T,
+        "rows": [asdict(r) for r in rows],
+        "student_vs_teacher": finding,
+        "matched": matched_budget(rows, T, grades),
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quality.json").write_text(json.dumps(result, indent=1))
     (out_dir / "quality.md").write_text(table(rows) + "\n")
@@ -146,23 +209,39 @@ def matched_budget(rows: list[Row], T: int, grades: dict) -> list[dict]:
         t = min(teachers, key=lambda x: abs(x.mean_steps - r.mean_steps))
         a = judge[(r.mode, r.k, r.sigma, r.strategy)]
         tj = judge[(t.mode, None, None, None)]
-        out.append({"k": r.k, "sigma": r.sigma, "strategy": r.strategy, "mean_steps": r.mean_steps,
-                    "adaptive_judge": r.judge, "teacher_steps": t.mean_steps, "teacher_judge": t.judge,
-                    "student_judge": student.judge, "vs_teacher": r.judge - t.judge,
-                    "vs_teacher_se": _paired_se(a, tj), "vs_student": r.judge - student.judge,
-                    "vs_student_se": _paired_se(a, judge[s_key]),
-                    "beats_both": r.judge > t.judge and r.judge > student.judge})
+        out.append(
+            {
+                "k": r.k,
+                "sigma": r.sigma,
+                "strategy": r.strategy,
+                "mean_steps": r.mean_steps,
+                "adaptive_judge": r.judge,
+                "teacher_steps": t.mean_steps,
+                "teacher_judge": t.judge,
+                "student_judge": student.judge,
+                "vs_teacher": r.judge - t.judge,
+                "vs_teacher_se": _paired_se(a, tj),
+                "vs_student": r.judge - student.judge,
+                "vs_student_se": _paired_se(a, judge[s_key]),
+                "beats_both": r.judge > t.judge and r.judge > student.judge,
+            }
+        )
     return out
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| mode | k | σ | strategy | mean steps | teacher fraction | estimator | judge (attr. acc.) | "
-             "judge exact | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| mode | k | σ | strategy | mean steps | teacher fraction | estimator | judge (attr. acc.) | "
+        "judge exact | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     fmt = lambda v: "-" if v is None else str(v)  # noqa: E731
     for r in rows:
-        lines.append(f"| {r.mode} | {fmt(r.k)} | {fmt(r.sigma)} | {fmt(r.strategy)} | {r.mean_steps:.2f} | "
-                     f"{r.teacher_fraction:.2f} | {r.estimator:.3f} | {r.judge:.4f} | {r.judge_exact:.3f} | "
-                     f"{r.wall_s:.1f} |")
+        lines.append(
+            f"| {r.mode} | {fmt(r.k)} | {fmt(r.sigma)} | {fmt(r.strategy)} | {r.mean_steps:.2f} | "
+            f"{r.teacher_fraction:.2f} | {r.estimator:.3f} | {r.judge:.4f} | {r.judge_exact:.3f} | "
+            f"{r.wall_s:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -176,10 +255,13 @@ def plot(rows: list[Row], path: Path, T: int) -> None:
     teachers = sorted((r for r in rows if r.mode.startswith("teacher")), key=lambda r: r.mean_steps)
     ax.plot([r.mean_steps for r in teachers], [r.judge for r in teachers], "k-o", ms=3, label="teacher only")
     ax.plot([rows[0].mean_steps], [rows[0].judge], "r*", ms=12, label="student only")
-    for (strategy, sigma) in sorted({(r.strategy, r.sigma) for r in rows if r.mode == "adaptive"},
-                                    key=lambda x: (x[0], x[1] or 0)):
-        pts = sorted((r for r in rows if r.mode == "adaptive" and r.strategy == strategy and r.sigma == sigma),
-                     key=lambda r: r.mean_steps)
+    for strategy, sigma in sorted(
+        {(r.strategy, r.sigma) for r in rows if r.mode == "adaptive"}, key=lambda x: (x[0], x[1] or 0)
+    ):
+        pts = sorted(
+            (r for r in rows if r.mode == "adaptive" and r.strategy == strategy and r.sigma == sigma),
+            key=lambda r: r.mean_steps,
+        )
         label = f"adaptive refine σ={sigma}" if strategy == "refine" else "adaptive regenerate"
         ax.plot([r.mean_steps for r in pts], [r.judge for r in pts], "-", marker=".", label=label)
     ax.set_xlabel("mean denoising steps per image")

@@ -41,7 +41,7 @@ class AttributeScorer:
         if not prompts:
             return []
         logps, labels = self._log_probs(prompts, images)
-        per_attr = torch.stack([lp.gather(1, labels[:, i:i + 1]).squeeze(1) for i, lp in enumerate(logps)], 1)
+        per_attr = torch.stack([lp.gather(1, labels[:, i : i + 1]).squeeze(1) for i, lp in enumerate(logps)], 1)
         return [float(v) for v in per_attr.mean(1).cpu()]
 
     def accuracy(self, prompts, images) -> list[float]:

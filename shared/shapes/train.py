@@ -94,8 +94,12 @@ def train_teacher(latents, prompts, tok, steps: int, seed: int, batch: int = 48,
         eps = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, 1000, (batch,), generator=gen)
         emb, pooled = _cond(tok, te1, te2, [prompts[i] for i in idx], 0.1, gen)
-        pred = unet(noise.add_noise(x0, eps, t), t, emb,
-                    added_cond_kwargs={"text_embeds": pooled, "time_ids": C.time_ids(batch)}).sample
+        pred = unet(
+            noise.add_noise(x0, eps, t),
+            t,
+            emb,
+            added_cond_kwargs={"text_embeds": pooled, "time_ids": C.time_ids(batch)},
+        ).sample
         loss = F.mse_loss(pred, eps)
         opt.zero_grad()
         loss.backward()
@@ -113,8 +117,20 @@ def _boundary(t: torch.Tensor, sigma_data: float = 0.5, scaling: float = 10.0):
 
 
 @torch.enable_grad()  # workers switch grad off process-wide for inference
-def distill_student(latents, prompts, tok, te1, te2, teacher, steps: int, seed: int, batch: int = 32,
-                    progress=True, skip: int = 20, guidance: float = TEACHER_GUIDANCE):
+def distill_student(
+    latents,
+    prompts,
+    tok,
+    te1,
+    te2,
+    teacher,
+    steps: int,
+    seed: int,
+    batch: int = 32,
+    progress=True,
+    skip: int = 20,
+    guidance: float = TEACHER_GUIDANCE,
+):
     """Latent consistency distillation (Luo et al. 2023) of the guided teacher into a copy of its UNet."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -148,8 +164,9 @@ def distill_student(latents, prompts, tok, te1, te2, teacher, steps: int, seed: 
         pred = cs * x_t + co * x0_from_eps(eps_s, t_start, x_t)
         with torch.no_grad():
             eps_c = teacher(x_t, t_start, emb, added_cond_kwargs=added | {"text_embeds": pooled}).sample
-            eps_u = teacher(x_t, t_start, torch.zeros_like(emb),
-                            added_cond_kwargs=added | {"text_embeds": torch.zeros_like(pooled)}).sample
+            eps_u = teacher(
+                x_t, t_start, torch.zeros_like(emb), added_cond_kwargs=added | {"text_embeds": torch.zeros_like(pooled)}
+            ).sample
             eps_g = eps_u + guidance * (eps_c - eps_u)
             x0_g = x0_from_eps(eps_g, t_start, x_t)
             a_prev = torch.where(t_start - skip >= 0, acp[t_prev], torch.ones_like(acp[t_prev])).view(-1, 1, 1, 1)
@@ -193,8 +210,9 @@ def save_classifier(net, folder: Path, widths, role: str) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, folder / "model.safetensors")
-    (folder / "config.json").write_text(json.dumps({"widths": list(widths), "role": role,
-                                                    "attributes": world.ATTRIBUTES}, indent=1))
+    (folder / "config.json").write_text(
+        json.dumps({"widths": list(widths), "role": role, "attributes": world.ATTRIBUTES}, indent=1)
+    )
 
 
 ESTIMATOR_WIDTHS, JUDGE_WIDTHS = (32, 64, 96), (24, 48, 96)
@@ -206,8 +224,10 @@ def train_all(out: Path, seed: int = 0, scale: float = 1.0, progress: bool = Tru
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     timings, t0 = {}, time.perf_counter()
-    steps = {k: max(1, int(v * scale)) for k, v in
-             {"vae": 400, "teacher": 3000, "student": 800, "estimator": 600, "judge": 600}.items()}
+    steps = {
+        k: max(1, int(v * scale))
+        for k, v in {"vae": 400, "teacher": 3000, "student": 800, "estimator": 600, "judge": 600}.items()
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tok = shapes_tokenizer.build(Path(tmp) / "tok", world.vocabulary())
     vae = train_vae(steps["vae"], seed, progress)
@@ -215,15 +235,20 @@ def train_all(out: Path, seed: int = 0, scale: float = 1.0, progress: bool = Tru
     latents, prompts = latent_dataset(vae, max(256, int(12_288 * min(1.0, scale))), seed)
     te1, te2, teacher = train_teacher(latents, prompts, tok, steps["teacher"], seed + 2, progress=progress)
     timings["teacher_s"] = time.perf_counter() - t0 - sum(timings.values())
-    student = distill_student(latents, prompts, tok, te1, te2, teacher, steps["student"], seed + 3,
-                              progress=progress)
+    student = distill_student(latents, prompts, tok, te1, te2, teacher, steps["student"], seed + 3, progress=progress)
     timings["student_s"] = time.perf_counter() - t0 - sum(timings.values())
     out.mkdir(parents=True, exist_ok=True)
     # fp16 on disk keeps the committed weights to a few MB; loading upcasts to fp32 on the CPU. The student ships
     # as a UNet that runs on the teacher's VAE and text encoders, as LCM-SDXL's UNet runs on SDXL-base.
-    teacher_pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok,
-                                             tokenizer_2=tok, unet=teacher,
-                                             scheduler=UniPCMultistepScheduler(**C.NOISE))
+    teacher_pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=te1,
+        text_encoder_2=te2,
+        tokenizer=tok,
+        tokenizer_2=tok,
+        unet=teacher,
+        scheduler=UniPCMultistepScheduler(**C.NOISE),
+    )
     teacher_pipe.to(torch.float16).save_pretrained(out / "teacher", safe_serialization=True)
     student.to(torch.float16).save_pretrained(out / "student-unet", safe_serialization=True)
     LCMScheduler(**C.NOISE).save_pretrained(out / "student-unet" / "scheduler")
@@ -234,6 +259,9 @@ def train_all(out: Path, seed: int = 0, scale: float = 1.0, progress: bool = Tru
     save_classifier(judge, out / "judge", JUDGE_WIDTHS, "judge")
     timings["judge_s"] = time.perf_counter() - t0 - sum(timings.values())
     timings["total_s"] = time.perf_counter() - t0
-    (out / "TRAINING.json").write_text(json.dumps({"seed": seed, "steps": steps, "seconds": timings,
-                                                   "torch_threads": torch.get_num_threads()}, indent=1))
+    (out / "TRAINING.json").write_text(
+        json.dumps(
+            {"seed": seed, "steps": steps, "seconds": timings, "torch_threads": torch.get_num_threads()}, indent=1
+        )
+    )
     return timings

@@ -15,15 +15,30 @@ from PIL import Image, ImageDraw
 
 SIZE = 32
 SHAPES = ("circle", "square", "triangle")
-COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 70, 220), "yellow": (235, 210, 40),
-          "purple": (140, 60, 190), "orange": (245, 140, 30)}
+COLORS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (235, 210, 40),
+    "purple": (140, 60, 190),
+    "orange": (245, 140, 30),
+}
 SIZES = {"small": 8, "large": 16}
-POSITIONS = {"top left": (0.27, 0.27), "top right": (0.73, 0.27), "center": (0.5, 0.5),
-             "bottom left": (0.27, 0.73), "bottom right": (0.73, 0.73)}
-BACKGROUNDS = {"white": (245, 245, 245), "black": (20, 20, 20), "light blue": (170, 210, 240),
-               "gray": (128, 128, 128)}
-ATTRIBUTES = {"shape": SHAPES, "color": tuple(COLORS), "size": tuple(SIZES), "position": tuple(POSITIONS),
-              "background": tuple(BACKGROUNDS)}
+POSITIONS = {
+    "top left": (0.27, 0.27),
+    "top right": (0.73, 0.27),
+    "center": (0.5, 0.5),
+    "bottom left": (0.27, 0.73),
+    "bottom right": (0.73, 0.73),
+}
+BACKGROUNDS = {"white": (245, 245, 245), "black": (20, 20, 20), "light blue": (170, 210, 240), "gray": (128, 128, 128)}
+ATTRIBUTES = {
+    "shape": SHAPES,
+    "color": tuple(COLORS),
+    "size": tuple(SIZES),
+    "position": tuple(POSITIONS),
+    "background": tuple(BACKGROUNDS),
+}
 SPLIT_SEED = 20231217
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "heldout": 0.2}
 

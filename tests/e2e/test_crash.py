@@ -11,16 +11,20 @@ import numpy as np
 import psutil
 
 from shared import cascade
-from tasks import client
 from shared.config import get_settings
 from shared.db import jobs
 from shared.models import registry
 from shared.params import JobParams
 from shared.storage import decode_png, get_storage
+from tasks import client
 
 # Short limits so the broker hands a lost message back within seconds, not the production hour.
-FAST = {"ADQ_TEACHER_TIME_LIMIT_S": "30", "ADQ_STUDENT_TIME_LIMIT_S": "30", "ADQ_VISIBILITY_TIMEOUT_S": "35",
-        "ADQ_RETRY_BACKOFF_MAX_S": "10"}
+FAST = {
+    "ADQ_TEACHER_TIME_LIMIT_S": "30",
+    "ADQ_STUDENT_TIME_LIMIT_S": "30",
+    "ADQ_VISIBILITY_TIMEOUT_S": "35",
+    "ADQ_RETRY_BACKOFF_MAX_S": "10",
+}
 SLOW_TEACHER = {"k": 100, "teacher_steps": 200, "sigma": 1.0}  # several seconds of teacher work on the CPU
 
 
@@ -37,7 +41,8 @@ def wait_for(job_id: str, status: str, timeout: float = 60.0):
 def objects_of(job_id: str) -> list[str]:
     store = get_storage()
     listed = boto3.client("s3", endpoint_url=get_settings().s3_endpoint_url).list_objects_v2(
-        Bucket=store.bucket, Prefix=f"{store.prefix}/jobs/{job_id}/")
+        Bucket=store.bucket, Prefix=f"{store.prefix}/jobs/{job_id}/"
+    )
     return sorted(o["Key"].rsplit("/", 1)[1] for o in listed.get("Contents", []))
 
 
@@ -47,8 +52,13 @@ def assert_finished_once(job_id: str, teacher_attempts: int):
     assert row.teacher_steps_run == 200 and row.total_steps == 202
     assert objects_of(job_id) == ["final.png", "student.png"]
     # The retried teacher is seeded like the first: the final image is the one the cascade gives in one process.
-    record = cascade.run(JobParams.of(row), row.threshold, student=registry.student("tiny"),
-                         estimator=registry.estimator("tiny"), teacher=registry.teacher("tiny"))
+    record = cascade.run(
+        JobParams.of(row),
+        row.threshold,
+        student=registry.student("tiny"),
+        estimator=registry.estimator("tiny"),
+        teacher=registry.teacher("tiny"),
+    )
     served = decode_png(get_storage().get(row.final_image_key))
     assert np.array_equal(np.asarray(served), np.asarray(record.final_image))
 

@@ -12,8 +12,13 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     prompts.write_text("\n".join(world.prompts("heldout", 5, seed=9)) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADQ_")}
     env |= {"ADQ_HOME": str(tmp_path / "home"), "ADQ_TORCH_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "demo", "--prompts", str(prompts), "--k", "50"],
-                         env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "demo", "--prompts", str(prompts), "--k", "50"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "5 jobs, 5 succeeded" in out.stdout
     header = next(line for line in out.stdout.splitlines() if line.startswith("prompt "))

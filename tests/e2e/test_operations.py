@@ -70,8 +70,7 @@ def test_signed_webhook_is_retried_until_delivered(system):
     Receiver.received = []
     server = HTTPServer(("127.0.0.1", free_port()), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    hook_env = {"ADQ_WEBHOOK_SECRET": "hook-secret", "ADQ_WEBHOOK_ALLOW_PRIVATE": "true",
-                "ADQ_RETRY_BACKOFF_S": "0.5"}
+    hook_env = {"ADQ_WEBHOOK_SECRET": "hook-secret", "ADQ_WEBHOOK_ALLOW_PRIVATE": "true", "ADQ_RETRY_BACKOFF_S": "0.5"}
     try:
         system.worker("student", **hook_env)
         system.worker("webhooks", **hook_env)
@@ -101,8 +100,12 @@ def test_flower_sees_both_pools(system, tmp_path):
     port = free_port()
     env = {**os.environ, **system.env, "ADQ_FLOWER_PASSWORD": "pw", "ADQ_FLOWER_USER": "ops"}
     log = open(tmp_path / "flower.log", "wb")
-    flower = subprocess.Popen([sys.executable, "-m", "workers.cli", "flower", "--port", str(port)], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "flower", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     auth = {"Authorization": "Basic " + base64.b64encode(b"ops:pw").decode()}
     try:
         deadline, names = time.monotonic() + 60, set()

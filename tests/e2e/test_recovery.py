@@ -9,8 +9,8 @@ import time
 
 import boto3
 
-from tasks import client
 from shared.db import jobs
+from tasks import client
 from tasks.sweeper import sweep_once
 from tests.helpers import configured, free_port
 
@@ -29,8 +29,11 @@ def test_storage_outage_is_retried_until_it_comes_back(system, tmp_path):
         time.sleep(0.1)
     assert jobs.get(view.id).status in ("queued", "student_running")
 
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:

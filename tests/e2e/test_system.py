@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from shared import cascade
-from tasks import client
 from shared.calibration import read_prompts
-from shared.db import jobs
+from shared.db import bookkeeping, jobs
 from shared.presets import DATA_DIR
 from shared.storage import decode_png, get_storage
+from tasks import client
 
 N_JOBS = 40
 
@@ -53,7 +53,7 @@ def test_forty_jobs_end_to_end(system):
         else:
             assert row.teacher_worker is None and row.teacher_started_at is None
         assert row.error is None and row.lease_until is None
-    counts = jobs.count_by_status()
+    counts = bookkeeping.count_by_status()
     assert counts == {"succeeded": N_JOBS}
 
 
@@ -67,8 +67,13 @@ def test_workers_reproduce_the_in_process_cascade(system):
     view = client.wait(client.submit("a dragon in the rain, watercolor", k=100, seed=1234).id, timeout=120)
     assert view.status == "succeeded" and view.teacher_used
     params = cascade_params(view)
-    record = cascade.run(params, view.threshold, student=registry.student("tiny"),
-                         estimator=registry.estimator("tiny"), teacher=registry.teacher("tiny"))
+    record = cascade.run(
+        params,
+        view.threshold,
+        student=registry.student("tiny"),
+        estimator=registry.estimator("tiny"),
+        teacher=registry.teacher("tiny"),
+    )
     served = decode_png(get_storage().get(view.final_image_key))
     assert np.array_equal(np.asarray(served), np.asarray(record.final_image))
     assert view.student_score == pytest.approx(record.score, abs=1e-5)

@@ -34,9 +34,8 @@ def test_s3_round_trip_and_presigned_url(s3_endpoint, s3_storage_url):
 
 
 def test_s3_unreachable_is_transient():
-    with configured(ADQ_S3_ENDPOINT_URL="http://127.0.0.1:9"):
-        with pytest.raises(StorageUnavailable):
-            S3Storage("s3://bucket/x").put("k.png", b"data")
+    with configured(ADQ_S3_ENDPOINT_URL="http://127.0.0.1:9"), pytest.raises(StorageUnavailable):
+        S3Storage("s3://bucket/x").put("k.png", b"data")
 
 
 def test_file_storage_is_atomic_and_contained(tmp_path):
@@ -59,8 +58,9 @@ def test_init_storage_creates_a_missing_bucket(s3_endpoint):
     url = f"s3://adq-init-{uuid.uuid4().hex[:6]}/p"
     env = dict(os.environ, ADQ_STORAGE_URL=url, ADQ_S3_ENDPOINT_URL=s3_endpoint)
     for _ in range(2):  # idempotent
-        out = subprocess.run([sys.executable, "-m", "workers.cli", "init-storage"], env=env, capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "init-storage"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert out.returncode == 0, out.stderr
     with configured(ADQ_S3_ENDPOINT_URL=s3_endpoint):
         open_storage(url).check()

@@ -47,8 +47,9 @@ def test_committed_keda_manifest_is_rendered_from_the_policy():
 def rendered() -> list[dict]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
-    out = subprocess.run(["kubectl", "kustomize", str(ROOT / "infra" / "k8s")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "infra" / "k8s")], capture_output=True, text=True, check=True
+    )
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
@@ -58,8 +59,7 @@ def by_kind(docs, kind):
 
 def test_kustomize_renders_every_role(rendered):
     deployments = by_kind(rendered, "Deployment")
-    assert set(deployments) == {"adq-api", "adq-student", "adq-teacher", "adq-webhooks", "adq-sweeper",
-                                "adq-flower"}
+    assert set(deployments) == {"adq-api", "adq-student", "adq-teacher", "adq-webhooks", "adq-sweeper", "adq-flower"}
     assert set(by_kind(rendered, "Job")) == {"adq-migrate", "adq-init-storage"}
     assert all(d["metadata"]["namespace"] == "adq" for d in rendered if d["kind"] != "Namespace")
 
@@ -67,7 +67,7 @@ def test_kustomize_renders_every_role(rendered):
 def test_workers_consume_the_queues_the_code_routes_to(rendered):
     from workers.cli import build_parser
 
-    for name, dep in by_kind(rendered, "Deployment").items():
+    for _name, dep in by_kind(rendered, "Deployment").items():
         for c in dep["spec"]["template"]["spec"]["containers"]:
             assert c["command"][0] == "adq"
             build_parser().parse_args(c["command"][1:])  # a real entrypoint with real flags
@@ -77,8 +77,9 @@ def test_workers_consume_the_queues_the_code_routes_to(rendered):
         pool = target["spec"]["template"]["spec"]["containers"][0]["command"][2]
         queues = [t["metadata"]["listName"] for t in so["spec"]["triggers"] if t["type"] == "redis"]
         assert queues == [POOLS[pool]] and queues[0] in QUEUES
-    assert {STUDENT_QUEUE, TEACHER_QUEUE} == {t["metadata"]["listName"] for so in objs.values()
-                                              for t in so["spec"]["triggers"] if t["type"] == "redis"}
+    assert {STUDENT_QUEUE, TEACHER_QUEUE} == {
+        t["metadata"]["listName"] for so in objs.values() for t in so["spec"]["triggers"] if t["type"] == "redis"
+    }
 
 
 def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):
@@ -109,8 +110,12 @@ def test_keda_numbers_and_peak_schedule(rendered):
     assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
     redis_t, cron = teacher["triggers"]
     assert int(redis_t["metadata"]["listLength"]) == n.teacher_list_length
-    assert cron["metadata"] == {"timezone": CFG.timezone, "start": f"0 {CFG.peak_start_hour} * * 1-5",
-                                "end": f"0 {CFG.peak_end_hour} * * 1-5", "desiredReplicas": str(n.teacher_peak_floor)}
+    assert cron["metadata"] == {
+        "timezone": CFG.timezone,
+        "start": f"0 {CFG.peak_start_hour} * * 1-5",
+        "end": f"0 {CFG.peak_end_hour} * * 1-5",
+        "desiredReplicas": str(n.teacher_peak_floor),
+    }
     assert n.teacher_peak_floor == policy.teacher_replicas(CFG, CFG.peak_arrival_rate) <= n.teacher_max
 
 

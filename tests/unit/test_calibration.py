@@ -6,9 +6,17 @@ import pytest
 from shared import calibration as cal
 from shared.errors import CalibrationError, InputError
 
-SEED_TURBO = {"10": -0.30758287012577057, "20": 0.12398714572191238, "30": 0.41777150332927704,
-              "40": 0.6708312630653381, "50": 0.9034394025802612, "60": 1.1335328817367554,
-              "70": 1.3630441427230835, "80": 1.5732349157333374, "90": 1.7676664590835571}
+SEED_TURBO = {
+    "10": -0.30758287012577057,
+    "20": 0.12398714572191238,
+    "30": 0.41777150332927704,
+    "40": 0.6708312630653381,
+    "50": 0.9034394025802612,
+    "60": 1.1335328817367554,
+    "70": 1.3630441427230835,
+    "80": 1.5732349157333374,
+    "90": 1.7676664590835571,
+}
 
 
 def test_tau_for_every_k_matches_numpy_percentile():
@@ -57,13 +65,16 @@ def test_full_calibration_keeps_seed_keys_and_adds_every_integer(tmp_path):
     assert again.values == p.values and again.meta == p.meta
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({}, "no percentiles"),
-    ({"50": "high"}, "non-numeric"),
-    ({"50": math.nan}, "non-numeric"),
-    ({"101": 1.0}, "not an integer from 0 to 100"),
-    ({"10": 1.0, "20": 0.5}, "must not decrease"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({}, "no percentiles"),
+        ({"50": "high"}, "non-numeric"),
+        ({"50": math.nan}, "non-numeric"),
+        ({"101": 1.0}, "not an integer from 0 to 100"),
+        ({"10": 1.0, "20": 0.5}, "must not decrease"),
+    ],
+)
 def test_bad_calibration_files_are_refused(bad, message):
     with pytest.raises(InputError, match=message):
         cal.parse(bad)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from workers.cli import build_parser
 from shared.config import Settings
 from shared.constants import QUEUES
+from workers.cli import build_parser
 from workers.launch import POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,16 +63,26 @@ def test_every_adq_variable_is_a_settings_field():
 
 
 def test_queues_match_the_code():
-    pools = {svc["command"][2] for svc in BASE["services"].values()
-             if isinstance(svc.get("command"), list) and svc["command"][:2] == ["adq", "worker"]}
+    pools = {
+        svc["command"][2]
+        for svc in BASE["services"].values()
+        if isinstance(svc.get("command"), list) and svc["command"][:2] == ["adq", "worker"]
+    }
     assert pools == set(POOLS)
     assert {POOLS[p] for p in pools} == set(QUEUES)
 
 
 def test_secrets_are_required_and_workers_wait_for_healthy_dependencies():
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("REDIS_PASSWORD", "POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "FLOWER_PASSWORD",
-                   "ADQ_API_KEYS", "ADQ_WEBHOOK_SECRET"):
+    for secret in (
+        "REDIS_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "FLOWER_PASSWORD",
+        "ADQ_API_KEYS",
+        "ADQ_WEBHOOK_SECRET",
+    ):
         uses = re.findall(r"\$\{" + secret + r"(:\?|:-|\})", text)
         assert uses and all(u == ":?" for u in uses), (secret, uses)
     services = BASE["services"]

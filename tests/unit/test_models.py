@@ -101,15 +101,19 @@ def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
     from shared.models.estimators import load_estimator
     from tests.helpers import configured
 
-    with configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_IMAGEREWARD_CHECKPOINT=str(tmp_path / "ImageReward.pt")):
-        with pytest.raises(ModelUnavailable, match="ADQ_IMAGEREWARD_CHECKPOINT"):
-            load_estimator("imagereward", None)
+    with (
+        configured(ADQ_MODEL_DIR=str(tmp_path), ADQ_IMAGEREWARD_CHECKPOINT=str(tmp_path / "ImageReward.pt")),
+        pytest.raises(ModelUnavailable, match="ADQ_IMAGEREWARD_CHECKPOINT"),
+    ):
+        load_estimator("imagereward", None)
 
 
 def test_worker_preflight_names_missing_weights(tmp_path):
     from tests.helpers import configured
     from workers.launch import preflight
 
-    with configured(ADQ_PRESET="sdxl-turbo", ADQ_MODEL_DIR=str(tmp_path)):
-        with pytest.raises(ModelUnavailable, match="SDXL-refiner"):
-            preflight("teacher")
+    with (
+        configured(ADQ_PRESET="sdxl-turbo", ADQ_MODEL_DIR=str(tmp_path)),
+        pytest.raises(ModelUnavailable, match="SDXL-refiner"),
+    ):
+        preflight("teacher")

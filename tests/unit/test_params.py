@@ -4,28 +4,31 @@ from shared.errors import InputError
 from tests.factories import params
 
 
-@pytest.mark.parametrize("overrides, named", [
-    ({"prompt": ""}, "prompt is empty"),
-    ({"prompt": "   \n"}, "prompt is empty"),
-    ({"prompt": "x" * 2001}, "2001 characters"),
-    ({"prompt": 42}, "prompt must be a string"),
-    ({"k": -1}, "k=-1"),
-    ({"k": 101}, "k=101"),
-    ({"k": 50.5}, "k must be an integer"),
-    ({"k": True}, "k must be an integer"),
-    ({"sigma": 0}, "sigma=0.0"),
-    ({"sigma": -0.1}, "sigma=-0.1"),
-    ({"sigma": 1.01}, "sigma=1.01"),
-    ({"sigma": float("nan")}, "sigma must be finite"),
-    ({"student_steps": 0}, "student_steps=0"),
-    ({"student_steps": -3}, "student_steps=-3"),
-    ({"teacher_steps": 10**6}, "teacher_steps=1000000"),
-    ({"preset": "sdxl-lightning"}, "unknown preset 'sdxl-lightning'"),
-    ({"strategy": "upscale"}, "strategy='upscale'"),
-    ({"width": 30}, "width=30 must be a multiple of 8"),
-    ({"seed": -1}, "seed=-1"),
-    ({"student_guidance": 80.0}, "student_guidance=80.0"),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        ({"prompt": ""}, "prompt is empty"),
+        ({"prompt": "   \n"}, "prompt is empty"),
+        ({"prompt": "x" * 2001}, "2001 characters"),
+        ({"prompt": 42}, "prompt must be a string"),
+        ({"k": -1}, "k=-1"),
+        ({"k": 101}, "k=101"),
+        ({"k": 50.5}, "k must be an integer"),
+        ({"k": True}, "k must be an integer"),
+        ({"sigma": 0}, "sigma=0.0"),
+        ({"sigma": -0.1}, "sigma=-0.1"),
+        ({"sigma": 1.01}, "sigma=1.01"),
+        ({"sigma": float("nan")}, "sigma must be finite"),
+        ({"student_steps": 0}, "student_steps=0"),
+        ({"student_steps": -3}, "student_steps=-3"),
+        ({"teacher_steps": 10**6}, "teacher_steps=1000000"),
+        ({"preset": "sdxl-lightning"}, "unknown preset 'sdxl-lightning'"),
+        ({"strategy": "upscale"}, "strategy='upscale'"),
+        ({"width": 30}, "width=30 must be a multiple of 8"),
+        ({"seed": -1}, "seed=-1"),
+        ({"student_guidance": 80.0}, "student_guidance=80.0"),
+    ],
+)
 def test_bad_input_names_the_value(overrides, named):
     with pytest.raises(InputError, match=named.replace("(", r"\(").replace("[", r"\[")):
         params(**overrides)

@@ -23,17 +23,23 @@ def run():
     """The cascade on N held-out prompts at k=50 and k=100 (the teacher's refinement of every image)."""
     with configured(HF_HUB_OFFLINE="1", ADQ_ALLOW_DOWNLOADS="false"):
         registry.clear()
-        models = dict(student=registry.student("shapes"), estimator=registry.estimator("shapes"),
-                      teacher=registry.teacher("shapes"))
+        models = dict(
+            student=registry.student("shapes"),
+            estimator=registry.estimator("shapes"),
+            teacher=registry.teacher("shapes"),
+        )
         pct = cal.load(get_preset("shapes").percentiles_path)
         prompts = world.prompts("heldout", N, seed=11)
         out = {}
         for k in (50, 100):
             params = [resolve(p, preset="shapes", k=k, seed=300 + i) for i, p in enumerate(prompts)]
             out[k] = [cascade.run(p, pct.tau(k), **models) for p in params]
-        regen = [cascade.improve(models["teacher"], None,
-                                 resolve(p, preset="shapes", strategy="regenerate", seed=300 + i)).image
-                 for i, p in enumerate(prompts)]
+        regen = [
+            cascade.improve(
+                models["teacher"], None, resolve(p, preset="shapes", strategy="regenerate", seed=300 + i)
+            ).image
+            for i, p in enumerate(prompts)
+        ]
         yield prompts, out, regen, AttributeScorer(DATA_DIR / "models" / "shapes" / "judge")
     registry.clear()
 
@@ -66,10 +72,11 @@ def test_adaptive_k50_beats_student_only_on_the_judge(run):
 def test_measured_mean_steps_equal_s_plus_t_times_teacher_fraction(run):
     _, out, _, _ = run
     preset = get_preset("shapes")
-    for k, records in out.items():
+    for _k, records in out.items():
         fraction = np.mean([r.teacher_used for r in records])
         assert np.mean([r.total_steps for r in records]) == pytest.approx(
-            preset.student_steps + preset.teacher_steps * fraction, abs=1e-12)
+            preset.student_steps + preset.teacher_steps * fraction, abs=1e-12
+        )
     assert all(r.teacher_used for r in out[100]) and 0 < np.mean([r.teacher_used for r in out[50]]) < 1
 
 

@@ -13,11 +13,18 @@ def test_train_all_smoke(tmp_path):
     assert set(timings) == {"vae_s", "teacher_s", "student_s", "estimator_s", "judge_s", "total_s"}
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
-    teacher = StableDiffusionXLPipeline.from_pretrained(tmp_path / "teacher", torch_dtype=torch.float32,
-                                                        local_files_only=True)
+    teacher = StableDiffusionXLPipeline.from_pretrained(
+        tmp_path / "teacher", torch_dtype=torch.float32, local_files_only=True
+    )
     unet = UNet2DConditionModel.from_pretrained(tmp_path / "student-unet", torch_dtype=torch.float32)
-    img = teacher(world.split("val")[0].prompt(), num_inference_steps=2, guidance_scale=2.0, width=32, height=32,
-                  generator=torch.Generator().manual_seed(0)).images[0]
+    img = teacher(
+        world.split("val")[0].prompt(),
+        num_inference_steps=2,
+        guidance_scale=2.0,
+        width=32,
+        height=32,
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
     assert img.size == (32, 32) and unet.dtype == torch.float32
     meta = json.loads((tmp_path / "TRAINING.json").read_text())
     assert meta["seed"] == 1 and meta["steps"]["teacher"] == 6

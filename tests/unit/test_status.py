@@ -10,20 +10,28 @@ def test_terminal_states_have_no_way_out():
 
 def test_happy_paths_are_allowed():
     student_only = [JobStatus.QUEUED, JobStatus.STUDENT_RUNNING, JobStatus.SUCCEEDED]
-    with_teacher = [JobStatus.QUEUED, JobStatus.STUDENT_RUNNING, JobStatus.TEACHER_QUEUED,
-                    JobStatus.TEACHER_RUNNING, JobStatus.SUCCEEDED]
+    with_teacher = [
+        JobStatus.QUEUED,
+        JobStatus.STUDENT_RUNNING,
+        JobStatus.TEACHER_QUEUED,
+        JobStatus.TEACHER_RUNNING,
+        JobStatus.SUCCEEDED,
+    ]
     for path in (student_only, with_teacher):
         assert all(can_transition(a, b) for a, b in zip(path, path[1:]))
 
 
-@pytest.mark.parametrize("src, dst", [
-    (JobStatus.QUEUED, JobStatus.SUCCEEDED),  # no result without running
-    (JobStatus.QUEUED, JobStatus.TEACHER_RUNNING),
-    (JobStatus.TEACHER_QUEUED, JobStatus.STUDENT_RUNNING),
-    (JobStatus.SUCCEEDED, JobStatus.QUEUED),
-    (JobStatus.CANCELLED, JobStatus.STUDENT_RUNNING),
-    (JobStatus.FAILED, JobStatus.SUCCEEDED),
-])
+@pytest.mark.parametrize(
+    "src, dst",
+    [
+        (JobStatus.QUEUED, JobStatus.SUCCEEDED),  # no result without running
+        (JobStatus.QUEUED, JobStatus.TEACHER_RUNNING),
+        (JobStatus.TEACHER_QUEUED, JobStatus.STUDENT_RUNNING),
+        (JobStatus.SUCCEEDED, JobStatus.QUEUED),
+        (JobStatus.CANCELLED, JobStatus.STUDENT_RUNNING),
+        (JobStatus.FAILED, JobStatus.SUCCEEDED),
+    ],
+)
 def test_illegal_transitions(src, dst):
     assert not can_transition(src, dst)
 
@@ -35,5 +43,12 @@ def test_every_live_state_can_fail_or_be_cancelled():
 
 
 def test_status_values_are_the_public_names():
-    assert [s.value for s in JobStatus] == ["queued", "student_running", "teacher_queued", "teacher_running",
-                                           "succeeded", "failed", "cancelled"]
+    assert [s.value for s in JobStatus] == [
+        "queued",
+        "student_running",
+        "teacher_queued",
+        "teacher_running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ]

@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,6 +27,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
-        for name in ("webhook_delivered", "history", "retries", "last_transient_error", "transient_since",
-                     "transient_retries", "fence"):
+        for name in (
+            "webhook_delivered",
+            "history",
+            "retries",
+            "last_transient_error",
+            "transient_since",
+            "transient_retries",
+            "fence",
+        ):
             batch.drop_column(name)

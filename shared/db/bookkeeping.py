@@ -1,0 +1,98 @@
+"""Job bookkeeping beside the stage transitions: an operator's retry, messages sent, webhook deliveries, and the
+sweeper's and the metrics' queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+
+from shared.db.jobs import _transition, get, utcnow
+from shared.db.models import Job
+from shared.db.session import session_scope
+from shared.errors import JobNotRetryable
+from shared.stage import STAGES, STUDENT, TEACHER, Stage
+from shared.status import OPERATOR_RETRY, JobStatus
+
+
+def failed_stage(job: Job) -> Stage:
+    """The stage a failed job stopped at: the teacher's once the student handed it over."""
+    return TEACHER if job.teacher_queued_at is not None else STUDENT
+
+
+def retry(job_id: str) -> tuple[Job, Stage]:
+    """An operator's retry: back to the stage that failed, with fresh budgets; the error moves to history."""
+    job = get(job_id)
+    if job.status != JobStatus.FAILED:
+        raise JobNotRetryable(f"job {job_id} is {job.status.value}; only failed jobs can be retried")
+    stage = failed_stage(job)
+    entry = {
+        "at": utcnow().isoformat(),
+        "stage": stage.name,
+        "error": job.error,
+        "attempts": getattr(job, stage.attempts),
+        "transient_retries": job.transient_retries,
+    }
+    row = _transition(
+        job_id,
+        stage.waiting,
+        {JobStatus.FAILED},
+        Job.fence == job.fence,
+        allowed=OPERATOR_RETRY,
+        history=[*(job.history or []), entry],
+        retries=Job.retries + 1,
+        error=None,
+        finished_at=None,
+        lease_until=None,
+        transient_since=None,
+        enqueued_at=None,
+        **{stage.attempts: 0},
+    )
+    if row is None:
+        raise JobNotRetryable(f"job {job_id} changed while it was being retried; look again")
+    return row, stage
+
+
+def mark_enqueued(job_id: str) -> Job | None:
+    with session_scope() as s:
+        return s.scalars(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(enqueued_at=utcnow())
+            .returning(Job)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+
+
+def mark_webhook_delivered(job_id: str, event_id: str) -> None:
+    """Recorded before the webhook message is acknowledged, so a redelivered message sends nothing."""
+    with session_scope() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(webhook_delivered=event_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
+    """Jobs whose message may be lost: waiting since long ago, or running with an expired lease."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_s)
+    waiting = or_(Job.enqueued_at.is_(None), Job.enqueued_at < cutoff)
+    out = []
+    with session_scope() as s:
+        for stage in STAGES:
+            expired = or_(Job.lease_until < now, Job.lease_until.is_(None))
+            rows = s.scalars(
+                select(Job.id)
+                .where(or_(and_(Job.status == stage.waiting, waiting), and_(Job.status == stage.running, expired)))
+                .limit(limit)
+            ).all()
+            out += [(job_id, stage) for job_id in rows]
+    return out
+
+
+def count_by_status() -> dict[str, int]:
+    with session_scope() as s:
+        return {JobStatus(k).value: n for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}
