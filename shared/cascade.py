@@ -36,8 +36,11 @@ class ScoreResult:
 class Decision:
     route: Route
     score: float
-    threshold: float | None
-    k: int
+    threshold: float | None  # the tau used
+    k: int  # the share used: the job's k, or the controller's effective k
+    threshold_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
+    control_policy: str = "fixed"
+    reason: str = ""
 
     @property
     def teacher_used(self) -> bool:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     imagereward_med_config: str | None = Field(None, description="Path to ImageReward's med_config.json.")
     imagereward_tokenizer: str = Field("bert-base-uncased", description="BERT tokenizer id or local folder.")
 
+    # The null preset's models cost nothing unless told to: fixed-cost stand-ins for GPU time in benchmarks.
+    null_student_ms: float = Field(0.0, ge=0, description="Milliseconds the null student spends per image.")
+    null_teacher_ms: float = Field(0.0, ge=0, description="Milliseconds the null teacher spends per image.")
+
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.
     student_time_limit_s: int = Field(300, ge=1)
@@ -51,6 +55,22 @@ class Settings(BaseSettings):
     )
     sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
+
+    # The control plane: live tau, effective k, and the controller (README, "Controlling the teacher's cost").
+    tau_mode: Literal["live", "calibration"] = Field(
+        "live",
+        description="live: tau from the live student scores (a fixed budget); calibration: the calibrated "
+        "tau (a fixed quality bar, the budget floats).",
+    )
+    live_tau_min_scores: int = Field(50, ge=1, description="Live scores needed before live tau replaces the prior.")
+    live_tau_window_s: int = Field(900, ge=10, description="Window of the live score distribution.")
+    live_flush_s: float = Field(1.0, gt=0, description="How often a worker shares its scores with the others.")
+    control_policy: Literal["fixed", "slo", "fill"] = Field("fixed", description="The controller's policy.")
+    control_interval_s: float = Field(2.0, gt=0, description="How often the controller re-solves effective k.")
+    control_stale_s: float = Field(15.0, gt=0, description="Older published values are ignored: job k is used.")
+    control_redis_url: str = Field("", description="Redis for the controller's lock and value; empty: the broker's.")
+    teacher_p95_target_s: float = Field(30.0, gt=0, description="p95 target for teacher-routed jobs (slo policy).")
+    teacher_time_s: float = Field(4.0, gt=0, description="Teacher service time assumed until jobs measure it.")
 
     # HTTP gateway, webhooks, Flower.
     api_keys: str = Field("", description="Comma-separated name:key pairs (or bare keys); empty disables auth.")
@@ -99,6 +119,12 @@ class Settings(BaseSettings):
     @property
     def effective_storage_url(self) -> str:
         return self.storage_url or (self.home_dir / "objects").as_uri()
+
+    @property
+    def effective_control_redis_url(self) -> str | None:
+        if self.control_redis_url:
+            return self.control_redis_url
+        return self.effective_broker_url if self.broker_kind == "redis" else None
 
     @property
     def models_home(self) -> Path:

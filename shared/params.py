@@ -17,7 +17,7 @@ STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**63 - 1
 # The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
 # batch items are derived from these fields (shared.schema), so each is described once, here.
-SETTABLE = ("k", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")
+SETTABLE = ("k", "k_max", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")
 
 
 class JobParams(BaseModel):
@@ -34,6 +34,8 @@ class JobParams(BaseModel):
     """Random seed; the same seed gives the same final image"""
     k: int
     """Percent of jobs the teacher improves, 0-100"""
+    k_max: int
+    """Highest share the `fill` policy may raise k to while teachers are idle (default: k)"""
     sigma: float
     """Rollback value for refinement, in (0, 1]"""
     strategy: Strategy
@@ -64,7 +66,10 @@ class JobParams(BaseModel):
     @classmethod
     def of(cls, row) -> JobParams:
         """The parameters of a jobs row (or any object with these attributes)."""
-        return cls(**{name: getattr(row, name) for name in cls.model_fields})
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        if values["k_max"] is None:  # rows from before k_max existed
+            values["k_max"] = values["k"]
+        return cls(**values)
 
 
 def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobParams:
@@ -80,6 +85,7 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
         preset=p.name,
         seed=values.get("seed", secrets.randbelow(2**31)),
         k=values.get("k", p.k),
+        k_max=values.get("k_max"),
         sigma=values.get("sigma", p.sigma),
         strategy=values.get("strategy", p.strategy),
         student_steps=values.get("student_steps", p.student_steps),
@@ -158,12 +164,17 @@ def check_inputs(params: JobParams) -> JobParams:
     for name, v in (("width", width), ("height", height)):
         if v % 8:
             raise InputError(f"{name}={v} must be a multiple of 8")
+    k = check_k(params.k)
+    k_max = k if params.k_max is None else _int("k_max", params.k_max, 0, 100)
+    if k_max < k:
+        raise InputError(f"k_max={k_max} is below k={k}; it is the most the fill policy may raise k to")
     return JobParams(
         prompt=prompt,
         preset=params.preset,
         strategy=Strategy(params.strategy),
         seed=_int("seed", params.seed, 0, MAX_SEED),
-        k=check_k(params.k),
+        k=k,
+        k_max=k_max,
         sigma=check_sigma(params.sigma),
         student_steps=_int("student_steps", params.student_steps, 1, get_settings().max_steps),
         teacher_steps=_int("teacher_steps", params.teacher_steps, 1, get_settings().max_steps),

@@ -68,7 +68,11 @@ class JobView(JobParams):
 
     id: str
     status: JobStatus
-    threshold: float | None = Field(description="The cut-off tau the decision used")
+    threshold: float | None = Field(description="The cut-off tau the decision used (the calibrated prior before)")
+    effective_k: int | None = Field(None, description="The share the decision used, after the controller")
+    threshold_source: str | None = Field(None, description="Where tau came from: live or calibration")
+    control_policy: str | None = Field(None, description="The controller's policy at the decision: fixed, slo, fill")
+    route_reason: str | None = Field(None, description="Why the job went where it went, in one line")
     student_score: float | None
     teacher_used: bool | None
     student_steps_run: int | None
@@ -107,6 +111,8 @@ class JobView(JobParams):
             history=list(getattr(job, "history", None) or []),
             created=created,
         )
+        if fields.get("k_max") is None:  # rows from before k_max existed
+            fields["k_max"] = fields["k"]
         return cls(**fields)
 
     def to_json(self) -> dict[str, Any]:

@@ -7,14 +7,17 @@ never held across inference, and an outage after the claim releases the claim be
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared import cascade
+from shared.control.decision import Decider
 from shared.db import jobs
 from shared.db.jobs import Claim
 from shared.db.models import Job
 from shared.errors import AttemptsExhausted, Interrupted, TransientError
+from shared.holders import holder_id
 from shared.models import registry
 from shared.params import JobParams
 from shared.stage import STUDENT, TEACHER, Stage
@@ -37,14 +40,25 @@ class Outcome:
 SKIPPED = Outcome(None)
 
 
+def decider() -> Decider:
+    """This process's decider, made on first use (after the fork: a prefork child gets its own)."""
+    global _decider
+    if _decider is None or _decider[0] != os.getpid():
+        _decider = (os.getpid(), Decider(holder_id(None)))
+    return _decider[1]
+
+
+_decider: tuple[int, Decider] | None = None
+
+
 def student(claim: Claim) -> Outcome:
     params = JobParams.of(claim.job)
     # 2. Generate
     gen = cascade.generate(registry.student(params.preset), params)
     # 3. Score
     scored = cascade.score(registry.estimator(params.preset), params.prompt, gen.image)
-    # 4. Decide: the one place "score < tau" becomes a route
-    decision = cascade.decide(scored.score, claim.job.threshold, params.k)
+    # 4. Decide: the one place "score < tau" becomes a route (with live tau and the controller's k)
+    decision = decider().decide(params, claim.job.calibration_id, scored.score)
     # 5. Store
     key = job_key(claim.job_id, STUDENT.image)
     get_storage().put(key, encode_png(gen.image))
@@ -57,6 +71,11 @@ def student(claim: Claim) -> Outcome:
         steps=gen.steps,
         generate_s=gen.seconds,
         score_s=scored.seconds,
+        threshold=decision.threshold,
+        effective_k=decision.k,
+        threshold_source=decision.threshold_source,
+        control_policy=decision.control_policy,
+        route_reason=decision.reason,
     )
     return Outcome(row, decision.route) if row is not None else SKIPPED
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import select
 
 from shared import calibration as cal
@@ -25,6 +27,16 @@ def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: i
         s.add(row)
         s.flush()
         return row.id
+
+
+@lru_cache(maxsize=64)
+def percentiles(calibration_id: int) -> cal.Percentiles:
+    """A recorded calibration's percentiles (rows never change, so each is read once per process)."""
+    with session_scope() as s:
+        row = s.get(Calibration, calibration_id)
+        if row is None:
+            raise CalibrationError(f"no calibration with id {calibration_id}")
+        return cal.parse(row.percentiles)
 
 
 def latest(preset: str, digest: str) -> Calibration | None:

@@ -195,12 +195,28 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 _CLEARED = dict(lease_until=None, error=None, transient_since=None)
 
 
+DECISION_FIELDS = ("threshold", "effective_k", "threshold_source", "control_policy", "route_reason")
+
+
 def record_student(
-    claim: Claim, route: Route, *, score: float, student_key: str, steps: int, generate_s: float, score_s: float
+    claim: Claim,
+    route: Route,
+    *,
+    score: float,
+    student_key: str,
+    steps: int,
+    generate_s: float,
+    score_s: float,
+    **decision,
 ) -> Job | None:
-    """The student stage's result, and the job's next state from its routing decision."""
+    """The student stage's result, and the job's next state from its routing decision. ``decision`` holds the
+    record of how it was made (DECISION_FIELDS)."""
+    unknown = set(decision) - set(DECISION_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown decision fields: {sorted(unknown)}")
     now = utcnow()
     common = dict(
+        **decision,
         student_score=score,
         teacher_used=route is Route.TEACHER,
         student_image_key=student_key,

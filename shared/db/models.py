@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -72,7 +84,12 @@ class Job(Base):
 
     # The routing decision and its inputs.
     calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))
-    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)  # the tau the decision used (the prior until decided)
+    k_max: Mapped[int | None] = mapped_column(Integer)  # the fill policy may raise the share up to this
+    effective_k: Mapped[int | None] = mapped_column(Integer)  # the share the decision used, after the controller
+    threshold_source: Mapped[str | None] = mapped_column(String(16))  # "live" or "calibration"
+    control_policy: Mapped[str | None] = mapped_column(String(16))  # "fixed", "slo" or "fill"
+    route_reason: Mapped[str | None] = mapped_column(String(255))
     student_score: Mapped[float | None] = mapped_column(Float)
     teacher_used: Mapped[bool | None] = mapped_column(Boolean)
     student_steps_run: Mapped[int | None] = mapped_column(Integer)
@@ -105,11 +122,25 @@ class Job(Base):
     student_wait_s: Mapped[float | None] = mapped_column(Float)  # submit -> student claim
     teacher_wait_s: Mapped[float | None] = mapped_column(Float)  # teacher_queued -> teacher claim
 
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last message sent
     student_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     student_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     teacher_queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     teacher_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScoreSketch(Base):
+    """One student worker's quantile sketch of the student scores it saw in one time bucket, per calibration key.
+    Merged across workers and buckets, they are the live score distribution that live tau is read from."""
+
+    __tablename__ = "score_sketches"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)  # preset + student-settings hash
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # start of the bucket, Unix seconds
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)  # the worker process
+    n: Mapped[int] = mapped_column(Integer)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)  # a serialised DataSketches KLL sketch
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,65 @@
+"""The student stage's decision under the control plane: which k (the job's, or the controller's effective k) and
+which tau (live, or the calibration's), then "score < tau", once, as a Route."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shared import cascade
+from shared.config import get_settings
+from shared.control.live import LiveScores
+from shared.control.policy import effective_k
+from shared.control.published import Published
+from shared.db import calibrations
+from shared.params import JobParams
+from shared.status import Route
+
+
+def live_key(params: JobParams) -> str:
+    """Scores are comparable only under the same student settings: the calibration's key."""
+    return f"{params.preset}:{params.student_hash()}"
+
+
+class Decider:
+    """One per worker process: its share of the live distribution and its cached view of the controller."""
+
+    def __init__(self, holder: str):
+        self.live = LiveScores(holder)
+        self.published = Published()
+
+    def decide(self, params: JobParams, calibration_id: int | None, score: float) -> cascade.Decision:
+        s = get_settings()
+        # 1. The share: the controller's effective k, or the job's own when there is no fresh value
+        state = self.published.current()
+        policy = state.policy if state is not None else "fixed"
+        k = effective_k(
+            params.k, params.k_max, policy, state.share if state else None, state.requested_k if state else None
+        )
+        # 2. Tau: the live distribution's k-th percentile once it is large enough; the calibration before
+        key = live_key(params)
+        self.live.record(key, score)
+        tau, source, n = None, "calibration", 0
+        if s.tau_mode == "live" and 0 < k < 100:
+            dist = self.live.distribution(key)
+            n = dist.n
+            if n >= s.live_tau_min_scores:
+                tau, source = float(dist.get_quantile(k / 100)), "live"
+        if source == "calibration" and calibration_id is not None:
+            tau = calibrations.percentiles(calibration_id).tau(k)
+        # 3. Route
+        decision = cascade.decide(score, tau, k)
+        return replace(
+            decision,
+            threshold_source=source,
+            control_policy=policy,
+            reason=_reason(decision, params.k, policy, source, n),
+        )
+
+
+def _reason(d: cascade.Decision, asked_k: int, policy: str, source: str, n: int) -> str:
+    shift = f"{policy} set k {asked_k}->{d.k}; " if d.k != asked_k else ""
+    if d.k <= 0 or d.k >= 100:
+        return shift + (f"k={d.k}: " + ("every image goes to the teacher" if d.k >= 100 else "the student's is final"))
+    where = f"live p{d.k} of {n} scores" if source == "live" else f"calibration p{d.k}"
+    op = "<" if d.route is Route.TEACHER else ">="
+    return f"{shift}score {d.score:.4g} {op} tau {d.threshold:.4g} ({where})"[:255]

@@ -1,0 +1,132 @@
+"""Live tau: scores shared by workers through the database, the switch from the calibration prior, and the
+controller's published value (or its absence) in each decision."""
+
+import math
+import random
+import time
+
+import pytest
+
+from shared.control import published
+from shared.control.decision import Decider, live_key
+from shared.control.live import LiveScores, ks_statistic
+from shared.control.policy import ControlState
+from shared.status import Route
+from tests.factories import job, percentiles
+from tests.helpers import configured
+
+
+def bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
+    sd = math.sqrt(n * p * (1 - p))
+    return n * p - z * sd, n * p + z * sd
+
+
+def test_workers_share_their_scores(db_env):
+    a, b = LiveScores("worker-a"), LiveScores("worker-b")
+    rng = random.Random(1)
+    for _ in range(400):
+        a.record("tiny:abc", rng.random())
+    a.flush()
+    b.record("tiny:abc", 5.0)  # a worker's first score is shared at once
+    seen = b.distribution("tiny:abc")
+    assert seen.n == 401 and abs(seen.get_quantile(0.5) - 0.5) < 0.05
+    assert a.distribution("tiny:abc").n == 401
+    b.record("tiny:abc", 6.0)  # within the flush interval: b counts it at once, a only after b's next flush
+    assert (b.distribution("tiny:abc").n, a.distribution("tiny:abc").n) == (402, 401)
+    b.flush()
+    time.sleep(a.flush_s)  # a's cached view of the others expires
+    assert a.distribution("tiny:abc").n == 402
+    assert a.distribution("other:key").n == 0
+
+
+def test_scores_leave_the_window(db_env):
+    live = LiveScores("worker-a")
+    old = time.time() - 2 * live.window_s
+    for i in range(10):
+        live.record("tiny:abc", float(i), now=old)
+    live.flush(now=old)
+    assert live.distribution("tiny:abc").n == 0
+
+
+def decide_many(decider, row, scores):
+    from shared.params import JobParams
+
+    params = JobParams.of(row)
+    return [decider.decide(params, row.calibration_id, s) for s in scores]
+
+
+def test_live_tau_holds_the_budget_under_drift(db_env):
+    row = job(k=50)  # calibrated on scores in [-1, 1]: tau at k=50 is 0
+    rng = random.Random(2)
+    drifted = [rng.uniform(-1.0, -0.5) for _ in range(400)]  # the traffic scores lower than the calibration
+    decisions = decide_many(Decider("worker-a"), row, drifted)
+    warm, rest = decisions[:49], decisions[49:]
+    assert all(d.threshold_source == "calibration" and d.route is Route.TEACHER for d in warm)
+    assert all(d.threshold_source == "live" for d in rest)
+    used = sum(d.route is Route.TEACHER for d in rest)
+    lo, hi = bounds(len(rest), 0.5)
+    assert lo <= used <= hi, f"{used}/{len(rest)} to the teacher with live tau"
+    assert rest[-1].threshold == pytest.approx(-0.75, abs=0.03)
+    assert "live p50 of 400 scores" in rest[-1].reason
+
+
+def test_calibration_mode_keeps_the_quality_bar_and_lets_the_budget_float(db_env):
+    with configured(ADQ_TAU_MODE="calibration"):
+        row = job(k=50)
+        decisions = decide_many(Decider("worker-a"), row, [-0.7] * 100)
+    assert {d.threshold_source for d in decisions} == {"calibration"}
+    assert all(d.route is Route.TEACHER and d.threshold == pytest.approx(0.0) for d in decisions)
+
+
+def test_drift_statistic_separates_shifted_scores():
+    prior = percentiles(-1.0, 1.0).values
+    from shared.control.live import new_sketch
+
+    same, shifted = new_sketch(), new_sketch()
+    rng = random.Random(3)
+    for _ in range(2000):
+        same.update(rng.uniform(-1, 1))
+        shifted.update(rng.uniform(-1, 0))
+    assert ks_statistic(same, prior) < 0.05 < 0.4 < ks_statistic(shifted, prior)
+
+
+def state(policy, share, at):
+    return ControlState(
+        policy=policy,
+        share=share,
+        requested_k=50.0,
+        predicted_p95_s=12.0,
+        desired_teacher_replicas=3,
+        at=at,
+        leader="test",
+    )
+
+
+def test_decisions_follow_a_fresh_controller_and_ignore_a_stale_or_dead_one(sqlite_env, redis_url):
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    with configured(ADQ_CONTROL_REDIS_URL=redis_url):
+        row = job(k=50)
+        published.publish(r, state("slo", 10.0, time.time()))
+        d = decide_many(Decider("w"), row, [0.9])[0]
+        assert (d.k, d.control_policy) == (10, "slo") and d.reason.startswith("slo set k 50->10; ")
+        published.publish(r, state("slo", 10.0, time.time() - 3600))  # the controller died an hour ago
+        d = decide_many(Decider("w"), row, [0.9])[0]
+        assert (d.k, d.control_policy) == (50, "fixed")
+        r.delete(published.KEY)
+        assert decide_many(Decider("w"), row, [0.9])[0].k == 50
+    with configured(ADQ_CONTROL_REDIS_URL="redis://127.0.0.1:1/0"):  # no Redis at all: never stall
+        row = job(k=50)
+        t0 = time.monotonic()
+        d = decide_many(Decider("w"), row, [0.9])[0]
+        assert d.k == 50 and d.control_policy == "fixed" and time.monotonic() - t0 < 1.0
+
+
+def test_the_key_is_the_calibration_key(sqlite_env):
+    from shared.params import JobParams
+
+    row = job(k=50)
+    params = JobParams.of(row)
+    assert live_key(params) == f"tiny:{params.student_hash()}"
+    assert live_key(params.model_copy(update={"seed": 1, "k": 10})) == live_key(params)
