@@ -78,6 +78,9 @@ class Collector:
         yield window
         for spec in HISTOGRAMS:
             yield _histogram(*spec)
+        from gateway import control
+
+        yield from control.families(control.current())
 
 
 def render(accept: str | None) -> tuple[bytes, str]:

@@ -11,9 +11,11 @@ from workers.commands import (
     _api,
     _autoscale,
     _bench,
+    _bench_control,
     _bench_quality,
     _calibrate,
     _cancel,
+    _controller,
     _demo,
     _flower,
     _init_storage,
@@ -122,11 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=str(DEFAULT_FILE))
     p.set_defaults(fn=_autoscale)
 
-    p = sub.add_parser("simulate", help="simulate a day of load against three teacher scaling policies")
+    p = sub.add_parser("simulate", help="simulate a day: teacher scaling x control policies, base and drift")
     p.add_argument("--config", default=str(DEFAULT_FILE))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dt", type=float, default=1.0, help="time step in seconds")
     p.add_argument("--out-dir", default=".adq/simulate")
+    p.add_argument("--json", help="also write one row per (scenario, scaling, control) to this file")
+    from shared.autoscale.simulate import CONTROLS, POLICIES, SCENARIOS
+
+    p.add_argument("--scenario", action="append", choices=SCENARIOS, help="only these scenarios (repeatable)")
+    p.add_argument("--scaling", action="append", choices=POLICIES, help="only these scaling policies")
+    p.add_argument("--control", action="append", choices=CONTROLS, help="only these control policies")
     p.set_defaults(fn=_simulate)
 
     p = sub.add_parser("train-shapes", help="train the shapes world's teacher, student, estimator and judge")
@@ -135,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(fn=_train_shapes)
+
+    p = sub.add_parser("controller", help="publish the teacher's effective share and desired replicas (leader-elected)")
+    p.add_argument("--interval", type=float, help="seconds between solves (default ADQ_CONTROL_INTERVAL_S)")
+    p.set_defaults(fn=_controller)
 
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")
@@ -154,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=300)
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=_bench)
+    b = bsub.add_parser("control", help="live tau and the slo controller on the real system (Redis, PostgreSQL)")
+    b.add_argument("--rate", type=float, default=14.0, help="jobs/s of the load step")
+    b.add_argument("--seconds", type=float, default=20.0, help="length of the load step")
+    b.add_argument("--teacher-ms", type=float, default=200.0, help="fixed cost of one teacher image")
+    b.add_argument("--target", type=float, default=2.0, help="teacher p95 target of the slo policy, seconds")
+    b.add_argument("--drift-jobs", type=int, default=300)
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=_bench_control)
     b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
     b.add_argument("--prompts", type=int, default=500)
     b.add_argument("--batch", type=int, default=50)

@@ -157,11 +157,14 @@ def _bench_quality(a) -> int:
         f"{len(wins)} of {len(res['matched'])}"
     )
     for m in wins:
+        (tl, th), (sl, sh) = m["vs_teacher_ci95"], m["vs_student_ci95"]
         print(
             f"  k={m['k']} {m['strategy']} sigma={m['sigma']}: {m['mean_steps']:.2f} steps, vs teacher "
-            f"{m['teacher_steps']:.0f} steps {m['vs_teacher']:+.4f} (SE {m['vs_teacher_se']:.4f}), vs student "
-            f"{m['vs_student']:+.4f} (SE {m['vs_student_se']:.4f})"
+            f"{m['teacher_steps']:.0f} steps {m['vs_teacher']:+.4f} (95% CI {tl:+.4f}..{th:+.4f}), vs student "
+            f"{m['vs_student']:+.4f} (95% CI {sl:+.4f}..{sh:+.4f})"
         )
+    settled = [m for m in res["matched"] if m["vs_teacher_ci95"][0] > 0 and m["vs_student_ci95"][0] > 0]
+    print(f"adaptive rows whose 95% intervals exclude zero against both: {len(settled)} of {len(res['matched'])}")
     if a.json:
         Path(a.json).write_text(_json.dumps(res, indent=1))
     print(f"table, plot and JSON in {a.out_dir}")
@@ -230,9 +233,19 @@ def _autoscale(a) -> int:
 
 def _simulate(a) -> int:
     from shared.autoscale.policy import PolicyConfig
-    from shared.autoscale.simulate import report
+    from shared.autoscale.report import report
+    from shared.autoscale.simulate import CONTROLS, POLICIES, SCENARIOS
 
-    report(PolicyConfig.load(a.config), seed=a.seed, out_dir=Path(a.out_dir), dt=a.dt)
+    report(
+        PolicyConfig.load(a.config),
+        seed=a.seed,
+        out_dir=Path(a.out_dir),
+        dt=a.dt,
+        scenarios=a.scenario or SCENARIOS,
+        policies=a.scaling or POLICIES,
+        controls=a.control or CONTROLS,
+        json_path=Path(a.json) if a.json else None,
+    )
     return 0
 
 
@@ -256,4 +269,18 @@ def _presets(a) -> int:
             f"{p.name:11s} student {p.student.label} ({p.student_steps} steps, guidance {p.student_guidance}) -> "
             f"teacher {p.teacher.label} ({p.teacher_steps} steps, sigma {p.sigma}), k {p.k}"
         )
+    return 0
+
+
+def _controller(a) -> int:
+    from tasks.controller import run
+
+    run(interval_s=a.interval)
+    return 0
+
+
+def _bench_control(a) -> int:
+    from workers.bench_control import run
+
+    run(a.json, rate=a.rate, seconds=a.seconds, teacher_ms=a.teacher_ms, target_s=a.target, drift_jobs=a.drift_jobs)
     return 0

@@ -28,3 +28,20 @@ def metrics(request: Request):
 
     body, content_type = render(request.headers.get("accept"))
     return Response(body, media_type=content_type)
+
+
+@router.get("/v1/control", responses={503: {"description": "no fresh value from the controller"}})
+def control():
+    """The controller's published value (KEDA's metrics-api trigger reads ``desired_teacher_replicas``)."""
+    from dataclasses import asdict
+
+    from gateway.control import current
+
+    state = current()
+    if state is None:
+        return JSONResponse(
+            {"error": "no fresh value from the controller (is `adq controller` running?)", "detail": None},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return asdict(state)

@@ -28,6 +28,19 @@ def _redis_trigger(queue: str, list_length: int) -> dict:
     }
 
 
+CONTROL_URL = "http://adq-api/v1/control"  # the gateway's Service; the value is the controller's (adq controller)
+
+
+def _controller_trigger() -> dict:
+    # KEDA's metrics-api scaler reads the controller's desired teacher replicas from the gateway; with the default
+    # AverageValue metric and a target of 1, the HPA asks for exactly that many. A stale controller answers 503,
+    # and the other two triggers keep scaling.
+    return {
+        "type": "metrics-api",
+        "metadata": {"url": CONTROL_URL, "valueLocation": "desired_teacher_replicas", "targetValue": "1"},
+    }
+
+
 def manifests(cfg: PolicyConfig) -> list[dict]:
     n = keda_numbers(cfg)
     auth = {
@@ -63,6 +76,7 @@ def manifests(cfg: PolicyConfig) -> list[dict]:
                         "desiredReplicas": str(n.teacher_peak_floor),
                     },
                 },
+                _controller_trigger(),
             ],
         },
     }

@@ -96,3 +96,26 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
 def count_by_status() -> dict[str, int]:
     with session_scope() as s:
         return {JobStatus(k).value: n for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}
+
+
+def recent_arrivals(window_s: float) -> tuple[int, float | None]:
+    """Jobs submitted in the last window_s, and the mean k they asked for (None when there were none)."""
+    since = utcnow() - timedelta(seconds=window_s)
+    with session_scope() as s:
+        n, mean_k = s.execute(select(func.count(), func.avg(Job.k)).where(Job.created_at >= since)).one()
+    return int(n), None if mean_k is None else float(mean_k)
+
+
+def recent_teacher_seconds(window_s: float, limit: int = 200) -> float | None:
+    """Mean teacher time of the jobs finished in the last window_s (the newest ``limit``), or None."""
+    since = utcnow() - timedelta(seconds=window_s)
+    recent = (
+        select(Job.teacher_s)
+        .where(Job.finished_at >= since, Job.teacher_s.is_not(None))
+        .order_by(Job.finished_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    with session_scope() as s:
+        mean = s.scalar(select(func.avg(recent.c.teacher_s)))
+    return None if mean is None else float(mean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ import yaml
 from shared.autoscale import policy
 from shared.autoscale.policy import PolicyConfig, keda_numbers, replicas_for
 from shared.autoscale.render import KEDA_FILE, render
-from shared.autoscale.simulate import report, simulate
+from shared.autoscale.report import report
+from shared.autoscale.simulate import simulate
 from shared.config import Settings
 from shared.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
 from workers.launch import POOLS
@@ -59,7 +61,15 @@ def by_kind(docs, kind):
 
 def test_kustomize_renders_every_role(rendered):
     deployments = by_kind(rendered, "Deployment")
-    assert set(deployments) == {"adq-api", "adq-student", "adq-teacher", "adq-webhooks", "adq-sweeper", "adq-flower"}
+    assert set(deployments) == {
+        "adq-api",
+        "adq-student",
+        "adq-teacher",
+        "adq-webhooks",
+        "adq-sweeper",
+        "adq-flower",
+        "adq-controller",
+    }
     assert set(by_kind(rendered, "Job")) == {"adq-migrate", "adq-init-storage"}
     assert all(d["metadata"]["namespace"] == "adq" for d in rendered if d["kind"] != "Namespace")
 
@@ -108,8 +118,11 @@ def test_keda_numbers_and_peak_schedule(rendered):
     n = keda_numbers(CFG)
     teacher = by_kind(rendered, "ScaledObject")["adq-teacher"]["spec"]
     assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
-    redis_t, cron = teacher["triggers"]
+    redis_t, cron, control = teacher["triggers"]
     assert int(redis_t["metadata"]["listLength"]) == n.teacher_list_length
+    # The controller's number (issue 8): read from the gateway's /v1/control, one replica per unit.
+    assert control["type"] == "metrics-api" and control["metadata"]["valueLocation"] == "desired_teacher_replicas"
+    assert control["metadata"]["url"].endswith("/v1/control") and control["metadata"]["targetValue"] == "1"
     assert cron["metadata"] == {
         "timezone": CFG.timezone,
         "start": f"0 {CFG.peak_start_hour} * * 1-5",
@@ -136,7 +149,57 @@ def test_simulator_is_reproducible_and_compares_policies():
 
 def test_simulate_writes_table_and_plot(tmp_path):
     small = PolicyConfig(**(CFG.as_dict() | {"peak_arrival_rate": 0.3, "offpeak_arrival_rate": 0.05}))
-    rows = report(small, seed=1, out_dir=tmp_path, dt=5.0)
+    rows = report(
+        small,
+        seed=1,
+        out_dir=tmp_path,
+        dt=5.0,
+        scenarios=("base",),
+        policies=("static", "queue", "schedule+queue"),
+        controls=("fixed",),
+        json_path=tmp_path / "r.json",
+    )
     assert [r["policy"] for r in rows] == ["static", "queue", "schedule+queue"]
     assert (tmp_path / "simulation.png").stat().st_size > 10_000
     assert (tmp_path / "simulation.md").read_text().count("\n") == 5
+    written = json.loads((tmp_path / "r.json").read_text())
+    keys = {
+        "scenario",
+        "scaling",
+        "control",
+        "gpu_hours",
+        "p50",
+        "p95",
+        "p99",
+        "slo_violations",
+        "teacher_fraction",
+        "mean_quality",
+    }
+    assert len(written) == 3 and all(keys <= set(row) for row in written)
+
+
+def test_control_policies_in_the_simulator_price_quality_and_drift():
+    small = PolicyConfig(**(CFG.as_dict() | {"peak_arrival_rate": 0.6, "offpeak_arrival_rate": 0.05}))
+    run = {
+        (c, s): simulate(small, "schedule+queue", seed=2, dt=2.0, control=c, scenario=s).row(30.0)
+        for c in ("fixed", "slo", "fill")
+        for s in ("base", "drift")
+    }
+    fixed, slo, fill = run["fixed", "base"], run["slo", "base"], run["fill", "base"]
+    assert fixed["teacher_fraction"] == pytest.approx(0.5, abs=0.02)
+    assert slo["teacher_fraction"] <= fixed["teacher_fraction"] <= fill["teacher_fraction"]
+    assert slo["slo_violations"] <= fixed["slo_violations"]
+    assert fill["mean_quality"] > fixed["mean_quality"]  # more of the teacher where it was idle
+    drift = run["fixed", "drift"]  # from noon the raw share doubles: about 3/4 of the day's jobs
+    assert drift["teacher_fraction"] > 0.6 and drift["gpu_hours"] > fixed["gpu_hours"]
+    assert run["slo", "drift"]["slo_violations"] <= drift["slo_violations"]
+
+
+def test_slo_control_meets_its_targets_on_the_committed_inputs():
+    # Issue 8's target: slo control with schedule+queue scaling at most 0.5 % SLO violations, no more GPU-hours
+    # than fixed control, and mean quality within 0.005 of it (same seed, same day).
+    fixed = simulate(CFG, "schedule+queue", seed=0, control="fixed").row(CFG.p95_latency_target_s)
+    slo = simulate(CFG, "schedule+queue", seed=0, control="slo").row(CFG.p95_latency_target_s)
+    assert slo["slo_violations"] <= 0.005 < fixed["slo_violations"]
+    assert slo["gpu_hours"] <= fixed["gpu_hours"]
+    assert fixed["mean_quality"] - slo["mean_quality"] <= 0.005

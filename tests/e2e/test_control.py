@@ -1,0 +1,132 @@
+"""The control plane on real workers: live tau holds k under a prompt mix unlike the calibration, every job
+records its decision, and two controllers elect one leader."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import redis
+from fastapi.testclient import TestClient
+
+from shared.control import published
+from tasks import client
+from tests.e2e.test_system import binomial_bounds
+
+WARM = 50  # ADQ_LIVE_TAU_MIN_SCORES' default: the first 49 decisions use the calibration
+MEASURED = 90
+DECISION_FIELDS = ("k", "effective_k", "threshold", "threshold_source", "control_policy", "route_reason")
+
+
+def digits(i: int) -> str:
+    # Strings of digits score far lower under the tiny estimator than the calibration's prompts: 80 % of them
+    # fall below the calibrated tau at k=50.
+    return f"{i * 7919 % 100000:05d} {i * 104729 % 1000:03d}"
+
+
+def test_live_tau_holds_k_under_prompt_drift(system):
+    from gateway.app import create_app
+
+    system.worker("student")
+    system.worker("teacher")
+    views = [client.submit(digits(i), k=50, seed=30_000 + i) for i in range(WARM - 1 + MEASURED)]
+    done = [client.wait(v.id, timeout=300) for v in views]
+    assert [v.status for v in done] == ["succeeded"] * len(done), [v.error for v in done]
+    order = sorted(done, key=lambda v: v.times["student_finished_at"])
+    warm, live = order[: WARM - 1], order[WARM - 1 :]
+    assert {v.threshold_source for v in warm} == {"calibration"} and {v.threshold_source for v in live} == {"live"}
+    # The drift is real: with the calibration's tau most of these jobs went to the teacher ...
+    assert sum(v.teacher_used for v in warm) > 0.65 * len(warm)
+    # ... and live tau brings the share back to k.
+    used = sum(v.teacher_used for v in live)
+    lo, hi = binomial_bounds(len(live), 0.5)
+    assert lo <= used <= hi, f"live tau sent {used}/{len(live)} to the teacher"
+
+    # Every job records its decision, in the view, the CLI's --json and the gateway.
+    for v in done:
+        assert all(getattr(v, f) is not None for f in DECISION_FIELDS), v
+        assert (v.effective_k, v.control_policy) == (50, "fixed")  # no controller runs here
+        assert ("<" in v.route_reason) == v.teacher_used
+    env = {**os.environ, **system.env}
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "status", done[-1].id, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert {f: json.loads(out.stdout)[f] for f in DECISION_FIELDS} == {f: getattr(done[-1], f) for f in DECISION_FIELDS}
+    body = TestClient(create_app()).get(f"/v1/jobs/{done[-1].id}").json()
+    assert all(body[f] == getattr(done[-1], f) for f in DECISION_FIELDS)
+
+
+def _controller(system, name: str) -> subprocess.Popen:
+    env = {**os.environ, **system.env, "ADQ_CONTROL_POLICY": "slo"}
+    log = open(system.log_dir / f"{name}.log", "wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "-v", "controller", "--interval", "0.5"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _leaders(r, seconds: float) -> set[str]:
+    seen, deadline = set(), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = published.read(r)
+        if state is not None and time.time() - state.at < 2.0:
+            seen.add(state.leader)
+        time.sleep(0.1)
+    return seen
+
+
+def test_two_controllers_elect_one_leader_and_the_other_takes_over(system):
+    from gateway.app import create_app
+
+    system.log_dir.mkdir(parents=True, exist_ok=True)
+    system.worker("teacher")
+    r = redis.Redis.from_url(system.env["ADQ_BROKER_URL"])
+    procs = [_controller(system, "controller-a"), _controller(system, "controller-b")]
+    try:
+        deadline = time.monotonic() + 60
+        while published.read(r) is None:
+            assert time.monotonic() < deadline, "no controller published"
+            time.sleep(0.2)
+        leaders = _leaders(r, 4.0)
+        assert len(leaders) == 1, leaders
+        (leader,) = leaders
+        pid = int(leader.rsplit("/", 1)[1])
+        assert pid in {p.pid for p in procs}
+        state = published.read(r)
+        assert state.policy == "slo" and state.observation["teacher_workers"] == 1
+        api = TestClient(create_app())
+        control = api.get("/v1/control")
+        assert control.status_code == 200 and control.json()["desired_teacher_replicas"] == 0  # no load
+        metrics = api.get("/metrics").text
+        for line in (
+            'adq_effective_k{policy="slo"} 0.0',
+            "adq_desired_teacher_replicas 0.0",
+            "adq_predicted_teacher_p95_seconds 4.0",
+        ):
+            assert line in metrics, line
+
+        os.killpg(pid, signal.SIGKILL)  # the leader dies without releasing its lock
+        from tasks.controller import lease_s
+
+        time.sleep(lease_s(0.5))  # its lease runs out
+        after = _leaders(r, 3.0)
+        assert len(after) == 1 and after != leaders, (leaders, after)
+        assert int(next(iter(after)).rsplit("/", 1)[1]) in {p.pid for p in procs} - {pid}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(10)
+    r.delete(published.KEY)
+    assert TestClient(create_app()).get("/v1/control").status_code == 503  # no fresh value: KEDA's other triggers
