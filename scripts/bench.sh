@@ -7,13 +7,14 @@ export ADQ_DATABASE_URL="${ADQ_BENCH_DATABASE_URL:-postgresql+psycopg://postgres
 export ADQ_HOME="${ADQ_HOME:-.adq/bench}"
 .venv/bin/python - <<'PY'
 from sqlalchemy import create_engine, text
-from shared.config import settings
-url = settings.effective_database_url
+from shared.config import get_settings
+url = get_settings().effective_database_url
 admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
 name = url.rsplit("/", 1)[1]
 with admin.connect() as c:
     if not c.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first():
         c.execute(text(f'create database "{name}"'))
 PY
-.venv/bin/python -c "import redis; from shared.config import settings; redis.Redis.from_url(settings.effective_broker_url).flushdb()"
+.venv/bin/python -c "import redis; from shared.config import get_settings; redis.Redis.from_url(get_settings().effective_broker_url).flushdb()"
 .venv/bin/adq bench overhead --jobs "${BENCH_JOBS:-300}" --json "$ADQ_HOME/overhead.json"
+.venv/bin/adq bench control --json "$ADQ_HOME/control.json"

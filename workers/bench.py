@@ -80,6 +80,33 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     return {"tasks": n_tasks, "seconds": elapsed, "tasks_per_s": n_tasks / elapsed}
 
 
+def decide_cost(n: int = 2000) -> dict:
+    """What the control plane adds to one job's decision: record the score in the live distribution, read the
+    controller's published value, take live tau (with the flushes to the database every ADQ_LIVE_FLUSH_S)."""
+    import random
+
+    import numpy as np
+
+    from shared import client as records
+    from shared.control.decision import Decider
+    from shared.params import JobParams
+
+    row, _ = records.record("decide cost", preset="null", k=50, seed=1)
+    params, decider, rng = JobParams.of(row), Decider("bench-decide"), random.Random(0)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        decider.decide(params, row.calibration_id, rng.random())
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000
+    return {
+        "decisions": n,
+        "median_ms": float(np.median(ms)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+    }
+
+
 def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
     from shared.db.migrate import upgrade
 
@@ -98,6 +125,7 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
         "system": system,
         "raw_celery": noop,
         "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"],
+        "decide": decide_cost(),
     }
     print(
         f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
@@ -105,6 +133,11 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
     )
     print(f"raw Celery no-op tasks:     {noop['tasks_per_s']:8.1f} tasks/s")
     print(f"ratio jobs/s : no-op tasks/s = {result['jobs_per_s_over_noop_tasks_per_s']:.3f}")
+    d = result["decide"]
+    print(
+        f"deciding (live tau, controller value): median {d['median_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms, mean "
+        f"{d['mean_ms']:.3f} ms per job over {d['decisions']} decisions"
+    )
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=1) + "\n")

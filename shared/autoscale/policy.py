@@ -38,6 +38,7 @@ class PolicyConfig:
     startup_delay_s: int
     max_teacher_replicas: int
     max_student_replicas: int
+    k_max: int | None = None  # the fill policy's ceiling (default: k)
 
     def __post_init__(self):
         if not 0 <= self.peak_start_hour < self.peak_end_hour <= 24:

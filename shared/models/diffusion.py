@@ -7,6 +7,7 @@ measured, not assumed.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from shared.config import get_settings
@@ -149,13 +150,19 @@ def _null_image(seed: int, size):
     return Image.new("RGB", tuple(size), ((seed * 37) % 256, (seed * 101) % 256, (seed * 199) % 256))
 
 
+def _spend(ms: float) -> None:
+    if ms > 0:
+        time.sleep(ms / 1000)
+
+
 class NullStudent:
-    """Costs nothing: a flat image whose colour depends on the seed."""
+    """Costs nothing (or ADQ_NULL_STUDENT_MS, standing in for GPU time): a flat image coloured by the seed."""
 
     def __init__(self, preset: Preset, device=None):
         self.preset = preset
 
     def generate(self, prompt, *, steps, guidance, width, height, seed) -> Output:
+        _spend(get_settings().null_student_ms)
         return Output(_null_image(seed, (width, height)), steps)
 
 
@@ -166,7 +173,9 @@ class NullTeacher:
     def refine(self, image, prompt, *, steps, sigma, guidance, seed) -> Output:
         from PIL import ImageOps
 
+        _spend(get_settings().null_teacher_ms)
         return Output(ImageOps.invert(image.convert("RGB")), steps)
 
     def regenerate(self, prompt, *, steps, guidance, seed) -> Output:
+        _spend(get_settings().null_teacher_ms)
         return Output(_null_image(seed + TEACHER_SEED_OFFSET, self.preset.teacher_size), steps)

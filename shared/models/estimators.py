@@ -162,14 +162,18 @@ class ImageRewardEstimator:
 
 
 class NullEstimator:
-    """Costs nothing: a uniform pseudo-random score in [0, 1) from the prompt and the image bytes."""
+    """Costs nothing: a uniform pseudo-random score in [0, 1) from the prompt and the image bytes. Prompts marked
+    ``drift:`` score half as high, like traffic that scores lower than the calibration (``adq bench control``)."""
+
+    DRIFT = "drift:"
 
     def score(self, prompts, images) -> list[float]:
         _check_batch(prompts, images)
         out = []
         for prompt, image in zip(prompts, images):
             digest = hashlib.sha256(prompt.encode() + image.tobytes()).digest()
-            out.append(int.from_bytes(digest[:8], "big") / 2**64)
+            u = int.from_bytes(digest[:8], "big") / 2**64
+            out.append(u / 2 if prompt.startswith(self.DRIFT) else u)
         return out
 
 

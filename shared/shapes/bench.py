@@ -195,9 +195,23 @@ def _paired_se(a: np.ndarray, b: np.ndarray) -> float:
     return float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
+def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
+    """Percentile bootstrap CI of mean(a - b), resampling prompts (the pairs) with replacement: both sides were
+    graded on the same prompts and seeds, so the pairing is what the interval must keep."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    for i in range(0, n_boot, 200):  # in slices: 200 x n indices at a time keeps memory small at n = 2,000+
+        idx = rng.integers(0, d.size, (min(200, n_boot - i), d.size))
+        means[i : i + idx.shape[0]] = d[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def matched_budget(rows: list[Row], T: int, grades: dict) -> list[dict]:
     """For each adaptive row, the teacher-only row with the nearest mean steps, on the judge, with the standard
-    error of the paired per-prompt difference (same prompts and seeds on both sides)."""
+    error and the 95 % paired bootstrap interval of the per-prompt difference (same prompts and seeds on both
+    sides)."""
     teachers = [r for r in rows if r.mode.startswith("teacher")]
     student = rows[0]
     judge = {key: g[1] for key, g in grades.items()}
@@ -221,8 +235,10 @@ def matched_budget(rows: list[Row], T: int, grades: dict) -> list[dict]:
                 "student_judge": student.judge,
                 "vs_teacher": r.judge - t.judge,
                 "vs_teacher_se": _paired_se(a, tj),
+                "vs_teacher_ci95": paired_bootstrap_ci(a, tj),
                 "vs_student": r.judge - student.judge,
                 "vs_student_se": _paired_se(a, judge[s_key]),
+                "vs_student_ci95": paired_bootstrap_ci(a, judge[s_key]),
                 "beats_both": r.judge > t.judge and r.judge > student.judge,
             }
         )

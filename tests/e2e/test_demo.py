@@ -22,7 +22,21 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "5 jobs, 5 succeeded" in out.stdout
     header = next(line for line in out.stdout.splitlines() if line.startswith("prompt "))
-    assert header.split() == ["prompt", "score", "tau", "teacher", "steps", "latency_s", "image"]
+    assert header.split() == [
+        "prompt",
+        "score",
+        "tau",
+        "threshold_source",
+        "effective_k",
+        "teacher",
+        "steps",
+        "latency_s",
+        "image",
+    ]
+    rows = out.stdout.split(header, 1)[1].splitlines()[2:7]
+    # Embedded defaults: no controller, so each job's own k; five scores are fewer than ADQ_LIVE_TAU_MIN_SCORES,
+    # so tau is the calibration's.
+    assert all(" calibration " in row and " 50 " in row for row in rows), rows
     gallery = tmp_path / "home" / "demo" / "index.html"
     assert "preset shapes" in gallery.read_text()
     assert len(list(gallery.parent.glob("*-final.png"))) == 5
