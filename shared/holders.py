@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Who asks for a stage: its holder id, the fence its own earlier run still holds (a retry after an outage
+    it could not report), and how to tell that the current holder is gone."""
+
+    worker: str
+    own_fence: int | None = None
+    holder_gone: Callable[[str | None], bool] = lambda _holder: False
 
 
 def holder_id(node: str | None) -> str:

@@ -17,7 +17,7 @@ from shared.db import jobs
 from shared.db.jobs import Claim
 from shared.db.models import Job
 from shared.errors import AttemptsExhausted, Interrupted, TransientError
-from shared.holders import holder_id
+from shared.holders import Claimant, holder_id
 from shared.models import registry
 from shared.params import JobParams
 from shared.stage import STUDENT, TEACHER, Stage
@@ -98,19 +98,12 @@ def teacher(claim: Claim) -> Outcome:
 STEPS: dict[Stage, Callable[[Claim], Outcome]] = {STUDENT: student, TEACHER: teacher}
 
 
-def run(
-    stage: Stage,
-    job_id: str,
-    *,
-    worker: str,
-    own_fence: int | None = None,
-    holder_gone: Callable[[str | None], bool] = lambda _h: False,
-) -> Outcome:
+def run(stage: Stage, job_id: str, who: Claimant) -> Outcome:
     """Run one stage of one job. Raises Interrupted (transient) after giving the claim back when an outage hits;
     any other error propagates, and the caller fails the job."""
     # 1. Claim: at most one live attempt per job and stage
     try:
-        claim = jobs.claim(job_id, stage, worker=worker, own_fence=own_fence, holder_gone=holder_gone)
+        claim = jobs.claim(job_id, stage, who)
     except AttemptsExhausted:
         return Outcome(jobs.get(job_id))
     if claim is None:

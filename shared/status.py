@@ -66,7 +66,7 @@ ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
 
 # Not a worker transition: only an operator's `adq retry` takes a failed job back to the stage that failed.
 OPERATOR_RETRY: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.TEACHER_QUEUED}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.TEACHER_QUEUED})
 }
 
 

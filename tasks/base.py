@@ -20,7 +20,7 @@ from shared import stages
 from shared.config import get_settings
 from shared.db import jobs
 from shared.errors import Interrupted, TransientError
-from shared.holders import holder_id, is_gone
+from shared.holders import Claimant, holder_id, is_gone
 from shared.stage import TEACHER, Stage
 from shared.status import Route
 from tasks.enqueue import notify, send_stage
@@ -51,11 +51,7 @@ class AdqTask(Task):
                 f"outage lasted over ADQ_TRANSIENT_RETRY_FOR_S={budget:g} s; last error: {type(exc).__name__}: {exc}",
             )
         log.warning("job %s: %s: %s; retry %d", job_id, self.name, exc, self.request.retries + 1)
-        raise self.retry(
-            exc=exc,
-            countdown=full_jitter(self.request.retries),
-            kwargs={**kwargs, "outage_since": since},
-        )
+        raise self.retry(exc=exc, countdown=full_jitter(self.request.retries), kwargs={**kwargs, "outage_since": since})
 
     def give_up(self, job_id: str, reason: str) -> str:
         row = jobs.fail(job_id, reason)
@@ -71,9 +67,8 @@ class StageTask(AdqTask):
 
     def run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
         try:
-            outcome = stages.run(
-                self.stage, job_id, worker=holder_id(self.request.hostname), own_fence=own_fence, holder_gone=is_gone
-            )
+            who = Claimant(holder_id(self.request.hostname), own_fence, is_gone)
+            outcome = stages.run(self.stage, job_id, who)
         except TransientError as exc:
             if not isinstance(exc, Interrupted):  # the claim itself met the outage
                 try:

@@ -21,35 +21,38 @@ from shared.control.policy import ControlState, Observation, solve
 from shared.db import bookkeeping, calibrations
 from shared.holders import holder_id
 from shared.presets import get_preset
+from shared.stage import TEACHER
 from tasks.app import app
 from tasks.broker import queue_depths
 
 log = logging.getLogger(__name__)
-ARRIVAL_WINDOW_S = 60.0
+ARRIVAL_WINDOW_S = 10.0  # short enough to see a load step within a few intervals
+SERVICE_SAMPLES = 50  # the teacher time is the mean of the newest 50 teacher jobs (of the last 10 minutes)
 SERVICE_WINDOW_S = 600.0
-INSPECT_TIMEOUT_S = 0.5  # Celery's inspect waits this long for replies: every step lasts at least this
+INSPECT_TIMEOUT_S = 0.5  # Celery's inspect waits this long for replies; a step makes two such broadcasts
 
 
 def lease_s(interval_s: float) -> float:
-    """The leader lock's lease: three rounds (interval plus the step's own inspect wait), so one slow step does not
-    hand leadership over, and a dead leader is replaced within it."""
-    return 3 * (interval_s + INSPECT_TIMEOUT_S) + 1.0
+    """The leader lock's lease: three rounds (interval plus the step's own inspect waits), so one slow step does
+    not hand leadership over, and a dead leader is replaced within it."""
+    return 3 * (interval_s + 2 * INSPECT_TIMEOUT_S) + 1.0
 
 
 def teacher_processes(timeout_s: float = INSPECT_TIMEOUT_S) -> int:
-    """Pool processes of the live teacher nodes (each node's max-concurrency), by Celery's broadcast inspect."""
-    stats = app.control.inspect(timeout=timeout_s).stats() or {}
-    return sum(
-        int(v.get("pool", {}).get("max-concurrency", 1))
-        for node, v in stats.items()
-        if node.split("@", 1)[0].startswith("teacher")
-    )
+    """Pool processes of the live nodes that consume the teacher queue (each node's max-concurrency), by Celery's
+    broadcast inspect: whatever the nodes are called."""
+    queues = app.control.inspect(timeout=timeout_s).active_queues() or {}
+    nodes = sorted(node for node, qs in queues.items() if any(q.get("name") == TEACHER.queue for q in qs))
+    if not nodes:
+        return 0
+    stats = app.control.inspect(timeout=timeout_s, destination=nodes).stats() or {}
+    return sum(int(stats.get(node, {}).get("pool", {}).get("max-concurrency", 1)) for node in nodes)
 
 
 def observe() -> Observation:
     s = get_settings()
     n, mean_k = bookkeeping.recent_arrivals(ARRIVAL_WINDOW_S)
-    service = bookkeeping.recent_teacher_seconds(SERVICE_WINDOW_S) or s.teacher_time_s
+    service = bookkeeping.recent_teacher_seconds(SERVICE_WINDOW_S, limit=SERVICE_SAMPLES) or s.teacher_time_s
     return Observation(
         arrival_rate=n / ARRIVAL_WINDOW_S,
         requested_k=mean_k if mean_k is not None else 0.0,

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from shared.config import get_settings
+from shared.control import published
+from shared.control.live import forget
 from shared.errors import InputError
 from tasks import client
 
@@ -38,7 +40,7 @@ def _system(env: dict, log_dir: Path, controller: bool):
     if controller:
         log = open(log_dir / "bench-control-controller.log", "ab")
         ctl = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "controller", "--interval", "0.5"],
+            [sys.executable, "-m", "workers.cli", "-v", "controller", "--interval", "0.5"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -53,6 +55,7 @@ def _stop(workers, ctl) -> None:
     if ctl is not None:
         os.killpg(ctl.pid, signal.SIGTERM)
         ctl.wait(30)
+        published.redis_client().delete(published.KEY)  # its last value would steer the next case for a while
     for w in workers:
         w.stop()
 
@@ -78,9 +81,8 @@ def load_step(policy: str, *, rate: float, seconds: float, teacher_ms: float, ta
         "ADQ_TEACHER_P95_TARGET_S": str(target_s),
         "ADQ_TEACHER_TIME_S": str(teacher_ms / 1000),
     }
-    import redis
-
-    redis.Redis.from_url(get_settings().effective_broker_url).delete("adq:control")
+    published.redis_client().delete(published.KEY)
+    forget()  # each case starts from an empty live window
     workers, ctl = _system(env, log_dir, controller=policy != "fixed")
     try:
         client.wait(client.submit("warm-up", preset="null", k=100, seed=1).id, timeout=60)
@@ -105,6 +107,7 @@ def load_step(policy: str, *, rate: float, seconds: float, teacher_ms: float, ta
 
 def drift(tau_mode: str, *, jobs: int, log_dir: Path) -> dict:
     env = {**os.environ, "ADQ_PRESET": "null", "ADQ_TAU_MODE": tau_mode}
+    forget()
     workers, ctl = _system(env, log_dir, controller=False)
     try:
         ids = [

@@ -85,23 +85,15 @@ def _migrate(a) -> int:
     return 0
 
 
+CALIBRATE_OPTIONS = "preset n_samples seed out batch_size student_steps student_guidance width height".split()
+
+
 def _calibrate(a) -> int:
     from shared.calibrate import calibrate
     from shared.db.migrate import upgrade
 
     upgrade() if get_settings().effective_database_url.startswith("sqlite") else None
-    res = calibrate(
-        a.prompts,
-        preset=a.preset,
-        n_samples=a.n,
-        seed=a.seed,
-        out=a.out,
-        batch_size=a.batch_size,
-        student_steps=a.student_steps,
-        student_guidance=a.guidance,
-        width=a.width,
-        height=a.height,
-    )
+    res = calibrate(a.prompts, **{name: getattr(a, name) for name in CALIBRATE_OPTIONS})
     p = res.percentiles
     print(f"wrote {res.path} (calibration id {res.calibration_id}, settings {p.meta['settings_hash']})")
     print("  " + "  ".join(f"p{k}={p.values[k]:.4f}" for k in range(10, 100, 10)))

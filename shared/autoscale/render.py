@@ -41,6 +41,12 @@ def _controller_trigger() -> dict:
     }
 
 
+def _scaled_object(cfg: PolicyConfig, name: str, least: int, most: int, triggers: list[dict]) -> dict:
+    spec = {"scaleTargetRef": {"name": name}, "pollingInterval": cfg.polling_interval_s}
+    spec |= {"cooldownPeriod": cfg.cooldown_s, "minReplicaCount": least, "maxReplicaCount": most, "triggers": triggers}
+    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": name}, "spec": spec}
+
+
 def manifests(cfg: PolicyConfig) -> list[dict]:
     n = keda_numbers(cfg)
     auth = {
@@ -49,50 +55,17 @@ def manifests(cfg: PolicyConfig) -> list[dict]:
         "metadata": {"name": "adq-redis"},
         "spec": {"secretTargetRef": [{"parameter": "password", "name": "adq-secrets", "key": "REDIS_PASSWORD"}]},
     }
-    teacher = {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": {"name": "adq-teacher"},
-        "spec": {
-            "scaleTargetRef": {"name": "adq-teacher"},
-            "pollingInterval": cfg.polling_interval_s,
-            "cooldownPeriod": cfg.cooldown_s,
-            # Zero GPUs off-peak when the queue is empty; the cron trigger keeps a floor during peak hours.
-            "minReplicaCount": 0,
-            "maxReplicaCount": n.teacher_max,
-            "advanced": {
-                "horizontalPodAutoscalerConfig": {
-                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": cfg.cooldown_s}}
-                }
-            },
-            "triggers": [
-                _redis_trigger(TEACHER_QUEUE, n.teacher_list_length),
-                {
-                    "type": "cron",
-                    "metadata": {
-                        "timezone": cfg.timezone,
-                        "start": n.cron_start,
-                        "end": n.cron_end,
-                        "desiredReplicas": str(n.teacher_peak_floor),
-                    },
-                },
-                _controller_trigger(),
-            ],
-        },
+    # Zero GPUs off-peak when the queue is empty; the cron trigger keeps a floor during peak hours.
+    cron = {"timezone": cfg.timezone, "start": n.cron_start, "end": n.cron_end}
+    cron["desiredReplicas"] = str(n.teacher_peak_floor)
+    teacher_triggers = [_redis_trigger(TEACHER_QUEUE, n.teacher_list_length), {"type": "cron", "metadata": cron}]
+    teacher = _scaled_object(cfg, "adq-teacher", 0, n.teacher_max, [*teacher_triggers, _controller_trigger()])
+    teacher["spec"]["advanced"] = {
+        "horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": cfg.cooldown_s}}}
     }
-    student = {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": {"name": "adq-student"},
-        "spec": {
-            "scaleTargetRef": {"name": "adq-student"},
-            "pollingInterval": cfg.polling_interval_s,
-            "cooldownPeriod": cfg.cooldown_s,
-            "minReplicaCount": 1,
-            "maxReplicaCount": n.student_max,
-            "triggers": [_redis_trigger(STUDENT_QUEUE, n.student_list_length)],
-        },
-    }
+    student = _scaled_object(
+        cfg, "adq-student", 1, n.student_max, [_redis_trigger(STUDENT_QUEUE, n.student_list_length)]
+    )
     return [auth, teacher, student]
 
 

@@ -10,19 +10,7 @@ import numpy as np
 from shared.autoscale.policy import PolicyConfig
 from shared.autoscale.simulate import CONTROLS, POLICIES, SCENARIOS, Result, quality_curve, simulate
 
-JSON_KEYS = (
-    "scenario",
-    "scaling",
-    "control",
-    "gpu_hours",
-    "p50",
-    "p95",
-    "p99",
-    "slo_violations",
-    "teacher_fraction",
-    "mean_quality",
-    "jobs",
-)
+JSON_KEYS = "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs".split()
 
 
 def table(rows: list[dict], target: float) -> str:

@@ -126,3 +126,11 @@ def ks_statistic(live: kll_floats_sketch, prior_values: dict[int, float]) -> flo
     if live.is_empty():
         return float("nan")
     return max(abs(live.get_rank(v) - k / 100) for k, v in prior_values.items() if 0 < k < 100)
+
+
+def forget(key: str | None = None) -> int:
+    """Drop the live scores (of one key, or all): after a recalibration, or between benchmark cases, so the next
+    decisions start from the calibration prior again. Returns the sketches deleted."""
+    with session_scope() as s:
+        stmt = delete(ScoreSketch) if key is None else delete(ScoreSketch).where(ScoreSketch.key == key)
+        return s.execute(stmt).rowcount

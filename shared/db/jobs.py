@@ -9,7 +9,7 @@ commits its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,11 +20,13 @@ from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
+from shared.holders import Claimant
 from shared.params import JobParams
-from shared.stage import STUDENT, TEACHER, Stage
+from shared.stage import TEACHER, Stage
 from shared.status import TERMINAL, JobStatus, Route, sources_for
 
 LIVE = frozenset(set(JobStatus) - TERMINAL)
+COUNTERS = ("student_attempts", "teacher_attempts", "fence", "transient_retries", "retries")
 
 
 def utcnow() -> datetime:
@@ -62,23 +64,9 @@ def create(
     IdempotencyConflict when the earlier request had other parameters. A request that left the seed unset got a
     random one, so the seed is compared only when the caller gave it."""
     now = utcnow()
-    job = Job(
-        id=str(uuid.uuid4()),
-        idempotency_key=idempotency_key,
-        status=JobStatus.QUEUED,
-        threshold=threshold,
-        calibration_id=calibration_id,
-        student_attempts=0,
-        teacher_attempts=0,
-        fence=0,
-        transient_retries=0,
-        retries=0,
-        owner=owner,
-        webhook_url=webhook_url,
-        created_at=now,
-        updated_at=now,
-        **params.as_dict(),
-    )
+    given = dict(idempotency_key=idempotency_key, threshold=threshold, calibration_id=calibration_id, owner=owner)
+    stamps = dict(status=JobStatus.QUEUED, created_at=now, updated_at=now, webhook_url=webhook_url)
+    job = Job(id=str(uuid.uuid4()), **given, **stamps, **dict.fromkeys(COUNTERS, 0), **params.as_dict())
     try:
         with session_scope() as s:
             s.add(job)
@@ -130,15 +118,7 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
         return s.scalars(stmt).one_or_none()
 
 
-def claim(
-    job_id: str,
-    stage: Stage,
-    *,
-    worker: str,
-    own_fence: int | None = None,
-    holder_gone: Callable[[str | None], bool] = lambda _h: False,
-    lease_s: float | None = None,
-) -> Claim | None:
+def claim(job_id: str, stage: Stage, who: Claimant, lease_s: float | None = None) -> Claim | None:
     """Take the stage, or return None. A running stage whose lease is live is left alone (one live attempt per
     job and stage) unless its holder is known to be gone: it is this message's own earlier run (``own_fence``),
     or ``holder_gone`` says so. Past max_attempts crashed claims the job fails instead of looping."""
@@ -146,10 +126,10 @@ def claim(
     if job.status not in (stage.waiting, stage.running):
         return None  # finished, cancelled, or at another stage: a duplicate message
     now = utcnow()
-    own = job.status == stage.running and own_fence == job.fence  # this message's earlier run, cut off by an outage
+    own = job.status == stage.running and who.own_fence == job.fence  # this message's earlier run, cut off by an outage
     if job.status == stage.running and not own:
         lease = _aware(job.lease_until)
-        if lease is not None and lease > now and not holder_gone(getattr(job, stage.worker)):
+        if lease is not None and lease > now and not who.holder_gone(getattr(job, stage.worker)):
             return None
     attempts = getattr(job, stage.attempts)
     if attempts >= get_settings().max_attempts and not own:
@@ -162,7 +142,7 @@ def claim(
     lease_s = stage.time_limit_s() if lease_s is None else lease_s
     values = {
         "fence": Job.fence + 1,
-        stage.worker: worker,
+        stage.worker: who.worker[:255],
         stage.started_at: now,
         "lease_until": now + timedelta(seconds=lease_s),
     }
@@ -215,55 +195,30 @@ def record_student(
     if unknown:
         raise TypeError(f"unknown decision fields: {sorted(unknown)}")
     now = utcnow()
-    common = dict(
-        **decision,
-        student_score=score,
-        teacher_used=route is Route.TEACHER,
-        student_image_key=student_key,
-        student_steps_run=steps,
-        generate_s=generate_s,
-        score_s=score_s,
-        student_finished_at=now,
-        student_wait_s=_seconds(claim.job.student_started_at, claim.job.created_at),
-        **_CLEARED,
-    )
+    common = dict(student_score=score, teacher_used=route is Route.TEACHER, student_image_key=student_key, **decision)
+    common |= dict(student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now)
+    common["student_wait_s"] = _seconds(claim.job.student_started_at, claim.job.created_at)
     if route is Route.TEACHER:
-        return _transition(
-            claim.job_id,
-            TEACHER.waiting,
-            {STUDENT.running},
-            *_holds(claim),
-            teacher_queued_at=now,
-            enqueued_at=now,
-            **common,
-        )
-    return _transition(
-        claim.job_id,
-        JobStatus.SUCCEEDED,
-        {STUDENT.running},
-        *_holds(claim),
-        final_image_key=student_key,
-        teacher_steps_run=0,
-        total_steps=steps,
-        finished_at=now,
-        **common,
-    )
+        return _hold(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
+    return _finish(claim, final_key=student_key, teacher_steps=0, total_steps=steps, **common)
 
 
 def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float) -> Job | None:
-    return _transition(
-        claim.job_id,
-        JobStatus.SUCCEEDED,
-        {TEACHER.running},
-        *_holds(claim),
-        final_image_key=final_key,
-        teacher_steps_run=steps,
-        total_steps=(claim.job.student_steps_run or 0) + steps,
-        teacher_wait_s=_seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at),
-        teacher_s=teacher_s,
-        finished_at=utcnow(),
-        **_CLEARED,
+    total = (claim.job.student_steps_run or 0) + steps
+    wait = _seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at)
+    return _finish(
+        claim, final_key=final_key, teacher_steps=steps, total_steps=total, teacher_wait_s=wait, teacher_s=teacher_s
     )
+
+
+def _hold(claim: Claim, to: JobStatus, **values) -> Job | None:
+    """Move the stage its holder runs (and only its holder, by fence) to ``to``."""
+    return _transition(claim.job_id, to, {claim.stage.running}, *_holds(claim), **values)
+
+
+def _finish(claim: Claim, *, final_key: str, teacher_steps: int, total_steps: int, **values) -> Job | None:
+    done = dict(final_image_key=final_key, teacher_steps_run=teacher_steps, total_steps=total_steps)
+    return _hold(claim, JobStatus.SUCCEEDED, **done, finished_at=utcnow(), **values, **_CLEARED)
 
 
 def release(claim: Claim, error: str) -> Job | None:

@@ -63,6 +63,13 @@ class Output:
     steps: int
 
 
+def _run(pipe, device, seed: int, **call) -> Output:
+    """One image through a diffusers pipeline: seeded on the job's device, denoising steps counted as they run."""
+    counter = _StepCounter()
+    image = pipe(**call, generator=generator(device, seed), callback_on_step_end=counter, output_type="pil").images[0]
+    return Output(image, counter.steps)
+
+
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
         from diffusers import AutoPipelineForText2Image
@@ -71,18 +78,10 @@ class DiffusionStudent:
         self.pipe = _load(AutoPipelineForText2Image, preset.student, device)
 
     def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
-        counter = _StepCounter()
-        image = self.pipe(
-            prompt=prompt,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            width=width,
-            height=height,
-            generator=generator(self.device, seed),
-            callback_on_step_end=counter,
-            output_type="pil",
-        ).images[0]
-        return Output(image, counter.steps)
+        size = {"width": width, "height": height}
+        return _run(
+            self.pipe, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
+        )
 
 
 class DiffusionTeacher:
@@ -115,33 +114,24 @@ class DiffusionTeacher:
         return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
     def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
-        counter = _StepCounter()
-        out = self.pipe(
+        strength = {"strength": sigma, "num_inference_steps": steps_for_strength(steps, sigma)}
+        image = self._resize(image)
+        return _run(
+            self.pipe,
+            self.device,
+            seed + TEACHER_SEED_OFFSET,
             prompt=prompt,
-            image=self._resize(image),
-            strength=sigma,
-            num_inference_steps=steps_for_strength(steps, sigma),
+            image=image,
             guidance_scale=guidance,
-            generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
-            callback_on_step_end=counter,
-            output_type="pil",
-        ).images[0]
-        return Output(out, counter.steps)
+            **strength,
+        )
 
     def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
-        counter = _StepCounter()
         width, height = self.preset.teacher_size
-        out = self.regenerator(
-            prompt=prompt,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            width=width,
-            height=height,
-            generator=generator(self.device, seed + TEACHER_SEED_OFFSET),
-            callback_on_step_end=counter,
-            output_type="pil",
-        ).images[0]
-        return Output(out, counter.steps)
+        size = {"width": width, "height": height, "num_inference_steps": steps}
+        return _run(
+            self.regenerator, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **size
+        )
 
 
 def _null_image(seed: int, size):

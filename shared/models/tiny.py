@@ -72,7 +72,7 @@ def _text_config():
 
 def _build_pipeline(seed: int, tokenizer, scheduler):
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
@@ -104,15 +104,16 @@ def _build_pipeline(seed: int, tokenizer, scheduler):
         projection_class_embeddings_input_dim=6 * 8 + 32,
         cross_attention_dim=64,
     )
-    return StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-    )
+    return assemble_sdxl(vae, (text_encoder, text_encoder_2), tokenizer, unet, scheduler)
+
+
+def assemble_sdxl(vae, text_encoders, tokenizer, unet, scheduler):
+    """An SDXL pipeline from its parts: both text encoders share one tokenizer (the tiny and shapes models)."""
+    from diffusers import StableDiffusionXLPipeline
+
+    first, second = text_encoders
+    encoders = {"text_encoder": first, "text_encoder_2": second, "tokenizer": tokenizer, "tokenizer_2": tokenizer}
+    return StableDiffusionXLPipeline(vae=vae, unet=unet, scheduler=scheduler, **encoders)
 
 
 def _build_estimator(folder: Path, tokenizer) -> None:

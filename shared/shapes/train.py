@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from shared.models.tiny import assemble_sdxl
 from shared.shapes import components as C
 from shared.shapes import tokenizer as shapes_tokenizer
 from shared.shapes import world
@@ -220,7 +221,7 @@ ESTIMATOR_WIDTHS, JUDGE_WIDTHS = (32, 64, 96), (24, 48, 96)
 
 def train_all(out: Path, seed: int = 0, scale: float = 1.0, progress: bool = True) -> dict:
     """Everything, into `out` (default data/models/shapes). `scale` multiplies every step count (tests use less)."""
-    from diffusers import LCMScheduler, StableDiffusionXLPipeline, UniPCMultistepScheduler
+    from diffusers import LCMScheduler, UniPCMultistepScheduler
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     timings, t0 = {}, time.perf_counter()
@@ -240,15 +241,7 @@ def train_all(out: Path, seed: int = 0, scale: float = 1.0, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     # fp16 on disk keeps the committed weights to a few MB; loading upcasts to fp32 on the CPU. The student ships
     # as a UNet that runs on the teacher's VAE and text encoders, as LCM-SDXL's UNet runs on SDXL-base.
-    teacher_pipe = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=te1,
-        text_encoder_2=te2,
-        tokenizer=tok,
-        tokenizer_2=tok,
-        unet=teacher,
-        scheduler=UniPCMultistepScheduler(**C.NOISE),
-    )
+    teacher_pipe = assemble_sdxl(vae, (te1, te2), tok, teacher, UniPCMultistepScheduler(**C.NOISE))
     teacher_pipe.to(torch.float16).save_pretrained(out / "teacher", safe_serialization=True)
     student.to(torch.float16).save_pretrained(out / "student-unet", safe_serialization=True)
     LCMScheduler(**C.NOISE).save_pretrained(out / "student-unet" / "scheduler")

@@ -4,6 +4,7 @@ import pytest
 
 from shared.db import bookkeeping, jobs
 from shared.errors import AttemptsExhausted
+from shared.holders import Claimant
 from shared.stage import STUDENT, stage_named
 from shared.status import JobStatus, Route
 from tests.factories import job
@@ -11,7 +12,7 @@ from tests.factories import job
 
 def claim(job_id, stage="student", reclaim=False, worker="w1", lease_s=60):
     """reclaim: the current holder is known to be gone (its process died), so its live claim may be taken over."""
-    return jobs.claim(job_id, stage_named(stage), worker=worker, lease_s=lease_s, holder_gone=lambda _holder: reclaim)
+    return jobs.claim(job_id, stage_named(stage), Claimant(worker, holder_gone=lambda _holder: reclaim), lease_s)
 
 
 def finish_student(c, teacher_used):
@@ -128,7 +129,7 @@ def test_live_lease_is_never_taken_over_by_a_duplicate_even_a_retry(db_env):
     row = job()
     first = claim(row.id)
     # A retry or redelivery whose holder is alive (holder_gone says no) and which is not the holder's own retry.
-    assert jobs.claim(row.id, STUDENT, worker="w2", own_fence=first.fence + 7) is None
+    assert jobs.claim(row.id, STUDENT, Claimant("w2", own_fence=first.fence + 7)) is None
     now = jobs.get(row.id)
     assert (now.student_attempts, now.fence, now.student_worker) == (1, first.fence, "w1")
 
@@ -136,7 +137,7 @@ def test_live_lease_is_never_taken_over_by_a_duplicate_even_a_retry(db_env):
 def test_own_fence_takeover_continues_the_same_attempt(db_env):
     row = job()
     first = claim(row.id)  # then the database went away before it could record or release
-    again = jobs.claim(row.id, STUDENT, worker="w1", own_fence=first.fence)
+    again = jobs.claim(row.id, STUDENT, Claimant("w1", own_fence=first.fence))
     assert again is not None and again.fence == first.fence + 1
     now = jobs.get(row.id)
     assert (now.student_attempts, now.transient_retries) == (1, 1)  # an outage, not a crash
