@@ -82,10 +82,6 @@ class AttemptsExhausted(AdqError):
     """A stage crashed max_attempts times; the job has been marked failed."""
 
 
-class OutageTooLong(AdqError):
-    """A stage waited out an outage for longer than ADQ_TRANSIENT_RETRY_FOR_S; the job has been marked failed."""
-
-
 class WebhookError(AdqError):
     """A webhook could not be delivered."""
 

@@ -69,11 +69,3 @@ def stage_named(name: str) -> Stage:
         return BY_NAME[name]
     except KeyError:
         raise InputError(f"unknown stage {name!r}; choose one of {', '.join(BY_NAME)}") from None
-
-
-def stage_of(status: JobStatus) -> Stage | None:
-    """The stage a live status belongs to (None for terminal states)."""
-    for s in STAGES:
-        if status in (s.waiting, s.running):
-            return s
-    return None
