@@ -1,54 +1,74 @@
-"""The project's Prometheus metrics, read at scrape time from the broker and the database.
+"""The project's Prometheus metrics, read at scrape time, at a cost that does not grow with the jobs table.
 
-Work happens in worker processes, so in-process counters in the gateway would see none of it. Histograms are
-computed with one aggregate query each over the jobs table: cumulative over all jobs, so they only grow, as
-Prometheus histograms must."""
+Work happens in worker processes, so the workers count it (shared.metrics, in Redis) and a scrape reads the
+counts back in one round trip. From the database a scrape reads only what indexes bound: the jobs not yet
+finished (by status) and the jobs scored in the teacher-fraction window. With no Redis (the embedded defaults)
+the histograms and finished counts fall back to aggregate queries over the jobs table, which is small there."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
+from shared import metrics
 from shared.config import get_settings
-from shared.db.bookkeeping import count_by_status
+from shared.db.bookkeeping import count_by_status, count_live_by_status, count_terminal_by_status
 from shared.db.jobs import utcnow
 from shared.db.models import Job
 from shared.db.session import session_scope
-from shared.status import JobStatus
+from shared.status import TERMINAL, JobStatus
 from tasks.broker import queue_depths
 
-SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
-SCORES = (-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 2.5, 3)
-
-HISTOGRAMS = [
-    (
-        "adq_queue_wait_seconds",
-        "Seconds from submit (or teacher hand-off) to a worker's claim",
-        [("student", Job.student_wait_s), ("teacher", Job.teacher_wait_s)],
-        SECONDS,
-    ),
-    ("adq_student_seconds", "Student generation time per job", [(None, Job.generate_s)], SECONDS),
-    ("adq_scoring_seconds", "Quality-estimator time per job", [(None, Job.score_s)], SECONDS),
-    ("adq_teacher_seconds", "Teacher refine/regenerate time per job", [(None, Job.teacher_s)], SECONDS),
-    ("adq_estimator_score", "Quality-estimator score of student images", [(None, Job.student_score)], SCORES),
-]
+COLUMNS = {  # the fallback's source of each series
+    ("adq_queue_wait_seconds", "student"): Job.student_wait_s,
+    ("adq_queue_wait_seconds", "teacher"): Job.teacher_wait_s,
+    ("adq_student_seconds", None): Job.generate_s,
+    ("adq_scoring_seconds", None): Job.score_s,
+    ("adq_teacher_seconds", None): Job.teacher_s,
+    ("adq_estimator_score", None): Job.student_score,
+}
 
 
-def _histogram(name, doc, series, buckets):
-    family = HistogramMetricFamily(name, doc, labels=["stage"] if series[0][0] else [])
+def _from_table() -> tuple[dict, dict[str, int]]:
+    """The fallback: one aggregate query per series over the whole table."""
+    out = {}
     with session_scope() as s:
-        for label, col in series:
+        for (name, label), col in COLUMNS.items():
+            buckets = metrics.HISTOGRAMS[name].buckets
             cols = [func.count(col), func.coalesce(func.sum(col), 0.0)]
             cols += [func.sum(case((col <= b, 1), else_=0)) for b in buckets]
             count, total, *below = s.execute(select(*cols)).one()
-            pairs = [(floatToGoString(b), int(n or 0)) for b, n in zip(buckets, below)] + [("+Inf", int(count))]
-            family.add_metric([label] if label else [], pairs, float(total))
-    return family
+            out[(name, label)] = ([int(n or 0) for n in below] + [int(count)], int(count), float(total))
+    return out, count_terminal_by_status()
+
+
+def scan_table() -> None:
+    """What a scrape cost before the workers counted: every aggregate over the whole table (`adq bench metrics`)."""
+    _from_table()
+    count_by_status()
+
+
+def _counts() -> tuple[dict, dict[str, int]]:
+    from shared.control.published import redis_client
+
+    r = redis_client(timeout_s=1.0)
+    return metrics.read(r) if r is not None else _from_table()
+
+
+def _histograms(series: dict):
+    for h in metrics.HISTOGRAMS.values():
+        family = HistogramMetricFamily(h.name, h.doc, labels=[h.label] if h.label else [])
+        for (name, label), (cumulative, _count, total) in series.items():
+            if name != h.name:
+                continue
+            edges = [floatToGoString(b) for b in h.buckets] + ["+Inf"]
+            family.add_metric([label] if label else [], list(zip(edges, cumulative)), total)
+        yield family
 
 
 class Collector:
@@ -57,11 +77,19 @@ class Collector:
         for queue, n in queue_depths().items():
             depth.add_metric([queue], n)
         yield depth
-        by_status = GaugeMetricFamily("adq_jobs", "Jobs by status", labels=["status"])
-        counts = count_by_status()
+        by_status = GaugeMetricFamily("adq_jobs", "Jobs not yet finished, by status", labels=["status"])
+        live = count_live_by_status()
         for status in JobStatus:
-            by_status.add_metric([status.value], counts.get(status.value, 0))
+            if status not in TERMINAL:
+                by_status.add_metric([status.value], live.get(status.value, 0))
         yield by_status
+        series, finished_counts = _counts()
+        finished = CounterMetricFamily(
+            metrics.FINISHED[: -len("_total")], "Jobs that finished, by final status", labels=["status"]
+        )
+        for status in sorted(TERMINAL):
+            finished.add_metric([status.value], finished_counts.get(status.value, 0))
+        yield finished
         since = utcnow() - timedelta(seconds=get_settings().metrics_window_s)
         with session_scope() as s:
             frac, n = s.execute(
@@ -76,8 +104,7 @@ class Collector:
         )
         window.add_metric([], float(frac) if n else float("nan"))
         yield window
-        for spec in HISTOGRAMS:
-            yield _histogram(*spec)
+        yield from _histograms(series)
         from gateway import control
 
         yield from control.families(control.current())

@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     # The null preset's models cost nothing unless told to: fixed-cost stand-ins for GPU time in benchmarks.
     null_student_ms: float = Field(0.0, ge=0, description="Milliseconds the null student spends per image.")
     null_teacher_ms: float = Field(0.0, ge=0, description="Milliseconds the null teacher spends per image.")
+    null_student_side: int = Field(0, ge=0, le=4096, description="Textured null student images this side; 0: flat.")
+    null_teacher_side: int = Field(0, ge=0, le=4096, description="Textured null teacher images this side; 0: flat.")
+
+    # Keeping the model busy (README, "Efficiency"). overlapped: task threads do the I/O (claim, encode, upload,
+    # record) of some jobs while one model thread runs another's; serial: one job at a time, as before.
+    worker_design: Literal["overlapped", "serial"] = Field("overlapped", description="overlapped or serial.")
+    worker_threads: int = Field(
+        0, ge=0, le=64, description="Jobs in flight per worker process (overlapped); 0: the pool's default."
+    )
+    score_batch_max: int = Field(8, ge=1, le=256, description="Most ready images scored in one estimator call.")
+    student_batch_max: int = Field(1, ge=1, le=64, description="Most same-settings jobs in one student call.")
+    student_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a student batch waits to fill.")
+    png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of stored PNGs (lossless at any level).")
 
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.

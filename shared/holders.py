@@ -2,15 +2,18 @@
 
 A claim names its holder as ``<celery node>/<host>/<pid>``. Takeover of a running stage whose lease is still live
 is allowed only when the holder is known to be gone: on this host, its process no longer runs (or is a zombie),
-or it is this very process (a prefork child runs one task at a time, so a claim it holds while it is claiming
-again belongs to a task that already ended). A holder on another host is trusted until its lease runs out.
+or it is this very process and no thread of it runs the job (``running_here``: a job runs on at most one thread
+of a process, so a claim this process holds while it claims again belongs to a run that already ended). A holder
+on another host is trusted until its lease runs out.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -50,3 +53,22 @@ def is_gone(holder: str | None) -> bool:
         return False
     pid = int(parts[2])
     return pid == os.getpid() or not _alive(pid)
+
+
+_running: set[str] = set()
+_running_lock = threading.Lock()
+
+
+@contextmanager
+def running_here(job_id: str) -> Iterator[bool]:
+    """Run a job on this thread only if no other thread of this process runs it; yields whether it may. A second
+    message for a job that a live thread of ours holds is a duplicate, and that thread will finish the job."""
+    with _running_lock:
+        mine = job_id not in _running
+        _running.add(job_id)
+    try:
+        yield mine
+    finally:
+        if mine:
+            with _running_lock:
+                _running.discard(job_id)

@@ -3,21 +3,28 @@
 ``run(stage, job_id, ...)`` is all a task calls: it returns an ``Outcome`` whose ``route`` tells the task which
 message to send next (the one thing left to the queue code). Nothing here imports Celery. The database session is
 never held across inference, and an outage after the claim releases the claim before it reaches the task.
+
+Model calls go through the process's model lane (shared.lane): on the calling thread in the serial design, on
+the one model thread in the overlapped design, where several jobs' other steps run beside it.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from shared import cascade
+from shared import cascade, metrics
+from shared.config import get_settings
 from shared.control.decision import Decider
 from shared.db import jobs
 from shared.db.jobs import Claim
 from shared.db.models import Job
 from shared.errors import AttemptsExhausted, Interrupted, TransientError
-from shared.holders import Claimant, holder_id
+from shared.holders import Claimant, holder_id, running_here
+from shared.lane import InlineLane, ModelLane
 from shared.models import registry
 from shared.params import JobParams
 from shared.stage import STUDENT, TEACHER, Stage
@@ -40,35 +47,83 @@ class Outcome:
 SKIPPED = Outcome(None)
 
 
+_per_process: dict[str, tuple[int, object]] = {}
+_per_process_lock = threading.Lock()
+
+
+def _own(name: str, make: Callable[[], object]):
+    """This process's one ``name``, made on first use (after the fork: a prefork child gets its own)."""
+    with _per_process_lock:
+        held = _per_process.get(name)
+        if held is None or held[0] != os.getpid():
+            held = _per_process[name] = (os.getpid(), make())
+        return held[1]
+
+
 def decider() -> Decider:
-    """This process's decider, made on first use (after the fork: a prefork child gets its own)."""
-    global _decider
-    if _decider is None or _decider[0] != os.getpid():
-        _decider = (os.getpid(), Decider(holder_id(None)))
-    return _decider[1]
+    return _own("decider", lambda: Decider(holder_id(None)))
 
 
-_decider: tuple[int, Decider] | None = None
+def _batch_limits(key) -> tuple[int, float]:
+    s = get_settings()
+    return {
+        "generate": (s.student_batch_max, s.student_batch_wait_ms / 1000),
+        "score": (s.score_batch_max, 0.0),  # only what is ready: scoring never waits for company
+    }.get(key[0], (1, 0.0))
+
+
+def lane() -> InlineLane | ModelLane:
+    def make():
+        if get_settings().worker_design == "serial":
+            return InlineLane()
+        return ModelLane(lambda key: _batch_limits(key)[0], lambda key: _batch_limits(key)[1])
+
+    return _own("lane", make)
+
+
+def _generate(preset: str, batch: list[JobParams]) -> list:
+    student = registry.student(preset)
+    if len(batch) == 1:
+        return [cascade.generate(student, batch[0])]
+    p = batch[0]
+    outs = student.generate_batch(
+        [q.prompt for q in batch],
+        [q.seed for q in batch],
+        steps=p.student_steps,
+        guidance=p.student_guidance,
+        width=p.width,
+        height=p.height,
+    )
+    return [cascade.GenerateResult(o.image, o.steps, 0.0) for o in outs]
+
+
+def _score(preset: str, batch: list[tuple[str, object]]) -> list[float]:
+    prompts, images = zip(*batch)
+    return registry.estimator(preset).score(list(prompts), list(images))
 
 
 def student(claim: Claim) -> Outcome:
     params = JobParams.of(claim.job)
-    # 2. Generate
-    gen = cascade.generate(registry.student(params.preset), params)
-    # 3. Score
-    scored = cascade.score(registry.estimator(params.preset), params.prompt, gen.image)
+    limit = STUDENT.time_limit_s()
+    # 2. Generate: jobs with the same student settings may share a batch
+    gen = lane().call(("generate", params.student_hash()), partial(_generate, params.preset), params, timeout_s=limit)
+    # 3. Score: images that are ready together are scored together
+    image = gen.value.image
+    scored = lane().call(
+        ("score", params.preset), partial(_score, params.preset), (params.prompt, image), timeout_s=limit
+    )
     # 4. Decide: the one place "score < tau" becomes a route (with live tau and the controller's k)
-    decision = decider().decide(params, claim.job.calibration_id, scored.score)
+    decision = decider().decide(params, claim.job.calibration_id, scored.value)
     # 5. Store
     key = job_key(claim.job_id, STUDENT.image)
-    get_storage().put(key, encode_png(gen.image))
+    get_storage().put(key, encode_png(image))
     # 6. Record: only the holder of the claim's fence can
     row = jobs.record_student(
         claim,
         decision.route,
-        score=scored.score,
+        score=scored.value,
         student_key=key,
-        steps=gen.steps,
+        steps=gen.value.steps,
         generate_s=gen.seconds,
         score_s=scored.seconds,
         threshold=decision.threshold,
@@ -77,7 +132,10 @@ def student(claim: Claim) -> Outcome:
         control_policy=decision.control_policy,
         route_reason=decision.reason,
     )
-    return Outcome(row, decision.route) if row is not None else SKIPPED
+    if row is None:
+        return SKIPPED
+    metrics.observe(metrics.stage_samples(STUDENT.name, row))
+    return Outcome(row, decision.route)
 
 
 def teacher(claim: Claim) -> Outcome:
@@ -85,14 +143,22 @@ def teacher(claim: Claim) -> Outcome:
     storage = get_storage()
     # 2. Generate: refine the student's image, or regenerate
     student_image = decode_png(storage.get(claim.job.student_image_key))
-    better = cascade.improve(registry.teacher(params.preset), student_image, params)
+    better = lane().call(
+        ("improve", claim.job_id),  # a key of its own: teacher runs are not batched
+        lambda batch: [cascade.improve(registry.teacher(params.preset), student_image, params)],
+        None,
+        timeout_s=TEACHER.time_limit_s(),
+    )
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
     key = job_key(claim.job_id, TEACHER.image)
-    storage.put(key, encode_png(better.image))
+    storage.put(key, encode_png(better.value.image))
     # 6. Record
-    row = jobs.record_teacher(claim, final_key=key, steps=better.steps, teacher_s=better.seconds)
-    return Outcome(row, Route.FINISH) if row is not None else SKIPPED
+    row = jobs.record_teacher(claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds)
+    if row is None:
+        return SKIPPED
+    metrics.observe(metrics.stage_samples(TEACHER.name, row))
+    return Outcome(row, Route.FINISH)
 
 
 STEPS: dict[Stage, Callable[[Claim], Outcome]] = {STUDENT: student, TEACHER: teacher}
@@ -101,17 +167,20 @@ STEPS: dict[Stage, Callable[[Claim], Outcome]] = {STUDENT: student, TEACHER: tea
 def run(stage: Stage, job_id: str, who: Claimant) -> Outcome:
     """Run one stage of one job. Raises Interrupted (transient) after giving the claim back when an outage hits;
     any other error propagates, and the caller fails the job."""
-    # 1. Claim: at most one live attempt per job and stage
-    try:
-        claim = jobs.claim(job_id, stage, who)
-    except AttemptsExhausted:
-        return Outcome(jobs.get(job_id))
-    if claim is None:
-        return SKIPPED
-    try:
-        return STEPS[stage](claim)
-    except TransientError as exc:
-        raise _interrupted(claim, exc) from exc
+    with running_here(job_id) as mine:
+        if not mine:
+            return SKIPPED  # a duplicate message: another thread of this process runs the job
+        # 1. Claim: at most one live attempt per job and stage
+        try:
+            claim = jobs.claim(job_id, stage, who)
+        except AttemptsExhausted:
+            return Outcome(jobs.get(job_id))
+        if claim is None:
+            return SKIPPED
+        try:
+            return STEPS[stage](claim)
+        except TransientError as exc:
+            raise _interrupted(claim, exc) from exc
 
 
 def _interrupted(claim: Claim, exc: TransientError) -> Interrupted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -89,25 +90,28 @@ class S3Storage:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self._client = None
+        self._client_lock = threading.Lock()
 
     @property
     def client(self):
-        # Created on first use in the process that uses it: boto3 clients are not fork-safe.
-        if self._client is None:
-            import boto3
-            from botocore.config import Config
+        # Created on first use in the process that uses it: boto3 clients are not fork-safe. Once made, a client
+        # is thread-safe; making it is not, hence the lock (task threads of the overlapped design share it).
+        with self._client_lock:
+            return self._client or self._make_client()
 
-            self._client = boto3.client(
-                "s3",
-                endpoint_url=get_settings().s3_endpoint_url,
-                region_name=get_settings().s3_region,
-                config=Config(
-                    signature_version="s3v4",
-                    connect_timeout=5,
-                    read_timeout=30,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                ),
-            )
+    def _make_client(self):
+        import boto3
+        from botocore.config import Config
+
+        s = get_settings()
+        config = Config(
+            signature_version="s3v4",
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=max(16, 2 * s.worker_threads),  # one per task thread, and spare
+        )
+        self._client = boto3.client("s3", endpoint_url=s.s3_endpoint_url, region_name=s.s3_region, config=config)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -186,9 +190,11 @@ def reset() -> None:
     _storage = None
 
 
-def encode_png(image) -> bytes:
+def encode_png(image, level: int | None = None) -> bytes:
+    """Lossless, so a retried stage stores the same bytes' worth of pixels. zlib level 1 (ADQ_PNG_COMPRESS_LEVEL)
+    encodes about twice as fast as Pillow's default 6 for 13 % more bytes (`adq bench efficiency` measures it)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=get_settings().png_compress_level if level is None else level)
     return buf.getvalue()
 
 

@@ -38,15 +38,24 @@ def lease_s(interval_s: float) -> float:
     return 3 * (interval_s + 2 * INSPECT_TIMEOUT_S) + 1.0
 
 
+def _model_slots(stats: dict) -> int:
+    """Models a node runs at once: one per prefork child (serial design); one per node for the threads pool, whose
+    task threads share the process's one model lane (the overlapped design)."""
+    pool = stats.get("pool", {})
+    if "processes" not in pool:
+        return 1
+    return int(pool.get("max-concurrency", 1))
+
+
 def teacher_processes(timeout_s: float = INSPECT_TIMEOUT_S) -> int:
-    """Pool processes of the live nodes that consume the teacher queue (each node's max-concurrency), by Celery's
-    broadcast inspect: whatever the nodes are called."""
+    """Model slots (GPUs) of the live nodes that consume the teacher queue, by Celery's broadcast inspect: whatever
+    the nodes are called."""
     queues = app.control.inspect(timeout=timeout_s).active_queues() or {}
     nodes = sorted(node for node, qs in queues.items() if any(q.get("name") == TEACHER.queue for q in qs))
     if not nodes:
         return 0
     stats = app.control.inspect(timeout=timeout_s, destination=nodes).stats() or {}
-    return sum(int(stats.get(node, {}).get("pool", {}).get("max-concurrency", 1)) for node in nodes)
+    return sum(_model_slots(stats.get(node, {})) for node in nodes)
 
 
 def observe() -> Observation:

@@ -59,11 +59,16 @@ def free_port() -> int:
 class CuttableProxy:
     """A TCP proxy on loopback in front of a real service. ``cut()`` closes every connection and stops listening,
     so clients get "connection refused" as from a server that went away; ``restore()`` listens again, and the
-    service behind it kept its data (moto keeps its buckets, PostgreSQL its rows)."""
+    service behind it kept its data (moto keeps its buckets, PostgreSQL its rows). ``stall()`` keeps connections
+    open but stops forwarding requests (a request in flight hangs, as on a congested link) until ``flow()``;
+    ``held`` counts the requests it is holding."""
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         import threading
 
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.held = 0
         self.target = (target_host, target_port)
         self.port = free_port()
         self._lock = threading.Lock()
@@ -94,6 +99,12 @@ class CuttableProxy:
                 pass
             c.close()
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()
+
     def _accept(self, server: socket.socket) -> None:
         import threading
 
@@ -113,13 +124,16 @@ class CuttableProxy:
                     client.close(), upstream.close()
                     return
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, gated in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, gated), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, gated: bool) -> None:
         try:
             while data := src.recv(65536):
+                if gated and not self._flowing.is_set():
+                    with self._lock:
+                        self.held += 1
+                    self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

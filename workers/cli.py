@@ -12,6 +12,8 @@ from workers.commands import (
     _autoscale,
     _bench,
     _bench_control,
+    _bench_efficiency,
+    _bench_metrics,
     _bench_quality,
     _calibrate,
     _cancel,
@@ -101,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run a worker pool bound to its queue")
     p.add_argument("pool", choices=["student", "teacher", "webhooks"])
-    p.add_argument("--concurrency", type=int, default=1, help="pool processes (one per GPU)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        help="jobs in flight per process (overlapped design, default ADQ_WORKER_THREADS), or pool processes, one "
+        "per GPU (ADQ_WORKER_DESIGN=serial, default 1)",
+    )
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("--hostname", help="Celery node name (default <pool>@%%h)")
     p.add_argument("--queues", help=argparse.SUPPRESS)
@@ -174,6 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--drift-jobs", type=int, default=300)
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=_bench_control)
+    b = bsub.add_parser(
+        "efficiency", help="the model's share of worker wall time, serial vs overlapped (Redis, PostgreSQL, S3)"
+    )
+    b.add_argument("--student-ms", type=float, default=50.0, help="fixed cost of one student image")
+    b.add_argument("--student-side", type=int, default=512, help="side of the student's textured images")
+    b.add_argument("--teacher-ms", type=float, default=200.0, help="fixed cost of one teacher image")
+    b.add_argument("--teacher-side", type=int, default=1024, help="side of the teacher's textured images")
+    b.add_argument("--student-jobs", type=int, default=240)
+    b.add_argument("--teacher-jobs", type=int, default=60)
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=_bench_efficiency)
+    b = bsub.add_parser("metrics", help="one /metrics scrape's cost as the jobs table grows (Redis, PostgreSQL)")
+    b.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="table sizes, increasing")
+    b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=_bench_metrics)
     b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
     b.add_argument("--prompts", type=int, default=500)
     b.add_argument("--batch", type=int, default=50)

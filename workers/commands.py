@@ -271,6 +271,20 @@ def _controller(a) -> int:
     return 0
 
 
+def _bench_efficiency(a) -> int:
+    from workers.bench_efficiency import run
+
+    run(a.student_ms, a.student_side, a.teacher_ms, a.teacher_side, a.student_jobs, a.teacher_jobs, out=a.json)
+    return 0
+
+
+def _bench_metrics(a) -> int:
+    from workers.bench_metrics import run
+
+    run(tuple(a.rows), scrapes=a.scrapes, out=a.json)
+    return 0
+
+
 def _bench_control(a) -> int:
     from workers.bench_control import run
 

@@ -1,8 +1,13 @@
 """Start a Celery worker bound to one queue, with settings that are safe for GPUs.
 
-The worker uses the prefork pool: its parent process never imports torch or touches CUDA (CUDA does not survive
-fork), the child loads models lazily on its first task and keeps them, and unlike the solo pool prefork enforces
-the hard time limits. One child per GPU; scale out with more worker processes or pods.
+Two designs (ADQ_WORKER_DESIGN):
+
+- overlapped (the default): Celery's threads pool runs ADQ_WORKER_THREADS jobs at once in one process, and their
+  model calls take turns on the process's one model thread (shared.lane). Nothing forks, so CUDA is safe; the
+  models load once, on first use; the lane enforces the hard time limits (Celery's threads pool has none) by
+  exiting the process when a model call outlives them. One process per GPU.
+- serial: the prefork pool, one job at a time per child. Its parent never imports torch or touches CUDA (CUDA does
+  not survive fork), and prefork enforces the hard time limits. One child per GPU.
 """
 
 from __future__ import annotations
@@ -14,26 +19,31 @@ from shared.presets import get_preset
 from shared.stage import STAGES
 
 POOLS = {stage.name: stage.queue for stage in STAGES} | {"webhooks": WEBHOOK_QUEUE}
+# Jobs in flight per overlapped worker, unless ADQ_WORKER_THREADS says. Enough that the lane always has the next
+# job ready (`adq bench efficiency`: a 50 ms student needs about 12, a 200 ms teacher 3), and no more: each one is a
+# reserved message that another worker cannot take.
+THREADS = {"student": 12, "teacher": 3, "webhooks": 8}
 
 
 def worker_argv(
-    pool: str, *, concurrency: int = 1, loglevel: str = "INFO", hostname: str | None = None, queues: str | None = None
+    pool: str,
+    *,
+    concurrency: int | None = None,
+    loglevel: str = "INFO",
+    hostname: str | None = None,
+    queues: str | None = None,
 ) -> list[str]:
+    """``concurrency``: jobs in flight (threads) when overlapped, pool processes when serial."""
     if pool not in POOLS:
         raise InputError(f"unknown worker pool {pool!r}; choose one of {', '.join(POOLS)}")
-    argv = [
-        "worker",
-        "-Q",
-        queues or POOLS[pool],
-        "-n",
-        hostname or f"{pool}@%h",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        loglevel,
-    ]
+    s = get_settings()
+    if concurrency is not None and concurrency < 1:
+        raise InputError(f"--concurrency={concurrency} must be at least 1")
+    kind, default = (
+        ("threads", s.worker_threads or THREADS[pool]) if s.worker_design == "overlapped" else ("prefork", 1)
+    )
+    argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", kind]
+    argv += ["--concurrency", str(concurrency or default), "--loglevel", loglevel]
     if get_settings().send_events:
         argv.append("--task-events")
     if get_settings().broker_kind == "filesystem":

@@ -3,6 +3,7 @@ which tau (live, or the calibration's), then "score < tau", once, as a Route."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 from shared import cascade
@@ -26,8 +27,13 @@ class Decider:
     def __init__(self, holder: str):
         self.live = LiveScores(holder)
         self.published = Published()
+        self._lock = threading.Lock()  # task threads of one process share it (the overlapped design)
 
     def decide(self, params: JobParams, calibration_id: int | None, score: float) -> cascade.Decision:
+        with self._lock:
+            return self._decide(params, calibration_id, score)
+
+    def _decide(self, params: JobParams, calibration_id: int | None, score: float) -> cascade.Decision:
         s = get_settings()
         # 1. The share: the controller's effective k, or the job's own when there is no fresh value
         state = self.published.current()

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
-from shared.db.jobs import _transition, get, utcnow
+from shared.db.jobs import LIVE, _transition, get, utcnow
 from shared.db.models import Job
 from shared.db.session import session_scope
 from shared.errors import JobNotRetryable
 from shared.stage import STAGES, STUDENT, TEACHER, Stage
-from shared.status import OPERATOR_RETRY, JobStatus
+from shared.status import OPERATOR_RETRY, TERMINAL, JobStatus
 
 
 def failed_stage(job: Job) -> Stage:
@@ -96,6 +96,22 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
 def count_by_status() -> dict[str, int]:
     with session_scope() as s:
         return {JobStatus(k).value: n for k, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}
+
+
+def _count_where(statuses) -> dict[str, int]:
+    stmt = select(Job.status, func.count()).where(Job.status.in_(list(statuses))).group_by(Job.status)
+    with session_scope() as s:
+        return {JobStatus(k).value: n for k, n in s.execute(stmt)}
+
+
+def count_live_by_status() -> dict[str, int]:
+    """Jobs not yet finished: an index range on status, bounded by the work in flight, not by the table."""
+    return _count_where(LIVE)
+
+
+def count_terminal_by_status() -> dict[str, int]:
+    """Finished jobs: grows with the table (the metrics fallback without Redis, and the operator's view)."""
+    return _count_where(TERMINAL)
 
 
 def recent_arrivals(window_s: float) -> tuple[int, float | None]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shared import metrics
 from shared.config import get_settings
 from shared.db.models import Job
 from shared.db.session import session_scope
@@ -115,7 +116,10 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
         .execution_options(synchronize_session=False)
     )
     with session_scope() as s:
-        return s.scalars(stmt).one_or_none()
+        row = s.scalars(stmt).one_or_none()
+    if row is not None and to in TERMINAL:
+        metrics.observe((), finished=to)  # after the commit: counted where it happens (shared.metrics)
+    return row
 
 
 def claim(job_id: str, stage: Stage, who: Claimant, lease_s: float | None = None) -> Claim | None:

@@ -70,6 +70,15 @@ def _run(pipe, device, seed: int, **call) -> Output:
     return Output(image, counter.steps)
 
 
+def _run_batch(pipe, device, seeds: list[int], prompts: list[str], **call) -> list[Output]:
+    """Several images in one pipeline call, each with its own seeded generator (diffusers draws each item's
+    noise from its own generator, so the noise is the one a single run would draw)."""
+    counter = _StepCounter()
+    gens = [generator(device, seed) for seed in seeds]
+    images = pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images
+    return [Output(image, counter.steps) for image in images]
+
+
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
         from diffusers import AutoPipelineForText2Image
@@ -82,6 +91,14 @@ class DiffusionStudent:
         return _run(
             self.pipe, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
         )
+
+    def generate_batch(
+        self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, width: int, height: int
+    ) -> list[Output]:
+        """Same-settings jobs in one call (ADQ_STUDENT_BATCH_MAX > 1). Not bit-identical to single runs on every
+        model (README, "Efficiency"), which is why it is off by default."""
+        call = {"num_inference_steps": steps, "guidance_scale": guidance, "width": width, "height": height}
+        return _run_batch(self.pipe, self.device, seeds, prompts, **call)
 
 
 class DiffusionTeacher:
@@ -140,20 +157,56 @@ def _null_image(seed: int, size):
     return Image.new("RGB", tuple(size), ((seed * 37) % 256, (seed * 101) % 256, (seed * 199) % 256))
 
 
-def _spend(ms: float) -> None:
-    if ms > 0:
-        time.sleep(ms / 1000)
+def textured_image(seed: int, side: int):
+    """A seeded image that PNG-encodes like a real one: smooth colour fields plus fine grain, so encode and upload
+    costs in benchmarks are those of model output, not of a flat 8x8 square."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (max(2, side // 32),) * 2 + (3,), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((side, side), Image.Resampling.BICUBIC), dtype=np.int16)
+    grain = rng.integers(-6, 7, smooth.shape, dtype=np.int16)
+    return Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8))
+
+
+class _Spend:
+    """Fixed cost per image: the time the image takes to make counts towards it, so the cost is ``ms`` whatever
+    the side (a sleep stands in for GPU time: the CPU is free meanwhile, as it is while a GPU computes)."""
+
+    def __init__(self, ms: float):
+        self.deadline = time.perf_counter() + ms / 1000
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        left = self.deadline - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
+
+
+def _null_output(seed: int, side: int, steps: int, flat_size, ms: float) -> Output:
+    with _Spend(ms):
+        return Output(textured_image(seed, side) if side else _null_image(seed, flat_size), steps)
 
 
 class NullStudent:
-    """Costs nothing (or ADQ_NULL_STUDENT_MS, standing in for GPU time): a flat image coloured by the seed."""
+    """Costs nothing (or ADQ_NULL_STUDENT_MS, standing in for GPU time): a flat image coloured by the seed, or a
+    textured one at ADQ_NULL_STUDENT_SIDE."""
 
     def __init__(self, preset: Preset, device=None):
         self.preset = preset
 
     def generate(self, prompt, *, steps, guidance, width, height, seed) -> Output:
-        _spend(get_settings().null_student_ms)
-        return Output(_null_image(seed, (width, height)), steps)
+        s = get_settings()
+        return _null_output(seed, s.null_student_side, steps, (width, height), s.null_student_ms)
+
+    def generate_batch(self, prompts, seeds, *, steps, guidance, width, height) -> list[Output]:
+        return [
+            self.generate(p, steps=steps, guidance=guidance, width=width, height=height, seed=x)
+            for p, x in zip(prompts, seeds)
+        ]
 
 
 class NullTeacher:
@@ -163,9 +216,13 @@ class NullTeacher:
     def refine(self, image, prompt, *, steps, sigma, guidance, seed) -> Output:
         from PIL import ImageOps
 
-        _spend(get_settings().null_teacher_ms)
-        return Output(ImageOps.invert(image.convert("RGB")), steps)
+        s = get_settings()
+        if s.null_teacher_side:
+            return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, None, s.null_teacher_ms)
+        with _Spend(s.null_teacher_ms):
+            return Output(ImageOps.invert(image.convert("RGB")), steps)
 
     def regenerate(self, prompt, *, steps, guidance, seed) -> Output:
-        _spend(get_settings().null_teacher_ms)
-        return Output(_null_image(seed + TEACHER_SEED_OFFSET, self.preset.teacher_size), steps)
+        s = get_settings()
+        size = self.preset.teacher_size
+        return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, size, s.null_teacher_ms)

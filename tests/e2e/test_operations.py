@@ -37,7 +37,7 @@ def test_metrics_after_real_jobs(system):
     done = [client.wait(v.id, timeout=120) for v in views]
     used = sum(v.teacher_used for v in done)
     m = scrape(TestClient(create_app()))
-    assert m[("adq_jobs", (("status", "succeeded"),))] == 8
+    assert m[("adq_jobs_finished_total", (("status", "succeeded"),))] == 8  # counted by the workers, in Redis
     assert m[("adq_jobs", (("status", "queued"),))] == 0
     assert {("adq_queue_depth", (("queue", q),)) for q in ("student", "teacher", "webhooks")} <= set(m)
     assert m[("adq_teacher_fraction", ())] == used / 8

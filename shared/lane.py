@@ -1,0 +1,131 @@
+"""The model lane: one thread per worker process runs every model call, so the model never waits for I/O.
+
+In the overlapped design a worker runs several jobs at once on task threads. Each job's claim, image download,
+encode, upload, record and next message happen on its own thread; its model calls are queued here and run one at
+a time (one GPU, one copy of the weights). While one job's image uploads, the next job's is being generated.
+
+Calls queued under the same batch key (the same model and settings) that are waiting together run as one batch,
+up to ``max_batch``, waiting at most ``max_wait_s`` for a batch to fill. Every call still gets its own result, so
+claims, records and retries stay per job.
+
+The serial design uses ``InlineLane``: the call runs on the caller's thread, as before this module existed.
+
+A model call that outlives the stage's hard time limit means the model is stuck: the process exits (the prefork
+pool's hard limit kills its child the same way), and the claims it held are taken over once their leases lapse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+STUCK_EXIT_CODE = 75  # EX_TEMPFAIL: a supervisor restarts the worker
+
+BatchFn = Callable[[Sequence[object]], Sequence[object]]
+
+
+@dataclass
+class _Call:
+    key: Hashable
+    fn: BatchFn  # items -> results, one per item
+    item: object
+    future: Future = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A call's result and its share of the model time of the batch it ran in."""
+
+    value: object
+    seconds: float
+    batch: int
+
+
+class InlineLane:
+    """The serial design: the model runs on the calling thread."""
+
+    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+        t0 = time.perf_counter()
+        (value,) = fn([item])
+        return Timed(value, time.perf_counter() - t0, 1)
+
+    def stop(self) -> None:
+        pass
+
+
+class ModelLane:
+    def __init__(self, max_batch: Callable[[Hashable], int], max_wait_s: Callable[[Hashable], float]):
+        self._max_batch, self._max_wait_s = max_batch, max_wait_s
+        self._pending: deque[_Call] = deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self.busy_s = 0.0  # model seconds so far (read by tests and benchmarks)
+        self._thread = threading.Thread(target=self._loop, name="adq-model-lane", daemon=True)
+        self._thread.start()
+
+    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+        c = _Call(key, fn, item)
+        with self._cond:
+            if self._stopped:
+                raise RuntimeError("the model lane is stopped")
+            self._pending.append(c)
+            self._cond.notify_all()
+        try:
+            return c.future.result(timeout_s)
+        except FutureTimeout:
+            log.critical("a model call outlived its %s s time limit; exiting so the worker restarts", timeout_s)
+            logging.shutdown()
+            os._exit(STUCK_EXIT_CODE)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    # The lane thread.
+    def _take_batch(self) -> list[_Call] | None:
+        with self._cond:
+            while not self._pending and not self._stopped:
+                self._cond.wait()
+            if not self._pending:
+                return None
+            first = self._pending.popleft()
+            batch, limit = [first], max(1, self._max_batch(first.key))
+            deadline = time.monotonic() + self._max_wait_s(first.key)
+            while len(batch) < limit:
+                same = [c for c in self._pending if c.key == first.key][: limit - len(batch)]
+                for c in same:
+                    self._pending.remove(c)
+                batch += same
+                left = deadline - time.monotonic()
+                if len(batch) >= limit or left <= 0 or self._stopped:
+                    break
+                self._cond.wait(left)  # more of the same may arrive: wait for them, at most max_wait
+            return batch
+
+    def _loop(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            t0 = time.perf_counter()
+            try:
+                values = list(batch[0].fn([c.item for c in batch]))
+                if len(values) != len(batch):
+                    raise RuntimeError(f"a batch of {len(batch)} gave {len(values)} results")
+            except BaseException as exc:  # each caller gets the model's error, as on its own thread
+                for c in batch:
+                    c.future.set_exception(exc)
+                continue
+            finally:
+                seconds = time.perf_counter() - t0
+                self.busy_s += seconds
+            for c, v in zip(batch, values):
+                c.future.set_result(Timed(v, seconds / len(batch), len(batch)))

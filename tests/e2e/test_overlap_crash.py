@@ -1,0 +1,75 @@
+"""kill -9 an overlapped worker while one job uploads and the next is in the model.
+
+The overlapped design's new moment of risk: several unacked jobs in one process, in different steps, die together.
+S3 is reached through a proxy that stalls requests, so the first job hangs in its upload (after its model run)
+while the second runs in the model and the third waits for it. Every job must still finish exactly once, with one
+final image and one crashed attempt recorded.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shared.db import jobs
+from tasks import client
+from tests.e2e.test_crash import objects_of
+from tests.helpers import CuttableProxy
+
+# Leases and redelivery in seconds: the hard limits bound both (the broker must not redeliver a running task).
+QUICK = {
+    "ADQ_STUDENT_TIME_LIMIT_S": "8",
+    "ADQ_TEACHER_TIME_LIMIT_S": "8",
+    "ADQ_VISIBILITY_TIMEOUT_S": "10",
+    "ADQ_RETRY_BACKOFF_MAX_S": "2",
+    "ADQ_PRESET": "null",
+    "ADQ_WORKER_THREADS": "3",
+}
+MODEL_MS = 1500
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("stage", ["student", "teacher"])
+def test_kill_during_overlapped_upload_and_model_run(system, stage):
+    port = int(system.env["ADQ_S3_ENDPOINT_URL"].rsplit(":", 1)[1])
+    proxy = CuttableProxy(port)
+    via_proxy = {"ADQ_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", **QUICK}
+    slow = {f"ADQ_NULL_{stage.upper()}_MS": str(MODEL_MS), "ADQ_NULL_STUDENT_SIDE": "64", "ADQ_NULL_TEACHER_SIDE": "64"}
+    k = 100 if stage == "teacher" else 0
+    if stage == "teacher":  # the student stage runs first, undisturbed, and hands all three to the teacher queue
+        student = system.worker("student", **QUICK)
+    ids = [client.submit(f"overlap {i}", preset="null", k=k, seed=500 + i).id for i in range(3)]
+    if stage == "teacher":
+        _wait(lambda: all(jobs.get(i).status == "teacher_queued" for i in ids), 60, "the teacher queue")
+        student.stop()
+    victim = system.worker(stage, name=f"{stage}-overlap", **via_proxy, **slow)
+    running = f"{stage}_running"
+    # All three claimed at once (three task threads), taking turns in the one model thread.
+    _wait(lambda: all(jobs.get(i).status == running for i in ids), 30, "three claims")
+    time.sleep(0.5)  # past the teacher's download of the student image
+    proxy.stall()
+    # The first job's model run ends and its upload hangs; the second is in the model by then.
+    _wait(lambda: proxy.held >= 1, MODEL_MS / 1000 * 2 + 10, "an upload held in flight")
+    time.sleep(MODEL_MS / 1000 / 3)
+    assert all(jobs.get(i).status == running for i in ids)
+    victim.kill()
+    proxy.flow()
+
+    system.worker(stage, name=f"{stage}-after", **QUICK, **{f"ADQ_NULL_{stage.upper()}_MS": "0"})
+    done = [client.wait(i, timeout=90) for i in ids]
+    time.sleep(1.0)  # any late duplicate would land now
+    for view in done:
+        row = jobs.get(view.id)
+        assert row.status == "succeeded", row.error
+        assert getattr(row, f"{stage}_attempts") == 2, "one crashed claim, one that finished"
+        assert getattr(row, f"{stage}_worker").startswith(f"{stage}-after@")
+        assert objects_of(view.id) == (["final.png", "student.png"] if stage == "teacher" else ["student.png"])

@@ -1,0 +1,156 @@
+"""The model lane: one model thread, calls batched by key, every caller its own result or error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from shared.holders import running_here
+from shared.lane import STUCK_EXIT_CODE, InlineLane, ModelLane
+
+
+def _lane(max_batch=4, wait_s=0.0):
+    return ModelLane(lambda key: max_batch if key[0] == "batched" else 1, lambda key: wait_s)
+
+
+def _callers(lane, keys, fn, items):
+    results = [None] * len(items)
+
+    def one(i):
+        results[i] = lane.call(keys[i], fn, items[i], timeout_s=10)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_waiting_calls_with_one_key_share_a_batch_and_each_gets_its_own_result():
+    seen = []
+    gate = threading.Event()
+
+    def fn(items):
+        if items == ["block"]:
+            gate.wait(5)  # hold the lane so the others queue up behind it
+        seen.append(list(items))
+        return [f"{x}!" for x in items]
+
+    lane = _lane(max_batch=3)
+    blocker = threading.Thread(target=lane.call, args=(("solo",), fn, "block"))
+    blocker.start()
+    time.sleep(0.1)
+    out = []
+    callers = threading.Thread(target=lambda: out.extend(_callers(lane, [("batched",)] * 5, fn, list("abcde"))))
+    callers.start()
+    time.sleep(0.3)
+    gate.set()
+    callers.join()
+    blocker.join()
+    lane.stop()
+    assert sorted(r.value for r in out) == ["a!", "b!", "c!", "d!", "e!"]
+    sizes = sorted(len(b) for b in seen[1:])
+    assert sizes == [2, 3], seen  # five waiting calls: a batch of the limit (3), then the rest
+    assert {r.batch for r in out} == {2, 3}
+
+
+def test_other_keys_are_never_mixed_into_a_batch():
+    lane = _lane(max_batch=8, wait_s=0.05)
+    seen = []
+
+    def fn(items):
+        seen.append(items)
+        return items
+
+    _callers(lane, [("batched", 1), ("batched", 2)] * 3, fn, [1, 2, 1, 2, 1, 2])
+    lane.stop()
+    assert all(len(set(b)) == 1 for b in seen), seen
+
+
+def test_a_model_error_reaches_every_caller_of_the_batch_and_the_lane_goes_on():
+    lane = _lane()
+
+    def bad(items):
+        raise ValueError("model exploded")
+
+    with pytest.raises(ValueError, match="model exploded"):
+        lane.call(("x",), bad, 1, timeout_s=5)
+    assert lane.call(("x",), lambda items: [i * 2 for i in items], 21, timeout_s=5).value == 42
+    lane.stop()
+
+
+def test_a_batch_function_giving_the_wrong_number_of_results_fails_its_callers():
+    lane = _lane()
+    with pytest.raises(RuntimeError, match="a batch of 1 gave 2 results"):
+        lane.call(("x",), lambda items: [1, 2], 1, timeout_s=5)
+    lane.stop()
+
+
+def test_inline_lane_runs_on_the_callers_thread():
+    here = threading.get_ident()
+    assert InlineLane().call(("x",), lambda items: [threading.get_ident()], None).value == here
+
+
+def test_model_time_is_shared_across_a_batch():
+    lane = _lane(max_batch=2, wait_s=0.5)
+
+    def fn(items):
+        time.sleep(0.2)
+        return items
+
+    out = _callers(lane, [("batched",)] * 2, fn, [1, 2])
+    lane.stop()
+    assert all(r.batch == 2 and 0.09 < r.seconds < 0.2 for r in out), out
+    assert 0.19 < lane.busy_s < 0.5
+
+
+def test_a_stuck_model_call_exits_the_process_so_it_is_restarted():
+    code = (
+        "import time\n"
+        "from shared.lane import ModelLane\n"
+        "lane = ModelLane(lambda k: 1, lambda k: 0.0)\n"
+        "lane.call(('x',), lambda items: time.sleep(60), None, timeout_s=0.5)\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == STUCK_EXIT_CODE, done.stderr
+    assert "not reached" not in done.stdout
+
+
+def test_a_job_runs_on_one_thread_of_a_process_at_a_time():
+    with running_here("job-1") as first:
+        with running_here("job-1") as second, running_here("job-2") as other:
+            assert (first, second, other) == (True, False, True)
+        with running_here("job-1") as still_held:
+            assert not still_held  # the duplicate's exit did not free the first holder's job
+    with running_here("job-1") as again:
+        assert again
+
+
+def test_worker_designs_pick_their_pool_and_jobs_in_flight():
+    from tests.helpers import configured
+    from workers.launch import worker_argv
+
+    def pool_of(argv):
+        return argv[argv.index("--pool") + 1], argv[argv.index("--concurrency") + 1]
+
+    with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_WORKER_THREADS="0"):
+        assert pool_of(worker_argv("student")) == ("threads", "12")
+        assert pool_of(worker_argv("teacher")) == ("threads", "3")
+        assert pool_of(worker_argv("teacher", concurrency=5)) == ("threads", "5")
+    with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_WORKER_THREADS="7"):
+        assert pool_of(worker_argv("student")) == ("threads", "7")
+    with configured(ADQ_WORKER_DESIGN="serial"):
+        assert pool_of(worker_argv("teacher")) == ("prefork", "1")
+
+
+def test_the_controller_counts_one_model_per_threads_node_and_one_per_prefork_child():
+    from tasks.controller import _model_slots
+
+    assert _model_slots({"pool": {"max-concurrency": 3, "threads": 3}}) == 1
+    assert _model_slots({"pool": {"max-concurrency": 2, "processes": [11, 12]}}) == 2
