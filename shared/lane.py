@@ -72,15 +72,20 @@ class ModelLane:
         self._thread = threading.Thread(target=self._loop, name="adq-model-lane", daemon=True)
         self._thread.start()
 
-    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+    def submit(self, key: Hashable, fn: BatchFn, item) -> Future:
+        """Queue a call without waiting for it (warming the models at start-up)."""
         c = _Call(key, fn, item)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the model lane is stopped")
             self._pending.append(c)
             self._cond.notify_all()
+        return c.future
+
+    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+        future = self.submit(key, fn, item)
         try:
-            return c.future.result(timeout_s)
+            return future.result(timeout_s)
         except FutureTimeout:
             log.critical("a model call outlived its %s s time limit; exiting so the worker restarts", timeout_s)
             logging.shutdown()

@@ -10,6 +10,7 @@ the one model thread in the overlapped design, where several jobs' other steps r
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from shared.params import JobParams
 from shared.stage import STUDENT, TEACHER, Stage
 from shared.status import TERMINAL, Route
 from shared.storage import decode_png, encode_png, get_storage, job_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,16 @@ def _own(name: str, make: Callable[[], object]):
         return held[1]
 
 
+def reset() -> None:
+    """Drop this process's lane and decider (a test that changed the settings); the next use makes new ones."""
+    with _per_process_lock:
+        held = dict(_per_process)
+        _per_process.clear()
+    lane_held = held.get("lane")
+    if lane_held is not None and lane_held[0] == os.getpid():
+        lane_held[1].stop()
+
+
 def decider() -> Decider:
     return _own("decider", lambda: Decider(holder_id(None)))
 
@@ -79,6 +92,26 @@ def lane() -> InlineLane | ModelLane:
         return ModelLane(lambda key: _batch_limits(key)[0], lambda key: _batch_limits(key)[1])
 
     return _own("lane", make)
+
+
+def warm(pool: str, preset: str) -> None:
+    """Load the pool's models on the model lane now, while the worker connects, instead of in its first jobs. Only
+    for the overlapped design: a prefork child must start within seconds, so the serial design loads on first use."""
+    loaders = {STUDENT.name: (registry.student, registry.estimator), TEACHER.name: (registry.teacher,)}.get(pool)
+    if not loaders or get_settings().worker_design == "serial":
+        return
+
+    def load(batch):
+        for loader in loaders:
+            loader(preset)
+        return batch
+
+    lane().submit(("warm", pool), load, None).add_done_callback(_log_warm_error)
+
+
+def _log_warm_error(future) -> None:
+    if future.exception() is not None:  # the first job meets the same error and fails with it
+        log.error("loading the models at start-up failed: %s", future.exception())
 
 
 def _generate(preset: str, batch: list[JobParams]) -> list:

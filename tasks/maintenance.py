@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from shared.constants import NOOP_TASK
 from tasks.app import app
@@ -22,3 +22,23 @@ def _after_fork(**_kwargs) -> None:
 
     session.reset_after_fork()
     storage.reset()
+
+
+_pool: str | None = None
+
+
+def warm_on_start(pool: str) -> None:
+    """Called by `adq worker POOL` before Celery starts: which pool's models to load at start-up."""
+    global _pool
+    _pool = pool
+
+
+@worker_init.connect
+def _warm(**_kwargs) -> None:
+    # The overlapped design runs tasks in this process: load the models on the model lane while the consumer
+    # connects, so the first jobs do not wait for them.
+    if _pool is not None:
+        from shared import stages
+        from shared.config import get_settings
+
+        stages.warm(_pool, get_settings().preset)

@@ -20,7 +20,7 @@ def unavailable(what: str, exc: Exception):
 
 def reset_process() -> None:
     """Drop everything this process built from the settings: settings, Celery config, engine, storage, models."""
-    from shared import storage
+    from shared import stages, storage
     from shared.config import reset_settings
     from shared.db import session
     from shared.models import registry
@@ -31,6 +31,7 @@ def reset_process() -> None:
     session.dispose()
     storage.reset()
     registry.clear()
+    stages.reset()
 
 
 @contextmanager

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from shared.config import get_settings
 from shared.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
 from shared.errors import InputError
 from tasks import client
+
+SUBMITTERS = 4
 
 
 def _wait_all(ids: list[str], timeout: float) -> list:
@@ -32,7 +35,14 @@ def _system_rate(n_jobs: int, log_dir: Path) -> dict:
             w.wait_ready()
         _wait_all([client.submit(f"warm-up {i}", preset="null", seed=i).id for i in range(20)], 120)
         t0 = time.perf_counter()
-        ids = [client.submit(f"bench prompt {i}", preset="null", k=50, seed=1000 + i).id for i in range(n_jobs)]
+        # Submitted from SUBMITTERS threads, as a gateway's concurrent requests would: one serial submitter
+        # (about 10 ms of database and broker round trips per job) would bound the rate by itself.
+        with ThreadPoolExecutor(SUBMITTERS) as pool:
+            ids = list(
+                pool.map(
+                    lambda i: client.submit(f"bench prompt {i}", preset="null", k=50, seed=1000 + i).id, range(n_jobs)
+                )
+            )
         views = _wait_all(ids, 600)
         elapsed = time.perf_counter() - t0
     finally:

@@ -4,6 +4,7 @@ and an HTML gallery."""
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def run_demo(
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()
     prompts = calibration.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
-    workers = [WorkerProcess(pool, get_settings().home_dir / "logs") for pool in ("student", "teacher")]
+    # The workers load the demo preset's models while they start (ADQ_PRESET), not in the first jobs.
+    env = {**os.environ, "ADQ_PRESET": preset.name}
+    workers = [WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in ("student", "teacher")]
     try:
         for w in workers:
             w.wait_ready()

@@ -70,6 +70,8 @@ def run(pool: str, **kwargs) -> None:
     preflight(pool)
     from tasks import app
     from tasks.app import ensure_broker_folders
+    from tasks.maintenance import warm_on_start
 
     ensure_broker_folders()
+    warm_on_start(pool)
     app.worker_main(worker_argv(pool, **kwargs))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from sqlalchemy import select
 
 from shared import calibration as cal
+from shared.config import get_settings
 from shared.db.models import Calibration
 from shared.db.session import session_scope
 from shared.errors import CalibrationError
@@ -26,7 +28,9 @@ def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: i
     with session_scope() as s:
         s.add(row)
         s.flush()
-        return row.id
+        row_id = row.id
+    _latest.clear()  # this process sees its own new calibration at once; others within LATEST_CACHE_S
+    return row_id
 
 
 @lru_cache(maxsize=64)
@@ -39,14 +43,25 @@ def percentiles(calibration_id: int) -> cal.Percentiles:
         return cal.parse(row.percentiles)
 
 
+LATEST_CACHE_S = 5.0  # every submit needs its calibration: one query per key every few seconds, not per job
+_latest: dict[tuple[str, str, str], tuple[float, Calibration]] = {}
+
+
 def latest(preset: str, digest: str) -> Calibration | None:
+    key = (get_settings().effective_database_url, preset, digest)
+    hit = _latest.get(key)
+    if hit is not None and time.monotonic() - hit[0] < LATEST_CACHE_S:
+        return hit[1]
     with session_scope() as s:
-        return s.scalars(
+        row = s.scalars(
             select(Calibration)
             .where(Calibration.preset == preset, Calibration.settings_hash == digest)
             .order_by(Calibration.id.desc())
             .limit(1)
         ).one_or_none()
+    if row is not None:  # a miss is not cached: the first calibration of a key is used as soon as it exists
+        _latest[key] = (time.monotonic(), row)
+    return row
 
 
 def _diff(expected: dict, found: dict) -> str:

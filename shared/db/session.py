@@ -41,7 +41,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    # One connection per task thread (the overlapped design runs up to ADQ_WORKER_THREADS jobs at once), and some
+    # over for the model lane's neighbours; a thread that waits for a pooled connection stalls its job.
+    size = max(2, get_settings().worker_threads or 16)  # 16: above every pool's default (workers.launch)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
 
 
 def get_engine() -> Engine:
