@@ -46,19 +46,20 @@ HISTOGRAMS = {
 FINISHED = "adq_jobs_finished_total"
 
 
-_clients: dict[int, object] = {}
+_clients: dict[tuple[int, str | None], object] = {}
 
 
 def _client():
-    """The process's client (its connection pool is thread-safe), made after any fork."""
+    """The process's client for the configured Redis (its connection pool is thread-safe), made after any fork."""
     import os
 
+    from shared.config import get_settings
     from shared.control.published import redis_client
 
-    pid = os.getpid()
-    if pid not in _clients:
-        _clients[pid] = redis_client(timeout_s=0.5)
-    return _clients[pid]
+    key = (os.getpid(), get_settings().effective_control_redis_url)
+    if key not in _clients:
+        _clients[key] = redis_client(timeout_s=0.5)
+    return _clients[key]
 
 
 def _key(name: str, label: str | None) -> str:

@@ -20,9 +20,9 @@ from tasks import client
 
 # Short limits so the broker hands a lost message back within seconds, not the production hour.
 FAST = {
-    "ADQ_TEACHER_TIME_LIMIT_S": "20",
-    "ADQ_STUDENT_TIME_LIMIT_S": "20",
-    "ADQ_VISIBILITY_TIMEOUT_S": "22",
+    "ADQ_TEACHER_TIME_LIMIT_S": "30",
+    "ADQ_STUDENT_TIME_LIMIT_S": "30",
+    "ADQ_VISIBILITY_TIMEOUT_S": "35",
     "ADQ_RETRY_BACKOFF_MAX_S": "10",
 }
 SLOW_TEACHER = {"k": 100, "teacher_steps": 200, "sigma": 1.0}  # several seconds of teacher work on the CPU
