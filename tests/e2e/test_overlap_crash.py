@@ -1,14 +1,15 @@
-"""kill -9 an overlapped worker while one job uploads and the next is in the model.
+"""kill -9 an overlapped worker while one job uploads (or records) and the next is in the model.
 
 The overlapped design's new moment of risk: several unacked jobs in one process, in different steps, die together.
-S3 is reached through a proxy that stalls requests, so the first job hangs in its upload (after its model run)
-while the second runs in the model and the third waits for it. Every job must still finish exactly once, with one
-final image and one crashed attempt recorded.
+S3 (or PostgreSQL) is reached through a proxy that stalls requests, so the first job hangs in its upload (or its
+record) after its model run, while the second runs in the model and the third waits for it. Every job must still
+finish exactly once, with one final image and one crashed attempt recorded.
 """
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 
 import pytest
 
@@ -38,11 +39,19 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.parametrize("stage", ["student", "teacher"])
-def test_kill_during_overlapped_upload_and_model_run(system, stage):
-    port = int(system.env["ADQ_S3_ENDPOINT_URL"].rsplit(":", 1)[1])
+def _behind_proxy(env: dict, service: str) -> tuple[CuttableProxy, dict]:
+    if service == "s3":
+        proxy = CuttableProxy(int(env["ADQ_S3_ENDPOINT_URL"].rsplit(":", 1)[1]))
+        return proxy, {"ADQ_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+    port = urlparse(env["ADQ_DATABASE_URL"]).port
     proxy = CuttableProxy(port)
-    via_proxy = {"ADQ_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", **QUICK}
+    return proxy, {"ADQ_DATABASE_URL": env["ADQ_DATABASE_URL"].replace(f":{port}/", f":{proxy.port}/")}
+
+
+@pytest.mark.parametrize("stage, stalled", [("student", "s3"), ("teacher", "s3"), ("student", "postgres")])
+def test_kill_during_overlapped_io_and_model_run(system, stage, stalled):
+    proxy, routed = _behind_proxy(system.env, stalled)
+    via_proxy = {**routed, **QUICK}
     slow = {f"ADQ_NULL_{stage.upper()}_MS": str(MODEL_MS), "ADQ_NULL_STUDENT_SIDE": "64", "ADQ_NULL_TEACHER_SIDE": "64"}
     k = 100 if stage == "teacher" else 0
     if stage == "teacher":  # the student stage runs first, undisturbed, and hands all three to the teacher queue
@@ -57,8 +66,9 @@ def test_kill_during_overlapped_upload_and_model_run(system, stage):
     _wait(lambda: all(jobs.get(i).status == running for i in ids), 30, "three claims")
     time.sleep(0.5)  # past the teacher's download of the student image
     proxy.stall()
-    # The first job's model run ends and its upload hangs; the second is in the model by then.
-    _wait(lambda: proxy.held >= 1, MODEL_MS / 1000 * 2 + 10, "an upload held in flight")
+    # The first job's model run ends and its upload (or the database writes after it) hangs; the second job is
+    # in the model by then.
+    _wait(lambda: proxy.held >= 1, MODEL_MS / 1000 * 2 + 10, f"a {stalled} request held in flight")
     time.sleep(MODEL_MS / 1000 / 3)
     assert all(jobs.get(i).status == running for i in ids)
     victim.kill()

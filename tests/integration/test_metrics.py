@@ -37,7 +37,12 @@ def _finish_one(score: float) -> None:
 
 
 def test_recorded_stages_reach_the_scrape_through_redis(pg_env, redis_url):
-    with configured(ADQ_BROKER_URL=redis_url):
+    import redis
+
+    # A Redis database of its own: counts are cumulative, and nothing else may add to them during the test.
+    own = redis_url.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(own).flushdb()
+    with configured(ADQ_BROKER_URL=own):
         for score in (-0.5, 0.7, 2.2):
             _finish_one(score)
         jobs.fail(job(k=50).id, "boom")
