@@ -66,6 +66,10 @@ class DatabaseUnavailable(TransientError):
     """The database could not be reached; the operation can be retried."""
 
 
+class SchemaBehind(AdqError):
+    """The database's schema is older than the code: `adq migrate` brings it up to date. Not retried."""
+
+
 class ScoringError(AdqError):
     """The quality estimator could not score an image."""
 

@@ -26,6 +26,19 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def upgrade_engine(engine) -> None:
+    """Upgrade the database behind ``engine`` to head, only when it is behind (a cheap revision check)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+    command.upgrade(cfg, "head")
+
+
 def current(url: str | None = None) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import get_settings
-from shared.errors import DatabaseUnavailable
+from shared.errors import DatabaseUnavailable, SchemaBehind
 
 _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
@@ -50,8 +50,15 @@ def make_engine(url: str) -> Engine:
 def get_engine() -> Engine:
     global _engine, _factory
     if _engine is None:
-        _engine = make_engine(get_settings().effective_database_url)
-        _factory = sessionmaker(_engine, expire_on_commit=False)
+        url = get_settings().effective_database_url
+        engine = make_engine(url)
+        if url.startswith("sqlite"):
+            # The embedded database migrates itself on first use: a new user's first command just works. A server
+            # database is migrated by its operator (`adq migrate`), never behind their back.
+            from shared.db.migrate import upgrade_engine
+
+            upgrade_engine(engine)
+        _engine, _factory = engine, sessionmaker(engine, expire_on_commit=False)
     return _engine
 
 
@@ -68,6 +75,12 @@ def dispose() -> None:
     _engine = _factory = None
 
 
+def _schema_missing(exc: DBAPIError) -> bool:
+    """A table or column the code uses does not exist: SQLite says so in words, PostgreSQL by SQLSTATE."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("42P01", "42703") or any(m in str(exc.orig) for m in ("no such table", "no such column"))
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """Commit on success, roll back on error; connection failures surface as DatabaseUnavailable (retryable)."""
@@ -79,6 +92,11 @@ def session_scope() -> Iterator[Session]:
         session.commit()
     except (OperationalError, DBAPIError) as exc:
         session.rollback()
+        if _schema_missing(exc):
+            first = str(exc.orig).splitlines()[0]
+            raise SchemaBehind(
+                f"the database schema is behind this version of adq ({first}); run `adq migrate`"
+            ) from exc
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise DatabaseUnavailable(f"database unavailable: {exc.orig!r}") from exc
         raise

@@ -37,3 +37,32 @@ def test_downgrade_and_upgrade_round_trip(pg_url):
     command.downgrade(alembic_config(pg_url), "base")
     upgrade(pg_url)
     assert _diff(pg_url) == []
+
+
+def test_a_new_embedded_database_migrates_itself_on_first_use(tmp_path):
+    """A newcomer's first command needs no `adq migrate` on the embedded defaults."""
+    import subprocess
+    import sys
+
+    env = {"ADQ_HOME": str(tmp_path / "fresh"), "ADQ_DATABASE_URL": "", "ADQ_BROKER_URL": "", "ADQ_STORAGE_URL": ""}
+    code = "from shared import client; print(client.record('a red fox at sunset', seed=1)[0].status)"
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "queued", done.stderr
+
+
+def test_a_server_database_behind_the_code_names_adq_migrate(pg_url):
+    import pytest
+    from alembic import command
+
+    from shared.db import jobs
+    from shared.db.migrate import alembic_config
+    from shared.errors import SchemaBehind
+    from tests.helpers import configured
+
+    command.downgrade(alembic_config(pg_url), "0003")  # a server database is never migrated behind its back
+    with configured(ADQ_DATABASE_URL=pg_url), pytest.raises(SchemaBehind, match="run `adq migrate`"):
+        jobs.get("00000000-0000-0000-0000-000000000000")
