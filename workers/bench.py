@@ -20,6 +20,13 @@ from tasks import client
 SUBMITTERS = 4
 
 
+def write_json(out: str | None, result: dict) -> None:
+    """A benchmark's --json FILE."""
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+
+
 def _wait_all(ids: list[str], timeout: float) -> list:
     deadline = time.monotonic() + timeout
     return [client.wait(i, timeout=max(0.1, deadline - time.monotonic()), poll_s=0.01) for i in ids]
@@ -148,7 +155,5 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
         f"deciding (live tau, controller value): median {d['median_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms, mean "
         f"{d['mean_ms']:.3f} ms per job over {d['decisions']} decisions"
     )
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     return result

@@ -8,7 +8,6 @@ Real Redis, PostgreSQL and worker processes, with the null preset's fixed-cost m
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from shared.control import published
 from shared.control.live import forget
 from shared.errors import InputError
 from tasks import client
+from workers.bench import write_json
 
 
 def _seconds(view) -> float:
@@ -165,7 +165,5 @@ def run(
     for r in b:
         print(f"| {r['tau_mode']} | {r['jobs']} | {r['teacher_fraction']:.3f} | {', '.join(r['sources'])} |")
     result = {"load_step": a, "drift": b}
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     return result

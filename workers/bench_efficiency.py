@@ -3,8 +3,7 @@
 The model is the null preset at a fixed cost per image (a sleep stands in for GPU time, so the CPU is free
 meanwhile, as it is while a GPU computes) making textured images that encode like real ones. Jobs run on real
 Redis, PostgreSQL and an S3 server (moto's server mode, started here unless ADQ_S3_ENDPOINT_URL is set), through
-real worker processes, one per pool. Each pool is measured alone, in steady state: the first WARM jobs to finish
-are left out, and the rate is taken over the rest.
+real worker processes, one per pool. Each pool is measured alone, in steady state (``steady``).
 
 Also measured in the same run: the lossless encodings we could store (``encodings``), and what batching gives
 the trained and tiny models in one process (``batching``).
@@ -12,7 +11,6 @@ the trained and tiny models in one process (``batching``).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -26,8 +24,9 @@ from pathlib import Path
 from shared.config import get_settings
 from shared.db import jobs
 from shared.errors import InputError
+from workers.bench import write_json
 
-WARM = 3
+WARM = 24  # finishes left out: more than the jobs in flight at start (12 student threads)
 DESIGNS = ("serial", "overlapped")
 
 
@@ -52,20 +51,19 @@ def _wait(ids: list[str], status: str, timeout: float = 900) -> list:
 
 
 def steady(rows: list, finished: str, model_s, model_ms: float) -> dict:
-    """Jobs/s after the first WARM jobs finished, and the model's share of that wall time: jobs/s times the model's
-    fixed cost. (Summing the seconds recorded around each model call instead over-counts: a call's wake-up waits
-    for the GIL, and with jobs in flight the window's edges cut through model runs.)"""
+    """Throughput in steady state: jobs finished per second between the WARM-th finish and the last (more than the
+    jobs a worker starts with in flight, whose finishes come in a burst). Busy is jobs/s times the model's fixed
+    cost: the seconds recorded around each call also include its wake-up, so summing them over-counts."""
     rows = sorted(rows, key=lambda r: getattr(r, finished))
     t0, tail = getattr(rows[WARM - 1], finished), rows[WARM:]
     wall = (getattr(tail[-1], finished) - t0).total_seconds()
     rate = len(tail) / wall
-    recorded = sum(model_s(r) for r in tail) / len(tail)
     return {
         "jobs": len(tail),
         "wall_s": wall,
         "jobs_per_s": rate,
         "busy_fraction": rate * model_ms / 1000,
-        "recorded_model_ms_per_job": 1000 * recorded,
+        "recorded_model_ms_per_job": 1000 * sum(model_s(r) for r in tail) / len(tail),
     }
 
 
@@ -184,6 +182,7 @@ def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dic
     from shared.models import registry
     from shared.params import JobParams
     from shared.shapes.world import prompts as shapes_prompts
+    from shared.stages import _generate
 
     out = []
     for preset in presets:
@@ -196,17 +195,7 @@ def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dic
         one = time.perf_counter() - t0
         t0, batched = time.perf_counter(), []
         for i in range(0, n, batch):
-            group = params[i : i + batch]
-            p = group[0]
-            outs = student.generate_batch(
-                [q.prompt for q in group],
-                [q.seed for q in group],
-                steps=p.student_steps,
-                guidance=p.student_guidance,
-                width=p.width,
-                height=p.height,
-            )
-            batched += [o.image for o in outs]
+            batched += [r.image for r in _generate(preset, params[i : i + batch])]  # the workers' batch call
         many = time.perf_counter() - t0
         identical = sum(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(singles, batched))
         prompts = [p.prompt for p in params]
@@ -267,9 +256,7 @@ def run(
     result = {"rows": rows, "encodings": encodings((student_side, teacher_side)), "batching": batching()}
     result["settings"] = {k: getattr(s, k) for k in ("worker_threads", "png_compress_level", "score_batch_max")}
     _print(result)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     return result
 
 

@@ -7,13 +7,12 @@ same run, at each table size."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from pathlib import Path
 
 from shared.config import get_settings
 from shared.errors import InputError
+from workers.bench import write_json
 
 LIVE_ROWS = 300  # jobs in flight during the scrapes: what the live-status counts read
 
@@ -88,7 +87,5 @@ def run(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), scrapes: int = 20
         rows.append({"rows": size, "scrape_ms": served, "full_table_scan_ms": table})
         print(f"{size:>9} rows: scrape {served:7.1f} ms   (aggregates over the table, as before: {table:8.1f} ms)")
     result = {"scrapes": scrapes, "rows": rows}
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     return result
