@@ -163,11 +163,29 @@ def _bench_quality(a) -> int:
     return 0
 
 
+def check_api_exposure(host: str, insecure: bool) -> None:
+    """With no API keys the gateway serves anyone who can reach it: only on loopback, unless told that is meant."""
+    import ipaddress
+
+    if get_settings().api_keys or insecure:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if not loopback:
+        raise InputError(
+            f"--host {host} is not a loopback address and ADQ_API_KEYS is empty, so anyone who can reach it could "
+            "submit jobs: set ADQ_API_KEYS, or pass --insecure if an unauthenticated gateway is what you mean"
+        )
+
+
 def _api(a) -> int:
     import uvicorn
 
     from gateway.app import create_app
 
+    check_api_exposure(a.host, a.insecure)
     uvicorn.run(
         create_app(), host=a.host, port=a.port, log_level="info" if a.verbose else "warning", proxy_headers=True
     )

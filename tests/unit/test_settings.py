@@ -24,3 +24,32 @@ def test_settings_come_from_adq_environment(monkeypatch):
     monkeypatch.setenv("ADQ_MAX_ATTEMPTS", "5")
     s = Settings()
     assert (s.preset, s.max_attempts) == ("sdxl-turbo", 5)
+
+
+def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
+    import subprocess
+    import sys
+
+    import pytest
+
+    from shared.errors import InputError
+    from tests.helpers import configured
+    from workers.commands import check_api_exposure
+
+    with configured(ADQ_API_KEYS=""):
+        for host in ("127.0.0.1", "::1", "localhost"):
+            check_api_exposure(host, insecure=False)
+        for host in ("0.0.0.0", "192.168.1.5", "api.example.com"):
+            with pytest.raises(InputError, match="ADQ_API_KEYS is empty.*--insecure"):
+                check_api_exposure(host, insecure=False)
+        check_api_exposure("0.0.0.0", insecure=True)  # said explicitly
+        # The command itself exits 2 with the message, before it binds anything.
+        done = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "api", "--host", "0.0.0.0", "--port", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "--insecure" in done.stderr, done.stderr
+    with configured(ADQ_API_KEYS="web:secret"):
+        check_api_exposure("0.0.0.0", insecure=False)
