@@ -39,6 +39,7 @@ class _Call:
     fn: BatchFn  # items -> results, one per item
     item: object
     future: Future = field(default_factory=Future)
+    started: float | None = None  # monotonic time the lane began running it
 
 
 @dataclass(frozen=True)
@@ -72,24 +73,33 @@ class ModelLane:
         self._thread = threading.Thread(target=self._loop, name="adq-model-lane", daemon=True)
         self._thread.start()
 
-    def submit(self, key: Hashable, fn: BatchFn, item) -> Future:
-        """Queue a call without waiting for it (warming the models at start-up)."""
+    def _queue(self, key: Hashable, fn: BatchFn, item) -> _Call:
         c = _Call(key, fn, item)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the model lane is stopped")
             self._pending.append(c)
             self._cond.notify_all()
-        return c.future
+        return c
+
+    def submit(self, key: Hashable, fn: BatchFn, item) -> Future:
+        """Queue a call without waiting for it (warming the models at start-up)."""
+        return self._queue(key, fn, item).future
 
     def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
-        future = self.submit(key, fn, item)
-        try:
-            return future.result(timeout_s)
-        except FutureTimeout:
-            log.critical("a model call outlived its %s s time limit; exiting so the worker restarts", timeout_s)
-            logging.shutdown()
-            os._exit(STUCK_EXIT_CODE)
+        """Run a call and wait for its result. The time limit counts from when the lane starts the call, not
+        from when it was queued: waiting behind other jobs' runs (each under its own limit) is not being stuck."""
+        c = self._queue(key, fn, item)
+        while True:
+            deadline = None if timeout_s is None or c.started is None else c.started + timeout_s
+            try:
+                return c.future.result(1.0 if deadline is None else max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        log.critical("a model call outlived its %s s time limit; exiting so the worker restarts", timeout_s)
+        logging.shutdown()
+        os._exit(STUCK_EXIT_CODE)
 
     def stop(self) -> None:
         with self._cond:
@@ -105,12 +115,14 @@ class ModelLane:
             if not self._pending:
                 return None
             first = self._pending.popleft()
+            first.started = time.monotonic()
             batch, limit = [first], max(1, self._max_batch(first.key))
             deadline = time.monotonic() + self._max_wait_s(first.key)
             while len(batch) < limit:
                 same = [c for c in self._pending if c.key == first.key][: limit - len(batch)]
                 for c in same:
                     self._pending.remove(c)
+                    c.started = first.started
                 batch += same
                 left = deadline - time.monotonic()
                 if len(batch) >= limit or left <= 0 or self._stopped:

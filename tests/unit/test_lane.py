@@ -154,3 +154,14 @@ def test_the_controller_counts_one_model_per_threads_node_and_one_per_prefork_ch
 
     assert _model_slots({"pool": {"max-concurrency": 3, "threads": 3}}) == 1
     assert _model_slots({"pool": {"max-concurrency": 2, "processes": [11, 12]}}) == 2
+
+
+def test_the_time_limit_counts_from_the_start_of_the_run_not_the_wait_in_the_queue():
+    lane = _lane()
+    slow = threading.Thread(target=lane.call, args=(("a",), lambda items: time.sleep(1.2) or items, 1))
+    slow.start()
+    time.sleep(0.1)
+    # Queued behind 1.2 s of another job's run, with a 0.8 s limit of its own: it waits, then runs in time.
+    assert lane.call(("b",), lambda items: items, 2, timeout_s=0.8).value == 2
+    slow.join()
+    lane.stop()
