@@ -13,11 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import (
     AdqError,
+    CalibrationError,
     IdempotencyConflict,
     InputError,
     JobConflict,
     JobNotFound,
     ObjectNotFound,
+    RateLimited,
+    ResultExpired,
     TransientError,
 )
 
@@ -26,10 +29,14 @@ log = logging.getLogger(__name__)
 # Most specific first: an IdempotencyConflict is also an InputError, and an ObjectNotFound a StorageError.
 STATUS: list[tuple[type[Exception], int]] = [
     (IdempotencyConflict, 409),
+    # A valid request the server is not calibrated for yet: `adq calibrate` makes the same request succeed.
+    (CalibrationError, 409),
     (InputError, 422),
     (JobNotFound, 404),
     (ObjectNotFound, 404),
     (JobConflict, 409),
+    (ResultExpired, 410),
+    (RateLimited, 429),
     (TransientError, 503),  # an outage: clients retry after Retry-After
 ]
 RETRY_AFTER_S = "5"
@@ -40,7 +47,8 @@ class ErrorResponse(BaseModel):
     detail: str | list | None = None
 
 
-RESPONSES = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 503)}
+RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422, 503)}
+LIMITED = {429: {"model": ErrorResponse, "description": "over ADQ_RATE_LIMIT; see Retry-After"}}
 
 
 def error(status: int, message: str, detail=None, headers=None) -> JSONResponse:
@@ -55,14 +63,26 @@ async def _project_error(_req: Request, exc: AdqError) -> JSONResponse:
     status = status_of(exc)
     if status is None:  # a project error the table does not place is still a bug, not an outage
         return await _unexpected(_req, exc)
-    return error(status, str(exc), headers={"Retry-After": RETRY_AFTER_S} if status == 503 else None)
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return error(status, str(exc), headers=headers)
+
+
+def _named(field: str, e: dict) -> str:
+    """``k=101: Input should be less than or equal to 100``: the field, the value given, and what is wrong."""
+    value = e.get("input")
+    if e.get("type") == "missing" or isinstance(value, (dict, list)) or value is None:
+        return f"{field}: {e['msg']}"
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return f"{field}={shown}: {e['msg']}"
 
 
 async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
     fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in exc.errors()]
     return error(
         422,
-        "invalid request: " + ", ".join(fields),
+        "invalid request: " + "; ".join(_named(f, e) for f, e in zip(fields, exc.errors())),
         [{"field": f, "message": e["msg"]} for f, e in zip(fields, exc.errors())],
     )
 

@@ -8,39 +8,59 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.db import calibrations, jobs
+from shared.config import get_settings
+from shared.db import bookkeeping, calibrations, jobs
 from shared.db.models import Job
-from shared.errors import JobFinished, NoImageYet, ObjectNotFound
+from shared.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
 from shared.params import resolve
+from shared.priority import PRIORITIES, lane
 from shared.schema import JobView
 from shared.storage import get_storage
 
 
-def record(
-    prompt: Any,
-    *,
-    idempotency_key: str | None = None,
-    webhook_url: str | None = None,
-    owner: str | None = None,
-    **params: Any,
-) -> tuple[Job, bool]:
-    """Check every input, fix tau from the matching calibration, and insert the queued row. Returns the row and
-    whether it was created (False when an idempotency key returned an earlier job)."""
-    resolved = resolve(prompt, **params)
-    if webhook_url is not None:
-        from shared.webhooks import check_url
+def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> list[str] | None:
+    if priority not in PRIORITIES:
+        raise InputError(f"priority {priority!r} must be one of {', '.join(PRIORITIES)}")
+    if webhook_url is None:
+        return None  # webhook_events without a webhook_url ask for nothing
+    from shared.webhooks import check_events, check_url
 
-        check_url(webhook_url)
+    check_url(webhook_url)
+    return check_events(webhook_events)
+
+
+def prepare(prompt: Any, *, owner: str | None = None, unfinished: int | None = None, **params: Any) -> tuple[Job, bool]:
+    """Check every input and build the queued row (not yet inserted), with tau fixed from the matching
+    calibration. ``unfinished``: the key's unfinished jobs, when the caller counted them. Returns the row and
+    whether the caller gave a seed."""
+    priority = params.pop("priority", None) or "normal"
+    webhook_url = params.pop("webhook_url", None)
+    events = check_delivery(priority, webhook_url, params.pop("webhook_events", None))
+    batch_id = params.pop("batch_id", None)
+    resolved = resolve(prompt, **params)
     calibration_id, percentiles = calibrations.for_job(resolved)
-    return jobs.create(
+    share = get_settings().fair_share_jobs
+    if unfinished is None:
+        unfinished = bookkeeping.unfinished_of(owner) if owner is not None and share > 0 else 0
+    row = jobs.new_row(
         resolved,
         threshold=percentiles.tau(resolved.k),
         calibration_id=calibration_id,
-        idempotency_key=idempotency_key,
-        seed_given=params.get("seed") is not None,
         owner=owner,
         webhook_url=webhook_url,
+        webhook_events=events,
+        priority=priority,
+        queue_priority=lane(priority, unfinished, share),
+        batch_id=batch_id,
     )
+    return row, params.get("seed") is not None
+
+
+def record(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any):
+    """Check every input and insert the queued row. Returns the row and whether it was created (False when an
+    idempotency key returned an earlier job)."""
+    row, seed_given = prepare(prompt, owner=owner, **params)
+    return jobs.insert_row(row, idempotency_key=idempotency_key, seed_given=seed_given)
 
 
 def get(job_id: str) -> JobView:
@@ -66,8 +86,14 @@ def cancel(job_id: str) -> JobView:
     return JobView.of(row)
 
 
+def check_not_expired(view: JobView) -> None:
+    if view.expired:
+        raise ResultExpired(f"job {view.id}'s images expired under the retention policy (ADQ_RESULT_TTL_S)")
+
+
 def image_bytes(job_id: str, which: str = "final") -> bytes:
     view = get(job_id)
+    check_not_expired(view)
     key = view.final_image_key if which == "final" else view.student_image_key
     if key is None:
         raise NoImageYet(f"job {job_id} has no {which} image yet (status {view.status.value})")

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
     webhook_timeout_s: float = Field(10.0, gt=0)
     webhook_max_attempts: int = Field(8, ge=1, le=50)
+    # The API for web backends (README, "HTTP API").
+    rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
+    rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
+    fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")
+    max_batch: int = Field(100, ge=1, le=10000, description="Most prompts in one POST /v1/batches.")
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Seconds finished jobs keep images; 0 keeps them.")
+    events_poll_s: float = Field(0.5, gt=0, le=10, description="How often an event stream looks for new events.")
+    api_insecure: bool = Field(False, description="Let `adq api` serve a non-loopback address with no API keys.")
+    api_url: str = Field("", description="The CLI talks to this gateway over HTTP instead of the database.")
+    api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")
     flower_user: str = "admin"
     flower_password: str = Field("", description="Flower basic-auth password; empty refuses to start Flower.")
     metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")

@@ -50,6 +50,26 @@ class JobFinished(JobConflict):
     """The job already finished, so it cannot be cancelled."""
 
 
+class Cancelled(AdqError):
+    """The job was cancelled while a stage ran it: the run stops at its next denoising step."""
+
+    def __init__(self, message: str, steps_done: int | None = None):
+        super().__init__(message)
+        self.steps_done = steps_done
+
+
+class ResultExpired(AdqError):
+    """The job's images were deleted by retention (ADQ_RESULT_TTL_S); HTTP answers 410."""
+
+
+class RateLimited(AdqError):
+    """The API key is over ADQ_RATE_LIMIT; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int = 1):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StorageError(AdqError):
     """Reading or writing an image object failed."""
 
@@ -87,7 +107,11 @@ class AttemptsExhausted(AdqError):
 
 
 class WebhookError(AdqError):
-    """A webhook could not be delivered."""
+    """A webhook could not be delivered. ``status``: the receiver's HTTP status, when it answered."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class WebhookUnavailable(WebhookError, TransientError):

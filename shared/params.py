@@ -35,7 +35,7 @@ class JobParams(BaseModel):
     k: int
     """Percent of jobs the teacher improves, 0-100"""
     k_max: int
-    """Highest share the `fill` policy may raise k to while teachers are idle (default: k)"""
+    """Highest share the `fill` policy may raise k to while teachers are idle (default, and at least: k)"""
     sigma: float
     """Rollback value for refinement, in (0, 1]"""
     strategy: Strategy
@@ -165,9 +165,8 @@ def check_inputs(params: JobParams) -> JobParams:
         if v % 8:
             raise InputError(f"{name}={v} must be a multiple of 8")
     k = check_k(params.k)
-    k_max = k if params.k_max is None else _int("k_max", params.k_max, 0, 100)
-    if k_max < k:
-        raise InputError(f"k_max={k_max} is below k={k}; it is the most the fill policy may raise k to")
+    # k_max is the most the fill policy may raise k to: one below k means k (it may not lower the share).
+    k_max = k if params.k_max is None else max(k, _int("k_max", params.k_max, 0, 100))
     return JobParams(
         prompt=prompt,
         preset=params.preset,

@@ -93,6 +93,10 @@ def _load(path: Path = PRESETS_FILE) -> dict[str, Preset]:
 PRESETS: dict[str, Preset] = _load()
 
 
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]

@@ -11,11 +11,14 @@ template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from shared.params import SETTABLE, JobParams
+from shared.config import Settings
+from shared.params import MAX_SEED, SETTABLE, JobParams
+from shared.presets import preset_names
+from shared.priority import Priority
 from shared.status import TERMINAL, JobStatus
 
 AUDIT_TIMES = (
@@ -30,9 +33,31 @@ AUDIT_TIMES = (
 TIMINGS = ("generate_s", "score_s", "teacher_s")
 
 
+_DEFAULTS = Settings.model_fields
+# What JSON Schema can say of each settable field, so the published schema admits only requests the API accepts
+# (check_inputs still checks everything, for every caller). Bounds that are settings are documented at their
+# defaults.
+BOUNDS: dict[str, dict] = {
+    "k": dict(ge=0, le=100),
+    "k_max": dict(ge=0, le=100),
+    "sigma": dict(gt=0, le=1),
+    "seed": dict(ge=0, le=MAX_SEED),
+    "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
+    "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
+}
+PROMPT = dict(
+    min_length=1,
+    max_length=_DEFAULTS["max_prompt_chars"].default,
+    pattern=r"^[^\x00]*\S[^\x00]*$",  # not blank, no NUL
+    description=JobParams.model_fields["prompt"].description,
+)
+PresetName = Literal[tuple(preset_names())]  # type: ignore[valid-type]
+
+
 def _optional(name: str) -> tuple[Any, Any]:
     field = JobParams.model_fields[name]
-    return field.annotation | None, Field(None, description=field.description)
+    kind = PresetName if name == "preset" else field.annotation
+    return kind | None, Field(None, description=field.description, **BOUNDS.get(name, {}))
 
 
 JobOptions: type[BaseModel] = create_model(
@@ -43,11 +68,26 @@ JobOptions: type[BaseModel] = create_model(
 )
 
 
-class JobRequest(JobOptions):  # type: ignore[misc, valid-type]
+class Delivery(BaseModel):
+    """Where and how a job is delivered, beside its parameters: shared by jobs and batches."""
+
+    priority: Priority = Field("normal", description="Queue priority: high, normal or low")
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[^\s]*)?$",
+        description="POSTed a signed event (Standard Webhooks) when the job finishes; an http(s) URL whose "
+        "host does not resolve to a private, loopback or link-local address",
+    )
+    webhook_events: list[Literal["job.succeeded", "job.failed", "job.cancelled"]] | None = Field(
+        None, min_length=1, description="The events the webhook wants; unset: all three"
+    )
+
+
+class JobRequest(JobOptions, Delivery):  # type: ignore[misc, valid-type]
     """POST /v1/jobs."""
 
-    prompt: str = Field(description=JobParams.model_fields["prompt"].description)
-    webhook_url: str | None = Field(None, description="POSTed a signed JSON body when the job finishes")
+    prompt: str = Field(**PROMPT)
 
 
 class ImageLinks(BaseModel):
@@ -94,6 +134,14 @@ class JobView(JobParams):
     idempotency_key: str | None = None
     owner: str | None = None
     webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+    webhook: dict = Field(
+        default_factory=dict, description="Delivery record: attempts, last_status, last_error, last_at, delivered"
+    )
+    priority: str = "normal"
+    batch_id: str | None = None
+    steps_done: int | None = Field(None, description="Denoising steps a cancelled run had finished when it stopped")
+    expired: bool = Field(False, description="True once retention deleted the images (ADQ_RESULT_TTL_S)")
     images: ImageLinks = Field(default_factory=ImageLinks, description="Presigned links (gateway only)")
     created: bool = Field(True, description="False when an idempotency key returned an earlier job")
 
@@ -103,17 +151,59 @@ class JobView(JobParams):
 
     @classmethod
     def of(cls, job, created: bool = True) -> JobView:
-        own = set(cls.model_fields) - {"timings", "times", "created", "images", "history"}
+        own = set(cls.model_fields) - {"timings", "times", "created", "images", "history", "webhook", "expired"}
         fields = {name: getattr(job, name) for name in own if hasattr(job, name)}
         fields.update(
+            expired=getattr(job, "expired_at", None) is not None,
+            webhook={
+                "attempts": getattr(job, "webhook_attempts", 0) or 0,
+                "last_status": getattr(job, "webhook_last_status", None),
+                "last_error": getattr(job, "webhook_last_error", None),
+                "last_at": _iso(getattr(job, "webhook_last_at", None)),
+                "delivered": getattr(job, "webhook_delivered", None),
+                "pending": bool(getattr(job, "webhook_pending", False)),
+            }
+            if getattr(job, "webhook_url", None)
+            else {},
             timings={name: getattr(job, name) for name in TIMINGS},
             times={name: _iso(getattr(job, name)) for name in AUDIT_TIMES},
             history=list(getattr(job, "history", None) or []),
             created=created,
         )
+        if fields.get("priority") is None:  # a row not yet flushed
+            fields["priority"] = "normal"
         if fields.get("k_max") is None:  # rows from before k_max existed
             fields["k_max"] = fields["k"]
         return cls(**fields)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+BatchItem: type[BaseModel] = create_model(
+    "BatchItem",
+    __base__=JobOptions,
+    __doc__="One prompt of a batch, with its own overrides of the shared parameters.",
+    prompt=(str, Field(**PROMPT)),
+)
+
+
+class BatchRequest(Delivery):
+    """POST /v1/batches: ``shared`` parameters for every item, each item's own overriding them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchItem] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=_DEFAULTS["max_batch"].default, description="At most ADQ_MAX_BATCH prompts"
+    )
+    shared: JobOptions = Field(default_factory=JobOptions, description="Parameters every item gets")  # type: ignore
+
+
+class BatchView(BaseModel):
+    id: str
+    size: int
+    created_at: str | None
+    status: dict[str, int] = Field(description="Jobs per status")
+    done: bool = Field(description="True once every job finished")
+    job_ids: list[str]
+    jobs: list[JobView] = Field(default_factory=list, description="The items' jobs, in item order")

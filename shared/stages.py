@@ -14,16 +14,17 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
-from shared import cascade, metrics
+from shared import cancel, cascade, metrics
 from shared.config import get_settings
 from shared.control.decision import Decider
 from shared.db import jobs
 from shared.db.jobs import Claim
 from shared.db.models import Job
-from shared.errors import AttemptsExhausted, Interrupted, TransientError
+from shared.errors import AttemptsExhausted, Cancelled, Interrupted, TransientError
 from shared.holders import Claimant, holder_id, running_here
 from shared.lane import InlineLane, ModelLane
 from shared.models import registry
@@ -114,10 +115,11 @@ def _log_warm_error(future) -> None:
         log.error("loading the models at start-up failed: %s", future.exception())
 
 
-def _generate(preset: str, batch: list[JobParams]) -> list:
+def _generate(preset: str, job_id: str | None, batch: list[JobParams]) -> list:
     student = registry.student(preset)
-    if len(batch) == 1:
-        return [cascade.generate(student, batch[0])]
+    if len(batch) == 1:  # one job: a cancel stops it after the step it is in (shared.cancel)
+        with cancel.watching(job_id, jobs.is_cancelled) if job_id else nullcontext():
+            return [cascade.generate(student, batch[0])]
     p = batch[0]
     outs = student.generate_batch(
         [q.prompt for q in batch],
@@ -139,7 +141,8 @@ def student(claim: Claim) -> Outcome:
     params = JobParams.of(claim.job)
     limit = STUDENT.time_limit_s()
     # 2. Generate: jobs with the same student settings may share a batch
-    gen = lane().call(("generate", params.student_hash()), partial(_generate, params.preset), params, timeout_s=limit)
+    generate = partial(_generate, params.preset, claim.job_id)
+    gen = lane().call(("generate", params.student_hash()), generate, params, timeout_s=limit)
     # 3. Score: images that are ready together are scored together
     image = gen.value.image
     scored = lane().call(
@@ -176,12 +179,13 @@ def teacher(claim: Claim) -> Outcome:
     storage = get_storage()
     # 2. Generate: refine the student's image, or regenerate
     student_image = decode_png(storage.get(claim.job.student_image_key))
-    better = lane().call(
-        ("improve", claim.job_id),  # a key of its own: teacher runs are not batched
-        lambda batch: [cascade.improve(registry.teacher(params.preset), student_image, params)],
-        None,
-        timeout_s=TEACHER.time_limit_s(),
-    )
+
+    def improve(_batch):
+        with cancel.watching(claim.job_id, jobs.is_cancelled):
+            return [cascade.improve(registry.teacher(params.preset), student_image, params)]
+
+    # a key of its own: teacher runs are not batched
+    better = lane().call(("improve", claim.job_id), improve, None, timeout_s=TEACHER.time_limit_s())
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
     key = job_key(claim.job_id, TEACHER.image)
@@ -212,6 +216,10 @@ def run(stage: Stage, job_id: str, who: Claimant) -> Outcome:
             return SKIPPED
         try:
             return STEPS[stage](claim)
+        except Cancelled as exc:  # the model stopped at a step boundary; the job is already cancelled
+            jobs.note_cancelled(job_id, exc.steps_done)
+            log.info("job %s: %s stage stopped by a cancel after %s steps", job_id, stage, exc.steps_done)
+            return SKIPPED
         except TransientError as exc:
             raise _interrupted(claim, exc) from exc
 

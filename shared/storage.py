@@ -35,6 +35,7 @@ class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "image/png") -> None: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
     def link(self, key: str, expires_s: int | None = None) -> str: ...
     def check(self) -> None: ...
 
@@ -73,6 +74,13 @@ class FileStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        """Idempotent: a key already gone is not an error."""
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key!r}: {exc}") from exc
 
     def link(self, key: str, expires_s: int | None = None) -> str:
         return self._path(key).as_uri()
@@ -145,6 +153,10 @@ class S3Storage:
             return True
         except ObjectNotFound:
             return False
+
+    def delete(self, key: str) -> None:
+        """Idempotent: S3 answers a delete of a missing key with success."""
+        self._call("delete", key, self.client.delete_object, Key=self._key(key))
 
     def link(self, key: str, expires_s: int | None = None) -> str:
         return self.client.generate_presigned_url(

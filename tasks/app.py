@@ -10,6 +10,7 @@ from kombu import Queue, pools
 
 from shared.config import Settings, get_settings
 from shared.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
+from shared.priority import LANES
 from shared.stage import STAGES
 
 app = Celery("adq", set_as_current=True)
@@ -28,6 +29,10 @@ def broker_options(s: Settings) -> dict:
         }
     # Redis redelivers an unacked message after visibility_timeout; settings keep it above every hard time limit.
     return {
+        # Priority lanes (shared.priority): one Redis list per lane, lane 0 served first.
+        "priority_steps": list(LANES),
+        "sep": ":",
+        "queue_order_strategy": "priority",
         "visibility_timeout": s.visibility_timeout_s,
         "unacked_restore_interval": s.unacked_restore_interval_s,
         "unacked_restore_throttle": 1,

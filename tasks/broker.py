@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from shared.config import get_settings
 from shared.constants import QUEUES, REDIS_UNACKED_KEY
+from shared.priority import list_names
 
 
 def _redis():
@@ -23,7 +24,7 @@ def queue_depths() -> dict[str, int]:
     s = get_settings()
     if s.broker_kind == "redis":
         r = _redis()
-        return {q: int(r.llen(q)) for q in QUEUES}
+        return {q: sum(int(r.llen(name)) for name in list_names(q)) for q in QUEUES}
     if s.broker_kind == "filesystem":
         folder = s.broker_folder / "queue"
         return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in QUEUES}
@@ -48,7 +49,8 @@ def pending_task_ids(queues: Iterable[str] = QUEUES) -> set[str] | None:
     if s.broker_kind == "redis":
         r = _redis()
         for q in queues:
-            raws += r.lrange(q, 0, -1)
+            for name in list_names(q):
+                raws += r.lrange(name, 0, -1)
         raws += r.hvals(REDIS_UNACKED_KEY)
     elif s.broker_kind == "filesystem":
         for path in (s.broker_folder / "queue").glob("*.msg"):
@@ -59,3 +61,29 @@ def pending_task_ids(queues: Iterable[str] = QUEUES) -> set[str] | None:
     else:
         return None
     return {tid for tid in map(_task_id, raws) if tid}
+
+
+_consumers_cache: dict[str, tuple[float, dict[str, int] | None]] = {}
+
+
+def live_consumers(queue: str, cache_s: float = 10.0) -> int | None:
+    """Workers that answer Celery's broadcast and consume ``queue`` (a one-second inspect, cached); None when
+    the broker cannot broadcast."""
+    import time
+
+    from tasks.app import app
+
+    url = get_settings().effective_broker_url
+    at, counts = _consumers_cache.get(url, (0.0, None))
+    if time.monotonic() - at > cache_s:
+        try:
+            replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        except Exception:  # a broker without broadcast, or down: unknown, not zero
+            counts = None
+        else:
+            counts = {}
+            for queues in replies.values():
+                for q in queues:
+                    counts[q["name"]] = counts.get(q["name"], 0) + 1
+        _consumers_cache[url] = (time.monotonic(), counts)
+    return None if counts is None else counts.get(queue, 0)

@@ -8,10 +8,10 @@ from typing import Any
 
 from kombu import pools
 
-from shared import client
+from shared import batches, client
 from shared.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.db import bookkeeping
-from shared.db.models import Job
+from shared.db import bookkeeping, jobs
+from shared.db.models import Batch, Job
 from shared.schema import JobView
 from shared.stage import STUDENT, Stage
 from tasks.app import app, ensure_broker_folders
@@ -19,41 +19,58 @@ from tasks.app import app, ensure_broker_folders
 log = logging.getLogger(__name__)
 
 
-def _send(name: str, queue: str, task_id: str, args: list) -> None:
+def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) -> None:
     ensure_broker_folders()
     # One producer pool per broker URL (kombu's own pools), so a change of settings needs no reset of the app.
     with pools.producers[app.connection_for_write()].acquire(block=True) as producer:
-        app.send_task(name, args=args, task_id=task_id, queue=queue, producer=producer)
+        app.send_task(name, args=args, task_id=task_id, queue=queue, producer=producer, priority=priority)
 
 
-def send_stage(stage: Stage, job_id: str) -> None:
-    _send(stage.task, stage.queue, stage.task_id(job_id), [job_id])
+def send_stage(stage: Stage, job_id: str, lane: int) -> None:
+    """Send a stage's message in the job's broker lane (shared.priority)."""
+    _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=lane)
 
 
 def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
     try:
-        send_stage(stage, job.id)
+        send_stage(stage, job.id, job.queue_priority)
         return bookkeeping.mark_enqueued(job.id) or job
     except Exception as exc:  # broker down: the row is safe, and the sweeper sends it later
         log.warning("job %s recorded but not enqueued (%s); the sweeper will send it", job.id, exc)
         return job
 
 
-def submit(
-    prompt: Any,
-    *,
-    idempotency_key: str | None = None,
-    webhook_url: str | None = None,
-    owner: str | None = None,
-    **params: Any,
-) -> JobView:
-    """Check, record and enqueue a job. The message is sent after the row commits."""
-    job, created = client.record(
-        prompt, idempotency_key=idempotency_key, webhook_url=webhook_url, owner=owner, **params
-    )
+def submit(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any) -> JobView:
+    """Check, record and enqueue a job. The message is sent after the row commits. ``params``: the job's
+    parameters plus priority, webhook_url and webhook_events."""
+    job, created = client.record(prompt, idempotency_key=idempotency_key, owner=owner, **params)
     if created:
         job = _send_or_leave_to_sweeper(STUDENT, job)
     return JobView.of(job, created=created)
+
+
+def submit_batch(
+    items: list[dict], shared: dict, *, owner: str | None = None, idempotency_key: str | None = None
+) -> tuple[Batch, list[JobView]]:
+    """Check every item, record the batch in one transaction, then send one message per job."""
+    batch, rows, created = batches.create(items, shared, owner=owner, idempotency_key=idempotency_key)
+    if created:
+        rows = [_send_or_leave_to_sweeper(STUDENT, row) for row in rows]
+    return batch, [JobView.of(row, created=created) for row in rows]
+
+
+def cancel(job_id: str) -> JobView:
+    """Cancel an unfinished job: a stage running it stops after its current denoising step (shared.cancel)."""
+    view = client.cancel(job_id)
+    notify(jobs.get(job_id))
+    return view
+
+
+def cancel_batch(batch_id: str) -> list[JobView]:
+    cancelled = batches.cancel(batch_id)
+    for row in cancelled:
+        notify(row)
+    return [JobView.of(row) for row in cancelled]
 
 
 def retry(job_id: str) -> JobView:
@@ -67,8 +84,16 @@ def event_id(job: Job) -> str:
     return f"{job.id}:{job.status.value}:{job.retries or 0}"
 
 
+def webhook_task_id(job: Job) -> str:
+    return f"{event_id(job)}:webhook"
+
+
 def notify(job: Job | None) -> None:
-    """Queue the webhook of a finished job, if it asked for one."""
-    if job is not None and job.webhook_url:
-        eid = event_id(job)
-        _send(WEBHOOK_TASK, WEBHOOK_QUEUE, f"{eid}:webhook", [job.id, eid])
+    """Queue the webhook of a finished job, if it asked for one. A send that fails leaves the outbox mark for the
+    sweeper, so the job's final state never depends on the broker."""
+    if job is None or not job.webhook_url:
+        return
+    try:
+        _send(WEBHOOK_TASK, WEBHOOK_QUEUE, webhook_task_id(job), [job.id, event_id(job)])
+    except Exception as exc:
+        log.warning("job %s: webhook not queued (%s); the sweeper will send it", job.id, exc)

@@ -10,24 +10,33 @@ import logging
 import time
 
 from shared.config import get_settings
-from shared.db import bookkeeping
+from shared.db import bookkeeping, jobs
 from tasks.broker import pending_task_ids
-from tasks.enqueue import send_stage
+from tasks.enqueue import notify, send_stage, webhook_task_id
 
 log = logging.getLogger(__name__)
 
 
 def sweep_once(older_than_s: float | None = None) -> int:
-    stale = bookkeeping.stale(get_settings().sweep_after_s if older_than_s is None else older_than_s)
-    if not stale:
+    older_than_s = get_settings().sweep_after_s if older_than_s is None else older_than_s
+    stale = bookkeeping.stale(older_than_s)
+    due = bookkeeping.webhooks_due(older_than_s)
+    if not stale and not due:
         return 0
     pending = pending_task_ids()
     sent = 0
-    for job_id, stage in stale:
+    for job_id in due:  # the webhook outbox: final states committed whose webhook message was never queued
+        job = jobs.get(job_id)
+        if pending is not None and webhook_task_id(job) in pending:
+            continue  # queued, or waiting out a retry countdown
+        notify(job)
+        sent += 1
+        log.info("re-sent job %s's webhook from the outbox", job_id)
+    for job_id, stage, lane in stale:
         if pending is not None and stage.task_id(job_id) in pending:
             bookkeeping.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
             continue
-        send_stage(stage, job_id)
+        send_stage(stage, job_id, lane)
         bookkeeping.mark_enqueued(job_id)
         sent += 1
         log.info("re-sent job %s to the %s queue", job_id, stage.queue)

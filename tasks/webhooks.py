@@ -1,8 +1,10 @@
 """Webhook delivery on its own queue, so a slow receiver never holds up a GPU worker.
 
-At least once, never twice for one message: the delivery is recorded on the job before the message is
-acknowledged, and a redelivered message for an event already delivered sends nothing. Each event has an id
-(``tasks.enqueue.event_id``) that receivers can deduplicate by."""
+At least once, never twice for one message. The final state and the outbox mark (``webhook_pending``) commit in
+one UPDATE; the stage task then queues this task, and if the worker dies before it does, the sweeper finds the
+mark and queues it (``tasks.sweeper``). Each attempt is recorded on the job before the message is acknowledged, and
+a redelivered message for an event already delivered sends nothing. The event's id (``tasks.enqueue.event_id``)
+is the ``webhook-id`` header, the same on every retry, so receivers can drop repeats."""
 
 from __future__ import annotations
 
@@ -29,18 +31,29 @@ def webhook(self: AdqTask, job_id: str, event_id: str | None = None, outage_sinc
         if not job.webhook_url:
             return "none"
         if job.webhook_delivered == event_id:
+            bookkeeping.record_webhook(job_id, event_id, outcome="filtered")  # clears a stale outbox mark
             return "duplicate"
+        if job.webhook_events is not None and f"job.{job.status.value}" not in job.webhook_events:
+            bookkeeping.record_webhook(job_id, event_id, outcome="filtered")
+            return "filtered"
         body = webhooks.event_body(event_id, JobView.of(job).to_json())
-        status = webhooks.deliver(job.webhook_url, body, event_id)
-        bookkeeping.mark_webhook_delivered(job_id, event_id)  # before the ack: a redelivery finds it
-    except WebhookUnavailable as exc:
-        if self.request.retries + 1 >= get_settings().webhook_max_attempts:
-            log.error("job %s webhook: giving up after %d attempts: %s", job_id, self.request.retries + 1, exc)
-            return "gave-up"
-        raise self.retry(exc=exc, countdown=full_jitter(self.request.retries), kwargs={"event_id": event_id}) from exc
-    except (WebhookError, InputError) as exc:
-        log.error("job %s webhook rejected: %s", job_id, exc)
-        return "rejected"
+        try:
+            status = webhooks.deliver(job.webhook_url, body, event_id)
+        except WebhookUnavailable as exc:
+            last = job.webhook_attempts + 1 >= get_settings().webhook_max_attempts
+            outcome = "gave-up" if last else "retrying"
+            bookkeeping.record_webhook(job_id, event_id, outcome=outcome, status=exc.status, error=str(exc))
+            if last:
+                log.error("job %s webhook: giving up after %d attempts: %s", job_id, job.webhook_attempts + 1, exc)
+                return outcome
+            raise self.retry(countdown=full_jitter(self.request.retries), kwargs={"event_id": event_id}) from exc
+        except (WebhookError, InputError) as exc:
+            bookkeeping.record_webhook(
+                job_id, event_id, outcome="rejected", status=getattr(exc, "status", None), error=str(exc)
+            )
+            log.error("job %s webhook rejected: %s", job_id, exc)
+            return "rejected"
+        bookkeeping.record_webhook(job_id, event_id, outcome="delivered", status=status)  # before the ack
     except TransientError as exc:  # the database: wait it out like any stage
         self.wait_out(job_id, exc, outage_since=outage_since, event_id=event_id)
         return "failed"

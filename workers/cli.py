@@ -7,6 +7,7 @@ import logging
 import sys
 
 from shared.errors import AdqError, InputError
+from shared.priority import PRIORITIES
 from workers.commands import (
     _api,
     _autoscale,
@@ -16,22 +17,18 @@ from workers.commands import (
     _bench_metrics,
     _bench_quality,
     _calibrate,
-    _cancel,
     _controller,
     _demo,
     _flower,
     _init_storage,
     _migrate,
     _presets,
-    _result,
-    _retry,
     _simulate,
-    _status,
-    _submit,
     _sweep,
     _train_shapes,
     _worker,
 )
+from workers.job_commands import _cancel, _jobs, _prune, _result, _retry, _status, _submit, _watch
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -46,6 +43,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
+        elif typing.get_origin(kind) is typing.Literal:
+            p.add_argument(flag, choices=typing.get_args(kind), help=field.description)
         else:
             p.add_argument(flag, type=kind, help=field.description)
 
@@ -57,14 +56,37 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("submit", help="enqueue a text-to-image job")
-    p.add_argument("prompt")
+    p = sub.add_parser("submit", help="enqueue a text-to-image job (or a batch, with --file)")
+    p.add_argument("prompt", nargs="?")
     add_job_options(p)
+    p.add_argument("--priority", choices=PRIORITIES, help="queue priority (default normal)")
+    p.add_argument("--webhook-url", help="POSTed a signed event when the job finishes")
+    p.add_argument("--file", help="submit one batch: a file with one prompt per line")
     p.add_argument("--idempotency-key")
-    p.add_argument("--wait", action="store_true", help="wait until the job finishes")
+    p.add_argument("--wait", action="store_true", help="show progress until the job finishes")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=_submit)
+
+    p = sub.add_parser("watch", help="follow a job's events with a live progress line until it finishes")
+    p.add_argument("job_id")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--json", action="store_true", help="no progress line; print the final job as JSON")
+    p.set_defaults(fn=_watch)
+
+    p = sub.add_parser("jobs", help="list jobs, newest first")
+    p.add_argument("--status", action="append", help="only this status (repeatable)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--cursor", help="next page (printed after a full page)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_jobs)
+
+    p = sub.add_parser("prune", help="delete images of jobs finished over ADQ_RESULT_TTL_S ago; mark them expired")
+    p.add_argument("--ttl", type=float, help="seconds (default ADQ_RESULT_TTL_S)")
+    p.add_argument("--limit", type=int, default=1000, help="most jobs per pass")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    p.add_argument("--every", type=float, help="run again every this many seconds (a scheduler's loop)")
+    p.set_defaults(fn=_prune)
 
     for name, fn, helptext in (
         ("status", _status, "show a job"),

@@ -1,80 +1,14 @@
 """The command handlers behind `adq COMMAND`: each takes the parsed arguments and returns an exit code.
 
 They start and drive processes (workers, the gateway, Flower) or call the library; argument parsing lives in
-workers.cli."""
+workers.cli, and the job commands (submit, watch, jobs, ...) in workers.job_commands."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from shared.config import get_settings
 from shared.errors import InputError
-
-
-def _submit(a) -> int:
-    from shared.schema import JobOptions
-    from tasks import client
-
-    options = {name: getattr(a, name) for name in JobOptions.model_fields}
-    view = client.submit(a.prompt, idempotency_key=a.idempotency_key, **options)
-    if a.wait:
-        view = client.wait(view.id, timeout=a.timeout)
-    _show(view, a.json)
-    return 0 if view.status != "failed" else 1
-
-
-def _show(view, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(view.to_json(), default=str))
-        return
-    print(f"{view.id}  {view.status.value}")
-    for name in (
-        "prompt",
-        "preset",
-        "k",
-        "sigma",
-        "strategy",
-        "student_score",
-        "threshold",
-        "teacher_used",
-        "total_steps",
-        "final_image_key",
-        "error",
-    ):
-        value = getattr(view, name)
-        if value is not None:
-            print(f"  {name}: {getattr(value, 'value', value)}")
-
-
-def _status(a) -> int:
-    from shared import client
-
-    _show(client.get(a.job_id), a.json)
-    return 0
-
-
-def _result(a) -> int:
-    from shared import client
-
-    data = client.image_bytes(a.job_id, "student" if a.student else "final")
-    Path(a.output).write_bytes(data)
-    print(f"wrote {len(data)} bytes to {a.output}")
-    return 0
-
-
-def _cancel(a) -> int:
-    from shared import client
-
-    _show(client.cancel(a.job_id), a.json)
-    return 0
-
-
-def _retry(a) -> int:
-    from tasks import client
-
-    _show(client.retry(a.job_id), a.json)
-    return 0
 
 
 def _migrate(a) -> int:
@@ -167,7 +101,7 @@ def check_api_exposure(host: str, insecure: bool) -> None:
     """With no API keys the gateway serves anyone who can reach it: only on loopback, unless told that is meant."""
     import ipaddress
 
-    if get_settings().api_keys or insecure:
+    if get_settings().api_keys or insecure or get_settings().api_insecure:
         return
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -176,7 +110,8 @@ def check_api_exposure(host: str, insecure: bool) -> None:
     if not loopback:
         raise InputError(
             f"--host {host} is not a loopback address and ADQ_API_KEYS is empty, so anyone who can reach it could "
-            "submit jobs: set ADQ_API_KEYS, or pass --insecure if an unauthenticated gateway is what you mean"
+            "submit jobs: set ADQ_API_KEYS, or pass --insecure (or set ADQ_API_INSECURE=true) if an "
+            "unauthenticated gateway is what you mean"
         )
 
 

@@ -1,22 +1,38 @@
-"""/v1/jobs: submit, read, cancel, retry, and the image."""
+"""/v1/jobs: submit, list, read, cancel, retry, the image, and each job's event stream."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import re
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from gateway.deps import Caller, IdempotencyKey, OwnedJob
-from gateway.errors import RESPONSES
-from shared import client
+from gateway.errors import LIMITED, RESPONSES, ErrorResponse
+from gateway.limits import hit
+from gateway.streams import SSE_RESPONSES, stream
+from shared.client import check_not_expired
+from shared.db import bookkeeping
 from shared.errors import NoImageYet
 from shared.schema import ImageLinks, JobRequest, JobView
+from shared.status import JobStatus
 from shared.storage import FileStorage, get_storage
 from tasks import client as queue
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
 
 
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next_cursor: str | None = None
+
+
 def with_links(view: JobView) -> JobView:
+    if view.expired:
+        return view
     store = get_storage()
     links = {
         name: store.link(key)
@@ -26,13 +42,52 @@ def with_links(view: JobView) -> JobView:
     return view.model_copy(update={"images": ImageLinks(**links)})
 
 
-@router.post("", status_code=202, response_model=JobView)
-def submit(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+def scope_key(who: str | None, key: str | None) -> str | None:
     # Keys are scoped per API key, so two clients cannot collide (or probe each other's keys).
-    scoped = None if idempotency_key is None else f"{who or '-'}:{idempotency_key}"
-    view = queue.submit(body.prompt, idempotency_key=scoped, owner=who, **body.model_dump(exclude={"prompt"}))
+    return None if key is None else f"{who or '-'}:{key}"
+
+
+@router.post("", status_code=202, response_model=JobView, responses=LIMITED)
+def submit(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+    hit(who)
+    view = queue.submit(
+        body.prompt, idempotency_key=scope_key(who, idempotency_key), owner=who, **body.model_dump(exclude={"prompt"})
+    )
     response.headers["Location"] = f"/v1/jobs/{view.id}"
     return with_links(view)
+
+
+def _date_time(value):
+    # RFC 3339 only: pydantic would also take a bare number as a Unix time, or a date alone.
+    if not isinstance(value, str) or not DATE_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time with its offset, e.g. 2026-12-01T12:00:00Z")
+    return value
+
+
+DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+DateTime = Annotated[AwareDatetime, BeforeValidator(_date_time)]
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    who: Caller,
+    status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states")] = None,
+    created_after: Annotated[DateTime | None, Query(description="RFC 3339; jobs submitted after it")] = None,
+    created_before: Annotated[DateTime | None, Query(description="RFC 3339; jobs submitted before it")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[UUID | None, Query(description="next_cursor of the previous page")] = None,
+):
+    """The caller's jobs, newest first, a page at a time: pass ``next_cursor`` back as ``cursor``."""
+    rows, next_cursor = bookkeeping.list_page(
+        who,
+        scoped=True,
+        cursor=cursor,
+        limit=limit,
+        status=status,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    return JobList(jobs=[with_links(JobView.of(r)) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobView)
@@ -40,9 +95,11 @@ def status(job: OwnedJob):
     return with_links(job)
 
 
-@router.delete("/{job_id}", response_model=JobView)
+@router.post("/{job_id}/cancel", response_model=JobView)
 def cancel(job: OwnedJob):
-    return with_links(client.cancel(job.id))
+    """Cancel an unfinished job: queued, it never runs; running, it stops after its current denoising step and
+    frees the worker. 409 when it already finished."""
+    return with_links(queue.cancel(job.id))
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobView)
@@ -51,11 +108,26 @@ def retry(job: OwnedJob):
     return with_links(queue.retry(job.id))
 
 
-@router.get("/{job_id}/image", responses={200: {"content": {"image/png": {}}}, 307: {}})
+@router.get(
+    "/{job_id}/image",
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the final image (embedded file storage)"},
+        307: {"description": "a presigned link to the final image"},
+        410: {"model": ErrorResponse, "description": "the image expired (ADQ_RESULT_TTL_S)"},
+    },
+)
 def image(job: OwnedJob):
+    check_not_expired(job)
     if job.final_image_key is None:
         raise NoImageYet(f"job {job.id} has no final image yet (status {job.status})")
     store = get_storage()
     if isinstance(store, FileStorage):
         return Response(store.get(job.final_image_key), media_type="image/png")
     return RedirectResponse(store.link(job.final_image_key), status_code=307)
+
+
+@router.get("/{job_id}/events", responses=SSE_RESPONSES, response_class=Response)
+async def events(job: OwnedJob, who: Caller, last_event_id: Annotated[str | None, Header()] = None):
+    """Server-Sent Events for one job: ``status`` events (with ids; resume with Last-Event-ID), ``progress``
+    events with the queue position and an ETA, and the final links in the terminal event, which ends the stream."""
+    return stream(job_id=job.id, owner=who, last_event_id=last_event_id)

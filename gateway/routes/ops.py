@@ -22,12 +22,33 @@ def readyz():
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/openmetrics-text": {"schema": {"type": "string"}},
+            },
+            "description": "Prometheus text format (OpenMetrics when the Accept header asks for it)",
+        }
+    },
+)
 def metrics(request: Request):
     from gateway.metrics import render
 
     body, content_type = render(request.headers.get("accept"))
     return Response(body, media_type=content_type)
+
+
+@router.get("/v1/queues")
+def queues():
+    """Messages waiting per queue, summed over the priority lanes (KEDA's metrics-api triggers read these: the
+    Redis list scaler sees one list, and each queue is one list per lane)."""
+    from tasks.broker import queue_depths
+
+    return {"depths": queue_depths()}
 
 
 @router.get("/v1/control", responses={503: {"description": "no fresh value from the controller"}})

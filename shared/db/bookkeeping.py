@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select, update
 from shared.db.jobs import LIVE, _transition, get, utcnow
 from shared.db.models import Job
 from shared.db.session import session_scope
-from shared.errors import JobNotRetryable
+from shared.errors import JobNotFound, JobNotRetryable
 from shared.stage import STAGES, STUDENT, TEACHER, Stage
 from shared.status import OPERATOR_RETRY, TERMINAL, JobStatus
 
@@ -64,18 +64,34 @@ def mark_enqueued(job_id: str) -> Job | None:
         ).one_or_none()
 
 
-def mark_webhook_delivered(job_id: str, event_id: str) -> None:
-    """Recorded before the webhook message is acknowledged, so a redelivered message sends nothing."""
+def record_webhook(
+    job_id: str, event_id: str, *, outcome: str, status: int | None = None, error: str | None = None
+) -> None:
+    """One delivery attempt, recorded before the webhook message is acknowledged. ``outcome``: delivered,
+    retrying, rejected, gave-up or filtered; every outcome but retrying takes the event out of the outbox, and
+    delivered also names it, so a redelivered message sends nothing."""
+    values: dict = {}
+    if outcome != "filtered":  # an attempt was made
+        values |= dict(webhook_last_status=status, webhook_last_error=None if error is None else error[:2000])
+        values |= dict(webhook_attempts=Job.webhook_attempts + 1, webhook_last_at=utcnow())
+    if outcome != "retrying":
+        values["webhook_pending"] = False
+    if outcome == "delivered":
+        values["webhook_delivered"] = event_id
     with session_scope() as s:
-        s.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(webhook_delivered=event_id)
-            .execution_options(synchronize_session=False)
+        s.execute(update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False))
+
+
+def webhooks_due(older_than_s: float, limit: int = 500) -> list[str]:
+    """The outbox: finished jobs whose webhook event is not delivered yet, finished over ``older_than_s`` ago."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    with session_scope() as s:
+        return list(
+            s.scalars(select(Job.id).where(Job.webhook_pending.is_(True), Job.finished_at < cutoff).limit(limit)).all()
         )
 
 
-def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
+def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage, int]]:
     """Jobs whose message may be lost: waiting since long ago, or running with an expired lease."""
     now = utcnow()
     cutoff = now - timedelta(seconds=older_than_s)
@@ -84,13 +100,63 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage]]:
     with session_scope() as s:
         for stage in STAGES:
             expired = or_(Job.lease_until < now, Job.lease_until.is_(None))
-            rows = s.scalars(
-                select(Job.id)
+            rows = s.execute(
+                select(Job.id, Job.queue_priority)
                 .where(or_(and_(Job.status == stage.waiting, waiting), and_(Job.status == stage.running, expired)))
                 .limit(limit)
             ).all()
-            out += [(job_id, stage) for job_id in rows]
+            out += [(job_id, stage, lane) for job_id, lane in rows]
     return out
+
+
+def unfinished_of(owner: str) -> int:
+    """A key's unfinished jobs (fairness): an index range on status, bounded by the work in flight."""
+    with session_scope() as s:
+        return int(s.scalar(select(func.count()).where(Job.owner == owner, Job.status.in_(list(LIVE)))) or 0)
+
+
+def list_jobs(
+    owner: str | None,
+    *,
+    scoped: bool,
+    status: list[JobStatus] | None = None,
+    created_after=None,
+    created_before=None,
+    batch_id: str | None = None,
+    before: tuple | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    """A caller's jobs, newest first, by keyset: ``before`` is the (created_at, id) of the last job of the
+    previous page, so a page costs an index range whatever the page number."""
+    stmt = select(Job)
+    if scoped:
+        stmt = stmt.where(Job.owner.is_(None) if owner is None else Job.owner == owner)
+    if status:
+        stmt = stmt.where(Job.status.in_(status))
+    if created_after is not None:
+        stmt = stmt.where(Job.created_at > created_after)
+    if created_before is not None:
+        stmt = stmt.where(Job.created_at < created_before)
+    if batch_id is not None:
+        stmt = stmt.where(Job.batch_id == batch_id)
+    if before is not None:
+        at, job_id = before
+        stmt = stmt.where(or_(Job.created_at < at, and_(Job.created_at == at, Job.id < job_id)))
+    with session_scope() as s:
+        return list(s.scalars(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)))
+
+
+def list_page(owner: str | None, *, scoped: bool, cursor: str | None, limit: int, **filters):
+    """One page of ``list_jobs`` and the cursor of the next (None after the last). A cursor is the id of the
+    previous page's last job; one the caller could not have been given (missing, another key's) is JobNotFound."""
+    before = None
+    if cursor is not None:
+        after = get(str(cursor))
+        if scoped and after.owner != owner:
+            raise JobNotFound(f"cursor {cursor} names no job of this API key")
+        before = (after.created_at, after.id)
+    rows = list_jobs(owner, scoped=scoped, before=before, limit=limit + 1, **filters)
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
 
 
 def count_by_status() -> dict[str, int]:

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared import metrics
 from shared.config import get_settings
-from shared.db.models import Job
+from shared.db.models import Job, JobEvent
 from shared.db.session import session_scope
 from shared.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
 from shared.holders import Claimant
@@ -27,7 +27,7 @@ from shared.stage import TEACHER, Stage
 from shared.status import TERMINAL, JobStatus, Route, sources_for
 
 LIVE = frozenset(set(JobStatus) - TERMINAL)
-COUNTERS = ("student_attempts", "teacher_attempts", "fence", "transient_retries", "retries")
+COUNTERS = ("student_attempts", "teacher_attempts", "fence", "transient_retries", "retries", "webhook_attempts")
 
 
 def utcnow() -> datetime:
@@ -51,54 +51,70 @@ class Claim:
     job: Job  # the row as the claim left it (detached snapshot)
 
 
-def create(
-    params: JobParams,
-    *,
-    threshold: float | None,
-    calibration_id: int | None,
-    idempotency_key: str | None = None,
-    seed_given: bool = True,
-    owner: str | None = None,
-    webhook_url: str | None = None,
-) -> tuple[Job, bool]:
-    """Insert a queued job. With an idempotency key already used, return that job (created=False), or raise
-    IdempotencyConflict when the earlier request had other parameters. A request that left the seed unset got a
-    random one, so the seed is compared only when the caller gave it."""
-    now = utcnow()
-    given = dict(idempotency_key=idempotency_key, threshold=threshold, calibration_id=calibration_id, owner=owner)
-    stamps = dict(status=JobStatus.QUEUED, created_at=now, updated_at=now, webhook_url=webhook_url)
-    job = Job(id=str(uuid.uuid4()), **given, **stamps, **dict.fromkeys(COUNTERS, 0), **params.as_dict())
+def insert_row(job: Job, *, idempotency_key: str | None = None, seed_given: bool = True) -> tuple[Job, bool]:
+    """Insert a queued row (``new_row``). With an idempotency key already used, return that job (created=False),
+    or raise IdempotencyConflict when the earlier request had other parameters. A request that left the seed
+    unset got a random one, so the seed is compared only when the caller gave it."""
+    job.idempotency_key = idempotency_key
     try:
         with session_scope() as s:
-            s.add(job)
+            add_rows(s, [job])
         return job, True
     except IntegrityError:
         if idempotency_key is None:
             raise
     existing = get_by_idempotency_key(idempotency_key)
-    mine = params.as_dict() | {"webhook_url": webhook_url}
-    theirs = JobParams.of(existing).as_dict() | {"webhook_url": existing.webhook_url}
-    if not seed_given:
-        mine.pop("seed"), theirs.pop("seed")
-    if mine != theirs:
+    if request_of(job, seed_given) != request_of(existing, seed_given):
         raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for a job with other parameters")
     return existing, False
 
 
-def get(job_id: str) -> Job:
+def request_of(job: Job, seed_given: bool = True) -> dict:
+    """What a caller asked for, to compare two requests under one idempotency key."""
+    asked = JobParams.of(job).as_dict() | {n: getattr(job, n) for n in ("webhook_url", "webhook_events", "priority")}
+    if not seed_given:
+        asked.pop("seed")
+    return asked
+
+
+def new_row(params: JobParams, **given) -> Job:
+    """A queued jobs row, not yet added to a session."""
+    now = utcnow()
+    stamps = dict(status=JobStatus.QUEUED, created_at=now, updated_at=now, webhook_pending=False)
+    return Job(id=str(uuid.uuid4()), **given, **stamps, **dict.fromkeys(COUNTERS, 0), **params.as_dict())
+
+
+def add_rows(s, rows: list[Job]) -> None:
+    """Insert queued rows and their first event in the caller's transaction (one job, or a whole batch)."""
+    s.add_all(rows)
+    s.flush()
+    events = [dict(job_id=j.id, owner=j.owner, status=j.status.value, at=j.created_at) for j in rows]
+    s.execute(insert(JobEvent), events)
+
+
+def row_by_id(model, row_id: str):
+    """A jobs or batches row by id (JobNotFound naming the kind when there is none)."""
     with session_scope() as s:
-        job = s.get(Job, str(job_id))
-        if job is None:
-            raise JobNotFound(f"no job with id {job_id!r}")
-        return job
+        row = s.get(model, str(row_id))
+        if row is None:
+            raise JobNotFound(f"no {model.__name__.lower()} with id {row_id!r}")
+        return row
+
+
+def row_by_idempotency_key(model, key: str):
+    with session_scope() as s:
+        row = s.scalars(select(model).where(model.idempotency_key == key)).one_or_none()
+        if row is None:
+            raise JobNotFound(f"no {model.__name__.lower()} with idempotency key {key!r}")
+        return row
+
+
+def get(job_id: str) -> Job:
+    return row_by_id(Job, job_id)
 
 
 def get_by_idempotency_key(key: str) -> Job:
-    with session_scope() as s:
-        job = s.scalars(select(Job).where(Job.idempotency_key == key)).one_or_none()
-        if job is None:
-            raise JobNotFound(f"no job with idempotency key {key!r}")
-        return job
+    return row_by_idempotency_key(Job, key)
 
 
 def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where, allowed=None, **values):
@@ -108,15 +124,20 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
     illegal = {s for s in expect if to not in (allowed or {}).get(s, ())} - sources_for(to)
     if illegal:
         raise AssertionError(f"transition {sorted(s.value for s in illegal)} -> {to.value} is not allowed")
+    now = utcnow()
+    if to in TERMINAL:  # the webhook outbox: marked in the same UPDATE as the final state (tasks.webhooks)
+        values.setdefault("webhook_pending", case((Job.webhook_url.is_(None), False), else_=True))
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.status.in_(expect), *where)
-        .values(status=to, updated_at=utcnow(), **values)
+        .values(status=to, updated_at=now, **values)
         .returning(Job)
         .execution_options(synchronize_session=False)
     )
     with session_scope() as s:
         row = s.scalars(stmt).one_or_none()
+        if row is not None:  # the event log, in the same transaction: streams replay it (shared.events)
+            s.execute(insert(JobEvent).values(job_id=row.id, owner=row.owner, status=to.value, at=now))
     if row is not None and to in TERMINAL:
         metrics.observe((), finished=to)  # after the commit: counted where it happens (shared.metrics)
     return row
@@ -270,3 +291,20 @@ def cancel(job_id: str) -> Job | None:
     if row is None:
         get(job_id)
     return row
+
+
+def is_cancelled(job_id: str) -> bool:
+    """One primary-key read, made after each denoising step of a running job (shared.cancel)."""
+    with session_scope() as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.CANCELLED
+
+
+def note_cancelled(job_id: str, steps_done: int | None) -> None:
+    """The partial work of a run that a cancel stopped: the steps it had finished."""
+    with session_scope() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.CANCELLED)
+            .values(steps_done=steps_done)
+            .execution_options(synchronize_session=False)
+        )

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -49,6 +62,7 @@ class Calibration(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_owner_created", "owner", "created_at"),)  # a caller's job list, by cursor
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -98,6 +112,19 @@ class Job(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # operator retries
     history: Mapped[list | None] = mapped_column(JSON)  # earlier errors, kept across operator retries
     webhook_delivered: Mapped[str | None] = mapped_column(String(128))  # id of the last event delivered
+    webhook_events: Mapped[list | None] = mapped_column(JSON)  # the events the receiver wants; None: all
+    # The outbox: set by the same UPDATE that commits the final state, cleared once the event is delivered (or
+    # rejected, or given up on), so a worker that dies in between leaves it for the sweeper to send.
+    webhook_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0", index=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    webhook_last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's last HTTP status
+    webhook_last_error: Mapped[str | None] = mapped_column(Text)
+    webhook_last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    queue_priority: Mapped[int] = mapped_column(Integer, default=3, server_default="3")  # the broker's lane, 0 first
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    steps_done: Mapped[int | None] = mapped_column(Integer)  # denoising steps a cancelled run had finished
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # images pruned (retention)
     error: Mapped[str | None] = mapped_column(Text)
     student_worker: Mapped[str | None] = mapped_column(String(255))
     teacher_worker: Mapped[str | None] = mapped_column(String(255))
@@ -132,3 +159,32 @@ class ScoreSketch(Base):
     n: Mapped[int] = mapped_column(Integer)
     sketch: Mapped[bytes] = mapped_column(LargeBinary)  # a serialised DataSketches KLL sketch
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Batch(Base):
+    """One POST /v1/batches: its jobs carry its id. The request's hash answers a repeated idempotency key."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobEvent(Base):
+    """Every status change, written in the transaction that makes it: the event streams replay from here, so a
+    client that reconnects with Last-Event-ID misses nothing."""
+
+    __tablename__ = "job_events"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

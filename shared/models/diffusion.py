@@ -10,6 +10,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from shared import cancel
 from shared.config import get_settings
 from shared.models.device import dtype_for, generator
 from shared.models.weights import locate
@@ -37,6 +38,7 @@ class _StepCounter:
 
     def __call__(self, pipe, step, timestep, callback_kwargs):
         self.steps += 1
+        cancel.step_done(self.steps)  # a cancelled job stops here and frees the model (shared.cancel)
         return callback_kwargs
 
 
@@ -172,22 +174,29 @@ def textured_image(seed: int, side: int):
 
 class _Spend:
     """Fixed cost per image: the time the image takes to make counts towards it, so the cost is ``ms`` whatever
-    the side (a sleep stands in for GPU time: the CPU is free meanwhile, as it is while a GPU computes)."""
+    the side (a sleep stands in for GPU time: the CPU is free meanwhile, as it is while a GPU computes). The time
+    left is spent in ``steps`` equal slices, each one a denoising step that a cancel can stop after."""
 
-    def __init__(self, ms: float):
-        self.deadline = time.perf_counter() + ms / 1000
+    def __init__(self, ms: float, steps: int = 1):
+        self.start = time.perf_counter()
+        self.ms = ms
+        self.steps = max(1, steps)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        left = self.deadline - time.perf_counter()
-        if left > 0:
-            time.sleep(left)
+    def __exit__(self, kind, *exc):
+        if kind is not None:
+            return
+        for step in range(1, self.steps + 1):
+            left = self.start + self.ms / 1000 * step / self.steps - time.perf_counter()
+            if left > 0:
+                time.sleep(left)
+            cancel.step_done(step)
 
 
 def _null_output(seed: int, side: int, steps: int, flat_size, ms: float) -> Output:
-    with _Spend(ms):
+    with _Spend(ms, steps):
         return Output(textured_image(seed, side) if side else _null_image(seed, flat_size), steps)
 
 
@@ -219,7 +228,7 @@ class NullTeacher:
         s = get_settings()
         if s.null_teacher_side:
             return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, None, s.null_teacher_ms)
-        with _Spend(s.null_teacher_ms):
+        with _Spend(s.null_teacher_ms, steps):
             return Output(ImageOps.invert(image.convert("RGB")), steps)
 
     def regenerate(self, prompt, *, steps, guidance, seed) -> Output:

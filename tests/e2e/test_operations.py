@@ -83,13 +83,19 @@ def test_signed_webhook_is_retried_until_delivered(system):
         assert view.status == "succeeded"
         assert len(Receiver.received) == 2  # a 500, then the retry that was accepted
         headers, body = Receiver.received[-1]
-        assert webhooks.verify(body, headers["X-ADQ-Timestamp"], headers["X-ADQ-Signature"], "hook-secret")
-        assert not webhooks.verify(body, headers["X-ADQ-Timestamp"], headers["X-ADQ-Signature"], "wrong")
+        assert webhooks.verify(body, headers, "hook-secret") and not webhooks.verify(body, headers, "wrong")
+        # A plain secret is its UTF-8 bytes to any Standard Webhooks library.
+        from standardwebhooks.webhooks import Webhook
+
+        assert Webhook(b"hook-secret").verify(body, dict(headers.items()))["data"]["id"] == view.id
         import json
 
         event = json.loads(body)
-        assert event["event"] == "job.succeeded" and event["job"]["id"] == view.id
-        assert event["job"]["final_image_key"] == view.final_image_key
+        assert event["type"] == "job.succeeded" and event["data"]["id"] == view.id
+        assert event["data"]["final_image_key"] == view.final_image_key
+        assert headers["webhook-signature"].startswith("v1,") and headers["webhook-id"] == event["id"]
+        record = client.get(view.id).webhook  # two attempts: the 500, then the 200
+        assert (record["attempts"], record["last_status"], record["delivered"]) == (2, 200, event["id"])
     finally:
         server.shutdown()
 

@@ -132,7 +132,7 @@ def test_redelivered_webhook_message_sends_no_second_post(system):
         assert len(Receiver.received) == 1
         headers, body = Receiver.received[0]
         event = json.loads(body)
-        assert event["id"] == headers["X-ADQ-Event-Id"] == jobs.get(view.id).webhook_delivered
+        assert event["id"] == headers["webhook-id"] == jobs.get(view.id).webhook_delivered
         assert event["id"] == f"{view.id}:succeeded:0"
     finally:
         server.shutdown()

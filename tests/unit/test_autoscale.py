@@ -85,11 +85,19 @@ def test_workers_consume_the_queues_the_code_routes_to(rendered):
     for so in objs.values():
         target = by_kind(rendered, "Deployment")[so["spec"]["scaleTargetRef"]["name"]]
         pool = target["spec"]["template"]["spec"]["containers"][0]["command"][2]
-        queues = [t["metadata"]["listName"] for t in so["spec"]["triggers"] if t["type"] == "redis"]
+        queues = [q for q in map(queue_of, so["spec"]["triggers"]) if q]
         assert queues == [POOLS[pool]] and queues[0] in QUEUES
     assert {STUDENT_QUEUE, TEACHER_QUEUE} == {
-        t["metadata"]["listName"] for so in objs.values() for t in so["spec"]["triggers"] if t["type"] == "redis"
-    }
+        q for so in objs.values() for q in map(queue_of, so["spec"]["triggers"])
+    } - {None}
+
+
+def queue_of(trigger: dict) -> str | None:
+    """The queue a trigger scales on: the gateway's sum over the queue's priority lanes (GET /v1/queues)."""
+    meta = trigger["metadata"]
+    if trigger["type"] == "metrics-api" and meta["url"].endswith("/v1/queues"):
+        return meta["valueLocation"].removeprefix("depths.")
+    return None
 
 
 def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):
@@ -118,8 +126,8 @@ def test_keda_numbers_and_peak_schedule(rendered):
     n = keda_numbers(CFG)
     teacher = by_kind(rendered, "ScaledObject")["adq-teacher"]["spec"]
     assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
-    redis_t, cron, control = teacher["triggers"]
-    assert int(redis_t["metadata"]["listLength"]) == n.teacher_list_length
+    queue_t, cron, control = teacher["triggers"]
+    assert queue_of(queue_t) == TEACHER_QUEUE and int(queue_t["metadata"]["targetValue"]) == n.teacher_list_length
     # The controller's number (issue 8): read from the gateway's /v1/control, one replica per unit.
     assert control["type"] == "metrics-api" and control["metadata"]["valueLocation"] == "desired_teacher_replicas"
     assert control["metadata"]["url"].endswith("/v1/control") and control["metadata"]["targetValue"] == "1"

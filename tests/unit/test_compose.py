@@ -114,3 +114,18 @@ def test_cpu_override_runs_tiny_without_gpus():
         assert svc["deploy"] == {"__reset__": True}
         assert svc["environment"]["ADQ_PRESET"] == "tiny" and svc["environment"]["ADQ_DEVICE"] == "cpu"
     assert set(CPU["services"]) <= set(BASE["services"])
+
+
+def test_retention_runs_on_a_schedule_and_the_s3_rule_backs_it_up():
+    import json
+
+    assert BASE["services"]["prune"]["command"][:2] == ["adq", "prune"]
+    cron = [d for d in yaml.safe_load_all((ROOT / "infra/k8s/jobs.yaml").read_text()) if d["kind"] == "CronJob"]
+    assert [c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] for c in cron] == [
+        ["adq", "prune"]
+    ]
+    (rule,) = json.loads((ROOT / "infra/s3-lifecycle.json").read_text())["Rules"]
+    s = Settings(storage_url=BASE["x-adq-env"]["ADQ_STORAGE_URL"])
+    prefix = s.storage_url.split("/", 3)[3]
+    assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.storage writes
+    assert rule["Expiration"]["Days"] * 86400 > s.result_ttl_s  # the backstop never expires before the prune

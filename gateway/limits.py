@@ -1,0 +1,49 @@
+"""Per-key rate limits (ADQ_RATE_LIMIT, in the limits library's notation: "20/second", "1000/hour"), counted on
+Redis with a moving window, so every gateway replica shares one count. A batch costs one hit per item."""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+from limits import parse_many, storage, strategies
+
+from shared.config import get_settings
+from shared.errors import InputError, RateLimited
+
+
+@lru_cache(maxsize=4)
+def _limiter(url: str) -> strategies.MovingWindowRateLimiter:
+    return strategies.MovingWindowRateLimiter(storage.storage_from_string(url))
+
+
+def _storage_url() -> str:
+    s = get_settings()
+    if s.rate_limit_storage_url:
+        return s.rate_limit_storage_url
+    return s.effective_broker_url if s.broker_kind == "redis" else "memory://"
+
+
+def rules() -> list:
+    raw = get_settings().rate_limit
+    if not raw:
+        return []
+    try:
+        return parse_many(raw)
+    except ValueError as exc:
+        raise InputError(f"ADQ_RATE_LIMIT={raw!r} is not in the limits notation (e.g. 20/second): {exc}") from None
+
+
+def hit(who: str | None, cost: int = 1) -> None:
+    """Count ``cost`` requests against the caller's key; RateLimited (429, Retry-After) when over a limit."""
+    limits_ = rules()
+    if not limits_:
+        return
+    limiter = _limiter(_storage_url())
+    key = who or "anonymous"
+    for item in limits_:
+        if not limiter.hit(item, "adq", key, cost=cost):
+            reset = limiter.get_window_stats(item, "adq", key).reset_time
+            wait = max(1, math.ceil(reset - time.time()))
+            raise RateLimited(f"API key {key!r} is over its rate limit of {item}; retry in {wait} s", wait)

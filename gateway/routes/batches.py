@@ -1,0 +1,67 @@
+"""/v1/batches: many prompts in one request, one job each; read as a roll-up; cancel together."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from gateway.auth import check_owner
+from gateway.deps import Caller, IdempotencyKey
+from gateway.errors import LIMITED, RESPONSES
+from gateway.limits import hit
+from gateway.routes.jobs import scope_key, with_links
+from shared import batches
+from shared.config import get_settings
+from shared.db.models import Batch
+from shared.errors import InputError
+from shared.schema import BatchRequest, BatchView, JobView, _iso
+from shared.status import TERMINAL
+from tasks import client as queue
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=RESPONSES)
+
+
+def owned_batch(batch_id: str, who: Caller) -> Batch:
+    batch = batches.get(batch_id)
+    check_owner(batch.owner, who)
+    return batch
+
+
+def view_of(batch: Batch, jobs: list[JobView]) -> BatchView:
+    rollup: dict[str, int] = {}
+    for job in jobs:
+        rollup[job.status.value] = rollup.get(job.status.value, 0) + 1
+    return BatchView(
+        id=batch.id,
+        size=batch.size,
+        created_at=_iso(batch.created_at),
+        status=rollup,
+        done=all(j.status in TERMINAL for j in jobs),
+        job_ids=[j.id for j in jobs],
+        jobs=[with_links(j) for j in jobs],
+    )
+
+
+@router.post("", status_code=202, response_model=BatchView, responses=LIMITED)
+def submit(body: BatchRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+    """Check every item, then record them all in one transaction: one bad item refuses the whole batch with a
+    422 naming the item and the field, and nothing is written."""
+    if len(body.items) > get_settings().max_batch:
+        raise InputError(f"items: a batch holds at most ADQ_MAX_BATCH={get_settings().max_batch} items")
+    hit(who, cost=len(body.items))
+    shared = body.shared.model_dump(exclude_none=True) | body.model_dump(exclude={"items", "shared"})
+    items = [item.model_dump(exclude_none=True) for item in body.items]
+    batch, views = queue.submit_batch(items, shared, owner=who, idempotency_key=scope_key(who, idempotency_key))
+    response.headers["Location"] = f"/v1/batches/{batch.id}"
+    return view_of(batch, views)
+
+
+@router.get("/{batch_id}", response_model=BatchView)
+def status(batch: Batch = Depends(owned_batch)):
+    return view_of(batch, [JobView.of(row) for row in batches.jobs_of(batch.id)])
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchView)
+def cancel(batch: Batch = Depends(owned_batch)):
+    """Cancel every unfinished job of the batch (running ones stop after their current step)."""
+    queue.cancel_batch(batch.id)
+    return view_of(batch, [JobView.of(row) for row in batches.jobs_of(batch.id)])

@@ -1,0 +1,90 @@
+"""The CLI's two ways to the system, with one interface: the gateway over HTTP when ADQ_API_URL is set
+(shared.apiclient.Client), else the library in this process (the database and broker of the settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import get_settings
+from shared.events import Event, follow
+from shared.schema import BatchView, JobView
+
+
+class Local:
+    """The library in-process, shaped like shared.apiclient.Client."""
+
+    def __enter__(self) -> Local:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:
+        from tasks import client
+
+        return client.submit(prompt, idempotency_key=idempotency_key, **params)
+
+    def get(self, job_id: str) -> JobView:
+        from shared import client
+
+        return client.get(job_id)
+
+    def cancel(self, job_id: str) -> JobView:
+        from tasks import client
+
+        return client.cancel(job_id)
+
+    def retry(self, job_id: str) -> JobView:
+        from tasks import client
+
+        return client.retry(job_id)
+
+    def image(self, job_id: str, which: str = "final") -> bytes:
+        from shared import client
+
+        return client.image_bytes(job_id, which)
+
+    def list(self, *, status=None, limit: int = 50, cursor=None, **filters):
+        from shared.db import bookkeeping
+
+        rows, next_cursor = bookkeeping.list_page(None, scoped=False, cursor=cursor, limit=limit, status=status)
+        return [JobView.of(r) for r in rows], next_cursor
+
+    def submit_batch(self, items, *, shared=None, idempotency_key=None, **delivery) -> BatchView:
+        from gateway.routes.batches import view_of
+        from tasks import client
+
+        batch, views = client.submit_batch(items, {**(shared or {}), **delivery}, idempotency_key=idempotency_key)
+        return view_of(batch, views)
+
+    def events(self, job_id: str, last_event_id: str | None = None):
+        yield from follow(
+            job_id=job_id, scoped=False, after=int(last_event_id or 0), poll_s=get_settings().events_poll_s
+        )
+
+    def wait(self, job_id: str, on_event=None) -> JobView:
+        for event in self.events(job_id):
+            if on_event is not None:
+                on_event(event)
+        return self.get(job_id)
+
+
+def open_backend():
+    s = get_settings()
+    if s.api_url:
+        from shared.apiclient import Client
+
+        return Client(s.api_url, api_key=s.api_key or None)
+    return Local()
+
+
+def no_worker_hint(event: Event) -> str | None:
+    """When the job waits on a queue that no live worker consumes (local mode only: it asks the broker)."""
+    stage = event.data.get("stage")
+    if get_settings().api_url or event.type != "progress" or event.status not in ("queued", "teacher_queued"):
+        return None
+    from tasks.broker import live_consumers
+
+    if live_consumers(stage) == 0:
+        return f"no live worker serves the {stage} queue; start one with `adq worker {stage}`"
+    return None
