@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def sweep_once(older_than_s: float | None = None) -> int:
-    older_than_s = get_settings().sweep_after_s if older_than_s is None else older_than_s
-    stale = bookkeeping.stale(older_than_s)
-    due = bookkeeping.webhooks_due(older_than_s)
+    s = get_settings()
+    stale = bookkeeping.stale(s.sweep_after_s if older_than_s is None else older_than_s)
+    # Webhooks owed: a much shorter wait, since nothing else will ever send them.
+    due = bookkeeping.webhooks_due(s.outbox_after_s if older_than_s is None else older_than_s)
     if not stale and not due:
         return 0
     pending = pending_task_ids()

@@ -234,3 +234,21 @@ def test_newcomer_cli_batch_list_and_watch_say_when_no_worker_serves_the_queue(t
     watched = adq("watch", ids[0], "--timeout", "4")
     assert watched.returncode == 3 and "still queued" in watched.stderr
     assert "no live worker serves the student queue; start one with `adq worker student`" in watched.stderr
+
+
+def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(api, monkeypatch):
+    from shared import events
+    from shared.events import Cursor, Follower
+
+    mine = api.post("/v1/jobs", json={"prompt": "mine"}, headers=ALICE).json()["id"]
+    api.post("/v1/jobs", json={"prompt": "theirs"}, headers=BOB)
+    follower = Follower(owner="alice")
+    assert [(e.job_id, e.status) for e in follower.poll()] == [(mine, "queued")]
+    _finish(mine)
+    assert [e.status for e in follower.poll()] == ["student_running", "succeeded"] and not follower.done
+
+    # An id not visible yet (its transaction has not committed) holds the stream back, until the grace passes.
+    cursor, now = Cursor(after=10), 1000.0
+    assert cursor.advance([11, 13], now) == 11
+    assert cursor.advance([11, 13], now + events.GAP_GRACE_S / 2) == 11
+    assert cursor.advance([11, 13], now + events.GAP_GRACE_S + 1) == 13 and cursor.gaps == {}
