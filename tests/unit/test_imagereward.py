@@ -5,7 +5,6 @@ BERT vocabulary are written here."""
 import json
 
 import pytest
-from PIL import Image
 
 MED_CONFIG = {
     "architectures": ["BertModel"],
@@ -28,32 +27,57 @@ MED_CONFIG = {
 }
 
 
-@pytest.mark.slow
-def test_batched_imagereward_matches_the_package(tmp_path):
+def build_estimator(folder):
+    """ImageReward at full size from the package, on files written here: (estimator, its float manifest)."""
     import torch
 
     from shared.models.estimators import ImageRewardEstimator
+    from tests.parity import manifest_of
 
-    (tmp_path / "med_config.json").write_text(json.dumps(MED_CONFIG))
-    tok = tmp_path / "bert"
-    tok.mkdir()
+    (folder / "med_config.json").write_text(json.dumps(MED_CONFIG))
+    tok = folder / "bert"
+    tok.mkdir(exist_ok=True)
     words = (
         ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         + list("abcdefghijklmnopqrstuvwxyz")
         + ["red", "fox", "a", "in", "the", "rain", "light", "##house", "by", "sea"]
     )
     (tok / "vocab.txt").write_text("\n".join(words) + "\n")
-
     torch.manual_seed(0)
-    est = ImageRewardEstimator("cpu", med_config=str(tmp_path / "med_config.json"), tokenizer=str(tok), state_dict={})
-    # The package initialises its MLP head with std 1/769, so random-weight scores are all but equal; widen it so
-    # that a mix-up between batch items would show.
-    for param in est.model.mlp.parameters():
-        torch.nn.init.normal_(param, std=0.3)
-    prompts = ["a red fox in the rain", "a lighthouse by the sea", "zebra"]
-    images = [Image.new("RGB", (64, 48), c) for c in ((200, 30, 30), (20, 40, 200), (128, 128, 128))]
-    batched = est.score(prompts, images)
-    reference = [est.model.score(p, im) for p, im in zip(prompts, images)]
+    est = ImageRewardEstimator("cpu", med_config=str(folder / "med_config.json"), tokenizer=str(tok), state_dict={})
+    return est, manifest_of(est.model)
+
+
+@pytest.fixture(scope="module")
+def parity_estimator(tmp_path_factory):
+    """Built once for this module, with the stack-independent parity weights (tests/parity.py)."""
+    from tests import parity
+
+    est, manifest = build_estimator(tmp_path_factory.mktemp("imagereward"))
+    recorded = parity.load()["manifest"]
+    assert [[n, s] for n, s in manifest] == recorded, "the checkpoint's parameter names or shapes changed"
+    parity.install(est.model, manifest)
+    return est
+
+
+@pytest.mark.slow
+def test_batched_imagereward_matches_the_package(parity_estimator):
+    from tests.parity import PROMPTS, images
+
+    est = parity_estimator
+    batched = est.score(PROMPTS, images())
+    reference = [est.model.score(p, im) for p, im in zip(PROMPTS, images())]
     assert batched == pytest.approx(reference, rel=1e-5)
-    assert len(set(round(b, 6) for b in batched)) == 3
+    assert len(set(round(b, 6) for b in batched)) == len(PROMPTS)
     assert all(p.grad is None for p in est.model.parameters())  # scored under inference mode
+
+
+@pytest.mark.slow
+def test_imagereward_reproduces_the_scores_recorded_before_the_upgrade(parity_estimator):
+    """Recorded on diffusers 0.36 / transformers 4.53 / image-reward 1.5 (the fixture names the stack); any later
+    stack, or a port, must give the same scores from the same checkpoint within 1e-4."""
+    from tests import parity
+
+    recorded = parity.load()
+    assert recorded["prompts"] == parity.PROMPTS
+    assert parity_estimator.score(parity.PROMPTS, parity.images()) == pytest.approx(recorded["scores"], abs=1e-4)
