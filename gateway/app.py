@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
 from gateway import errors
 from gateway.routes import batches, events, jobs, ops
+from shared import logs
+
+
+def _request_id_ok(value: str) -> bool:
+    # A caller's own id is kept when it is short and plain (it goes into every log line); else a new one is made.
+    return bool(re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", value))
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="adq gateway", version="1", description="Adaptive student->teacher diffusion jobs")
+    # A request id per request (X-Request-ID, kept when the caller sends one), on the answer and on every log line.
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=_request_id_ok)
+    logs.add_field("request_id", correlation_id.get)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(batches.router)

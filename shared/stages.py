@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
-from shared import cancel, cascade, metrics
+from shared import cancel, cascade, logs, metrics
 from shared.config import get_settings
 from shared.control.decision import Decider
 from shared.db import jobs
@@ -215,7 +215,8 @@ def run(stage: Stage, job_id: str, who: Claimant) -> Outcome:
         if claim is None:
             return SKIPPED
         try:
-            return STEPS[stage](claim)
+            with logs.job_context(job_id=job_id, stage=stage.name, attempt=claim.attempt):
+                return STEPS[stage](claim)
         except Cancelled as exc:  # the model stopped at a step boundary; the job is already cancelled
             jobs.note_cancelled(job_id, exc.steps_done)
             log.info("job %s: %s stage stopped by a cancel after %s steps", job_id, stage, exc.steps_done)

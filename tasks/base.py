@@ -16,7 +16,7 @@ import time
 
 from celery import Task
 
-from shared import stages
+from shared import logs, stages
 from shared.config import get_settings
 from shared.db import jobs
 from shared.errors import Interrupted, TransientError
@@ -66,6 +66,10 @@ class StageTask(AdqTask):
     stage: Stage
 
     def run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
+        with logs.job_context(job_id=job_id, stage=self.stage.name):
+            return self._run_stage(job_id, own_fence, outage_since)
+
+    def _run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
         try:
             who = Claimant(holder_id(self.request.hostname), own_fence, is_gone)
             outcome = stages.run(self.stage, job_id, who)

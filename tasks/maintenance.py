@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery.signals import worker_init, worker_process_init
+from celery.signals import celeryd_after_setup, worker_init, worker_process_init
 
 from shared.constants import NOOP_TASK
 from tasks.app import app
@@ -42,3 +42,12 @@ def _warm(**_kwargs) -> None:
         from shared.config import get_settings
 
         stages.warm(_pool, get_settings().preset)
+
+
+@celeryd_after_setup.connect
+def _name_log_lines(sender=None, **_kwargs) -> None:
+    # Every log line names its worker by the Celery node (shared.logs), as claims do.
+    from shared import logs
+
+    if sender:
+        logs.set_node(str(sender))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from shared import webhooks
+from shared import logs, webhooks
 from shared.config import get_settings
 from shared.constants import WEBHOOK_TASK
 from shared.db import bookkeeping, jobs
@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 @app.task(base=AdqTask, name=WEBHOOK_TASK, bind=True, max_retries=None, time_limit=120, soft_time_limit=110)
 def webhook(self: AdqTask, job_id: str, event_id: str | None = None, outage_since: float | None = None) -> str:
+    with logs.job_context(job_id=job_id, stage="webhook", attempt=self.request.retries + 1):
+        return _deliver(self, job_id, event_id, outage_since)
+
+
+def _deliver(self: AdqTask, job_id: str, event_id: str | None, outage_since: float | None) -> str:
     try:
         job = jobs.get(job_id)
         event_id = event_id or event_id_of(job)

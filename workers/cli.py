@@ -233,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from shared import logs
+    from shared.config import get_settings
+
+    logs.configure(logging.INFO if args.verbose else logging.WARNING, get_settings().log_format)
     # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     try:

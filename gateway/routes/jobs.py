@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated
 from uuid import UUID
@@ -23,6 +24,7 @@ from shared.storage import FileStorage, get_storage
 from tasks import client as queue
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
+log = logging.getLogger(__name__)
 
 
 class JobList(BaseModel):
@@ -54,6 +56,7 @@ def submit(body: JobRequest, response: Response, who: Caller, idempotency_key: I
         body.prompt, idempotency_key=scope_key(who, idempotency_key), owner=who, **body.model_dump(exclude={"prompt"})
     )
     response.headers["Location"] = f"/v1/jobs/{view.id}"
+    log.info("job %s submitted by %s (%s priority)", view.id, who or "anonymous", view.priority)
     return with_links(view)
 
 
