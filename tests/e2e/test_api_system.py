@@ -130,7 +130,9 @@ def test_cancel_stops_a_running_teacher_within_a_step_and_frees_the_worker(syste
     reader.join(10)
     statuses = [e["status"] for e in seen if "position" not in e]
     assert statuses == ["queued", "student_running", "teacher_queued", "teacher_running", "cancelled"]
-    assert seen[-1]["job"]["status"] == "cancelled" and seen[-1]["job"]["steps_done"] == row.steps_done
+    # The terminal event is the cancel's commit; the steps the run had done are recorded a moment later, by the
+    # worker, so the event may or may not carry them yet.
+    assert seen[-1]["job"]["status"] == "cancelled" and seen[-1]["job"]["steps_done"] in (None, row.steps_done)
 
 
 def _p95_wait(ids: list[str]) -> float:
