@@ -27,7 +27,9 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class EstimatorSpec:
-    kind: str  # "imagereward" | "tiny" | "null"
+    kind: str  # "imagereward" | "pickscore" | "tiny" | "shapes" | "null"
+    source: str | None = None  # pickscore: the CLIPModel folder or hub id
+    processor: str | None = None  # pickscore: the CLIPProcessor folder or hub id
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def _load(path: Path = PRESETS_FILE) -> dict[str, Preset]:
     for name, entry in yaml.safe_load(path.read_text()).items():
         models = {role: ModelSpec(**entry.pop(role)) for role in ("student", "teacher", "regenerator") if role in entry}
         sizes = {key: tuple(entry.pop(key)) for key in ("student_size", "teacher_size")}
-        estimator = EstimatorSpec(entry.pop("estimator", "imagereward"))
+        raw = entry.pop("estimator", "imagereward")
+        estimator = EstimatorSpec(**raw) if isinstance(raw, dict) else EstimatorSpec(raw)
         strategy = Strategy(entry.pop("strategy", Strategy.REFINE))
         out[name] = Preset(name=name, estimator=estimator, strategy=strategy, **models, **sizes, **entry)
     return out

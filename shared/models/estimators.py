@@ -177,8 +177,52 @@ class NullEstimator:
         return out
 
 
-def load_estimator(kind: str, device) -> Estimator:
+class PickScoreEstimator:
+    """PickScore (Kirstain et al. 2023): a CLIP model fine-tuned on human preferences, loaded with transformers'
+    own ``CLIPModel`` and ``CLIPProcessor``. The score is ``logit_scale.exp()`` times the cosine similarity of a
+    prompt and its image, in batches under inference mode."""
+
+    def __init__(self, source: str, processor: str, device):
+        from transformers import CLIPModel, CLIPProcessor
+
+        from shared.models.weights import locate
+
+        model_path = locate(source, "PickScore", marker="config.json")
+        processor_path = locate(processor, "PickScore processor", marker="preprocessor_config.json")
+        local = not get_settings().allow_downloads
+        self.device = device
+        self.model = CLIPModel.from_pretrained(model_path, local_files_only=local).to(device).eval()
+        self.processor = CLIPProcessor.from_pretrained(processor_path, local_files_only=local)
+
+    def score(self, prompts, images) -> list[float]:
+        import torch
+
+        _check_batch(prompts, images)
+        if not prompts:
+            return []
+        with torch.inference_mode():
+            pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+            text = self.processor(text=list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt")
+            v = self.model.get_image_features(pixel_values=pixels["pixel_values"].to(self.device))
+            t = self.model.get_text_features(
+                input_ids=text["input_ids"].to(self.device), attention_mask=text["attention_mask"].to(self.device)
+            )
+            v, t = v / v.norm(dim=-1, keepdim=True), t / t.norm(dim=-1, keepdim=True)
+            scores = self.model.logit_scale.exp() * (t * v).sum(dim=-1)
+        return [float(x) for x in scores.cpu()]
+
+
+def load_estimator(spec, device) -> Estimator:
+    """The estimator a preset names (an EstimatorSpec, or just its kind)."""
+    from shared.presets import EstimatorSpec
+
+    spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec(spec)
+    kind = spec.kind
     try:
+        if kind == "pickscore":
+            if not spec.source or not spec.processor:
+                raise InputError("the pickscore estimator needs a source and a processor in its preset")
+            return PickScoreEstimator(spec.source, spec.processor, device)
         if kind == "tiny":
             from shared.models import tiny
 

@@ -42,8 +42,8 @@ def teacher(preset_name: str):
 def estimator(preset_name: str):
     from shared.models.estimators import NullEstimator, load_estimator
 
-    kind = get_preset(preset_name).estimator.kind
-    return NullEstimator() if kind == "null" else load_estimator(kind, _device())
+    spec = get_preset(preset_name).estimator
+    return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
 
 
 def clear() -> None:

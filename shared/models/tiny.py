@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shared.config import get_settings
 
-VERSION = "tiny-v1"
+VERSION = "tiny-v2"  # v2: a tiny PickScore (CLIP model and processor)
 ROLES = {"student": 1234, "teacher": 5678}  # role -> UNet init seed; the two UNets differ, the rest is shared
 ESTIMATOR_SEED = 4242
 
@@ -116,11 +116,11 @@ def assemble_sdxl(vae, text_encoders, tokenizer, unet, scheduler):
     return StableDiffusionXLPipeline(vae=vae, unet=unet, scheduler=scheduler, **encoders)
 
 
-def _build_estimator(folder: Path, tokenizer) -> None:
+def _build_estimator(folder: Path, tokenizer, seed: int = ESTIMATOR_SEED) -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
 
-    torch.manual_seed(ESTIMATOR_SEED)
+    torch.manual_seed(seed)
     vision = CLIPVisionConfig(
         hidden_size=32,
         intermediate_size=37,
@@ -137,6 +137,16 @@ def _build_estimator(folder: Path, tokenizer) -> None:
     tokenizer.save_pretrained(folder)
 
 
+def _build_pickscore(folder: Path, tokenizer) -> None:
+    """PickScore's layout at tiny size: a CLIPModel and a CLIPProcessor (the tokenizer and an image processor)."""
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    _build_estimator(folder, tokenizer, seed=ESTIMATOR_SEED + 1)
+    size = {"shortest_edge": 32}
+    images = CLIPImageProcessor(size=size, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+
+
 def build(root: Path) -> None:
     from diffusers import EulerDiscreteScheduler
 
@@ -148,6 +158,7 @@ def build(root: Path) -> None:
     for role, seed in ROLES.items():
         _build_pipeline(seed, tokenizer, scheduler).save_pretrained(root / role, safe_serialization=True)
     _build_estimator(root / "estimator", tokenizer)
+    _build_pickscore(root / "pickscore", tokenizer)
     (root / "BUILT").write_text(VERSION + "\n")
 
 
