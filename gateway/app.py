@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gateway import errors
 from gateway.routes import batches, events, jobs, ops
 from shared import logs
+from tasks import tracing as tasks_tracing
 
 
 def _request_id_ok(value: str) -> bool:
@@ -23,6 +24,10 @@ def create_app() -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=_request_id_ok)
     logs.add_field("request_id", correlation_id.get)
     errors.install(app)
+    if tasks_tracing.setup("adq-gateway"):  # one trace per job, from this request on (ADQ_OTEL_EXPORTER)
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app)
     app.include_router(jobs.router)
     app.include_router(batches.router)
     app.include_router(events.router)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
     outbox_after_s: int = Field(30, ge=0, description="The sweeper sends webhooks still owed this long after.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
+    otel_exporter: Literal["", "otlp", "console", "memory"] = Field(
+        "", description="Tracing: empty is off; otlp sends to OTEL_EXPORTER_OTLP_ENDPOINT (shared.tracing)."
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="auto: text on a terminal, JSON lines elsewhere (shared.logs)."
     )

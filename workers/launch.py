@@ -68,10 +68,11 @@ def preflight(pool: str) -> None:
 
 def run(pool: str, **kwargs) -> None:
     preflight(pool)
-    from tasks import app
+    from tasks import app, tracing
     from tasks.app import ensure_broker_folders
     from tasks.maintenance import warm_on_start
 
+    tracing.setup(f"adq-{pool}")
     ensure_broker_folders()
     warm_on_start(pool)
     app.worker_main(worker_argv(pool, **kwargs))
