@@ -14,7 +14,7 @@ from shared.presets import get_preset, settings_hash, student_settings
 from shared.status import Strategy
 
 STRATEGIES = tuple(s.value for s in Strategy)
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
 # The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
 # batch items are derived from these fields (shared.schema), so each is described once, here.
 SETTABLE = ("k", "k_max", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")

@@ -11,9 +11,10 @@ template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+import annotated_types
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from shared.config import Settings
 from shared.params import MAX_SEED, SETTABLE, JobParams
@@ -54,10 +55,31 @@ PROMPT = dict(
 PresetName = Literal[tuple(preset_names())]  # type: ignore[valid-type]
 
 
+def _not_bool(value):
+    # JSON's true is not the number 1: pydantic's lax mode would take it as one, and the schema says number.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+LIMITS = {
+    "ge": (annotated_types.Ge, "minimum"),
+    "le": (annotated_types.Le, "maximum"),
+    "gt": (annotated_types.Gt, "exclusiveMinimum"),
+}
+
+
 def _optional(name: str) -> tuple[Any, Any]:
     field = JobParams.model_fields[name]
     kind = PresetName if name == "preset" else field.annotation
-    return kind | None, Field(None, description=field.description, **BOUNDS.get(name, {}))
+    bounds = BOUNDS.get(name, {})
+    if kind in (int, float):
+        # With a validator in front, pydantic cannot put the bounds into the schema itself: state it outright.
+        limits = [LIMITS[k][0](v) for k, v in bounds.items()]
+        shown = {"type": "integer" if kind is int else "number"} | {LIMITS[k][1]: v for k, v in bounds.items()}
+        number = Annotated[(kind, BeforeValidator(_not_bool), *limits, WithJsonSchema(shown))]
+        return number | None, Field(None, description=field.description)
+    return kind | None, Field(None, description=field.description, **bounds)
 
 
 JobOptions: type[BaseModel] = create_model(

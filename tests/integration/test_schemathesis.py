@@ -64,7 +64,9 @@ def test_every_operation_conforms_to_its_schema(web_schema):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode).filter(_not_shapes))
-            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+            @settings(
+                max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+            )
             def check(case):
                 case.call_and_validate()
 
