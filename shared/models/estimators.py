@@ -23,6 +23,11 @@ def _check_batch(prompts, images) -> None:
         raise InputError(f"score() got {len(prompts)} prompts but {len(images)} images")
 
 
+def features(out):
+    """CLIP's projected embeddings: transformers 4 returns the tensor, 5 a model output holding it as pooler_output."""
+    return out if hasattr(out, "norm") else out.pooler_output
+
+
 class TinyClipEstimator:
     """Scaled cosine similarity between the prompt and image embeddings of a tiny, locally built CLIP model."""
 
@@ -56,8 +61,8 @@ class TinyClipEstimator:
             return []
         with torch.inference_mode():
             text = self.tokenizer(list(prompts), padding="max_length", truncation=True, return_tensors="pt")
-            t = self.model.get_text_features(**text.to(self.device))
-            v = self.model.get_image_features(pixel_values=torch.stack([self._pixels(im) for im in images]))
+            t = features(self.model.get_text_features(**text.to(self.device)))
+            v = features(self.model.get_image_features(pixel_values=torch.stack([self._pixels(im) for im in images])))
             sims = torch.nn.functional.cosine_similarity(t, v, dim=-1) * self.SCALE
         return [float(s) for s in sims.cpu()]
 
@@ -121,10 +126,15 @@ class ImageRewardEstimator:
             ) from None
         tok.add_special_tokens({"bos_token": "[DEC]"})
         tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
-        tok.enc_token_id = tok.additional_special_tokens_ids[0]
+        tok.enc_token_id = tok.convert_tokens_to_ids("[ENC]")  # additional_special_tokens_ids is gone in v5
 
+        from shared.models import imagereward_compat
+
+        imagereward_compat.install()  # transformers 5 dropped names image-reward 1.5 imports; a no-op before
         import ImageReward.models.BLIP.blip_pretrain as blip_pretrain
         from ImageReward.ImageReward import ImageReward
+
+        imagereward_compat.patch_models()
 
         # BLIP_Pretrain calls init_tokenizer() -> BertTokenizer.from_pretrained('bert-base-uncased') (the hub);
         # hand it the tokenizer loaded above instead, for the duration of the constructor only.
@@ -203,9 +213,11 @@ class PickScoreEstimator:
         with torch.inference_mode():
             pixels = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
             text = self.processor(text=list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt")
-            v = self.model.get_image_features(pixel_values=pixels["pixel_values"].to(self.device))
-            t = self.model.get_text_features(
-                input_ids=text["input_ids"].to(self.device), attention_mask=text["attention_mask"].to(self.device)
+            v = features(self.model.get_image_features(pixel_values=pixels["pixel_values"].to(self.device)))
+            t = features(
+                self.model.get_text_features(
+                    input_ids=text["input_ids"].to(self.device), attention_mask=text["attention_mask"].to(self.device)
+                )
             )
             v, t = v / v.norm(dim=-1, keepdim=True), t / t.norm(dim=-1, keepdim=True)
             scores = self.model.logit_scale.exp() * (t * v).sum(dim=-1)
