@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet --no-compile -e '.[test]'  # .pyc files are written on first import instead
+	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip check
 	touch $(STAMP)
 
