@@ -142,10 +142,18 @@ def _watch(a) -> int:
     return 0 if view.status != "failed" else 1
 
 
-def _status(a) -> int:
-    with open_backend() as backend:
-        _show(backend.get(a.job_id), a.json)
-    return 0
+def _on_job(method: str):
+    """`adq status|cancel|retry JOB_ID`: one backend call on the job, then its view."""
+
+    def command(a) -> int:
+        with open_backend() as backend:
+            _show(getattr(backend, method)(a.job_id), a.json)
+        return 0
+
+    return command
+
+
+_status, _cancel, _retry = _on_job("get"), _on_job("cancel"), _on_job("retry")
 
 
 def _jobs(a) -> int:
@@ -158,18 +166,6 @@ def _jobs(a) -> int:
         print(f"{v.id}  {v.status.value:<16} {v.times['created_at']}  {v.prompt[:50]}")
     if cursor:
         print(f"more: adq jobs --cursor {cursor}")
-    return 0
-
-
-def _cancel(a) -> int:
-    with open_backend() as backend:
-        _show(backend.cancel(a.job_id), a.json)
-    return 0
-
-
-def _retry(a) -> int:
-    with open_backend() as backend:
-        _show(backend.retry(a.job_id), a.json)
     return 0
 
 
