@@ -1,11 +1,12 @@
 """Infra checked against the real schemas, not only parsed: the rendered Kubernetes manifests against Kubernetes'
 own (kubernetes-validate bundles them), docker-compose against the Compose specification (the schema that
-check-jsonschema vendors). A deliberately broken manifest fails each check. KEDA's CRD schema is not bundled by
-any package here, so the ScaledObjects are checked by tests/unit/test_autoscale.py against the code instead."""
+check-jsonschema vendors), the ScaledObjects against KEDA's CRD schema (tests/fixtures, written by
+tests/keda_schema.py). A deliberately broken manifest fails each check."""
 
 import copy
 import json
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
@@ -35,6 +36,26 @@ def test_rendered_manifests_validate_against_the_kubernetes_schemas(rendered):  
     typo["spec"]["schedulee"] = typo["spec"].pop("schedule")
     with pytest.raises(kubernetes_validate.ValidationError):
         _validate_k8s(typo)
+
+
+def test_scaled_objects_validate_against_the_keda_crd_schema(rendered):  # noqa: F811
+    schema = json.loads((Path(__file__).parents[1] / "fixtures" / "keda-scaledobject.schema.json").read_text())
+    check = jsonschema.Draft202012Validator(schema)
+    scaled = [d for d in rendered if d["apiVersion"] == KEDA]
+    assert {d["metadata"]["name"] for d in scaled} >= {"adq-teacher", "adq-student"}
+    assert {d["kind"] for d in scaled} == {"ScaledObject"}
+    for doc in scaled:
+        check.validate(doc)
+    teacher = next(d for d in scaled if d["metadata"]["name"] == "adq-teacher")
+    for name, breaks in {
+        "a count as text": lambda d: d["spec"].__setitem__("maxReplicaCount", "8"),
+        "a trigger value that is not a string": lambda d: d["spec"]["triggers"][0]["metadata"].__setitem__("x", 5),
+        "a misspelt field": lambda d: d["spec"].__setitem__("cooldownPeriods", 300),
+        "no target": lambda d: d["spec"].pop("scaleTargetRef"),
+    }.items():
+        broken = copy.deepcopy(teacher)
+        breaks(broken)
+        assert not check.is_valid(broken), name
 
 
 def _compose_schema() -> dict:
