@@ -92,7 +92,15 @@ class ImageRewardEstimator:
 
         if state_dict is None:
             state_dict = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state_dict, strict=False)
+        # strict=False as the package loads it (the file may carry extra keys), but every parameter must be in it:
+        # a partial or wrong file would otherwise score with random weights and route on noise.
+        missing = self.model.load_state_dict(state_dict, strict=False).missing_keys
+        params = {name for name, _ in self.model.named_parameters()}
+        if state_dict and (absent := [k for k in missing if k in params]):
+            raise ModelUnavailable(
+                f"ImageReward checkpoint {ckpt_path or 'state dict'!r} lacks {len(absent)} of the model's parameters "
+                f"({', '.join(absent[:3])}, ...); it is not an ImageReward.pt for this med_config"
+            )
         self.model.to(device).eval()
 
     @staticmethod

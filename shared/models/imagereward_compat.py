@@ -6,9 +6,10 @@ Its BLIP text encoder (``ImageReward/models/BLIP/med.py``) was written for trans
 ``invert_attention_mask`` and ``get_head_mask``, which transformers 5 dropped from ``ModuleUtilsMixin``. The
 upstream fix (zai-org/ImageReward PR #118) was merged but never released.
 
-``install()`` puts back exactly those names, as the old versions defined them, and only where they are missing:
-on transformers 4.53 it changes nothing. The parity test (tests/unit/test_imagereward.py) holds the scores to the
-ones recorded on the old stack."""
+``install()`` puts back exactly those names, as the old versions defined them, and only where they are missing
+(so on transformers 4.53, where the parity fixture was recorded, it changed nothing). tests/unit/
+test_imagereward_compat.py checks each piece on a tiny BERT from med.py; the parity test (tests/unit/
+test_imagereward.py) holds the full-size scores to the ones recorded on the old stack within 1e-4."""
 
 from __future__ import annotations
 

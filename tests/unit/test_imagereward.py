@@ -53,10 +53,12 @@ def parity_estimator(tmp_path_factory):
     """Built once for this module, with the stack-independent parity weights (tests/parity.py)."""
     from tests import parity
 
-    est, manifest = build_estimator(tmp_path_factory.mktemp("imagereward"))
+    folder = tmp_path_factory.mktemp("imagereward")
+    est, manifest = build_estimator(folder)
     recorded = parity.load()["manifest"]
     assert [[n, s] for n, s in manifest] == recorded, "the checkpoint's parameter names or shapes changed"
     parity.install(est.model, manifest)
+    est.folder = folder  # med_config.json and bert/, for building another from files
     return est
 
 
@@ -81,3 +83,29 @@ def test_imagereward_reproduces_the_scores_recorded_before_the_upgrade(parity_es
     recorded = parity.load()
     assert recorded["prompts"] == parity.PROMPTS
     assert parity_estimator.score(parity.PROMPTS, parity.images()) == pytest.approx(recorded["scores"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_imagereward_loads_its_checkpoint_file_and_reproduces_the_recorded_scores(parity_estimator):
+    """The inputs a deployment gives it (ImageReward.pt, med_config.json, a BERT tokenizer folder), on this stack."""
+    import torch
+
+    from shared.errors import ModelUnavailable
+    from shared.models.estimators import ImageRewardEstimator
+    from tests import parity
+
+    folder = parity_estimator.folder
+    checkpoint = folder / "ImageReward.pt"
+    state = parity_estimator.model.state_dict()
+    torch.save(state, checkpoint)
+    files = {"med_config": str(folder / "med_config.json"), "tokenizer": str(folder / "bert")}
+    try:
+        est = ImageRewardEstimator("cpu", checkpoint=str(checkpoint), **files)
+        assert est.score(parity.PROMPTS, parity.images()) == pytest.approx(parity.load()["scores"], abs=1e-4)
+        del est
+        # Weights that leave some of the model out are refused, not scored with random ones.
+        partial = {k: v for k, v in state.items() if not k.startswith("mlp.")}
+        with pytest.raises(ModelUnavailable, match="lacks 10 of the model's parameters .mlp.layers.0.weight"):
+            ImageRewardEstimator("cpu", state_dict=partial, **files)
+    finally:
+        checkpoint.unlink(missing_ok=True)
