@@ -39,6 +39,13 @@ def configure_torch() -> None:
     if get_settings().torch_threads:
         torch.set_num_threads(get_settings().torch_threads)
     torch.set_grad_enabled(False)
+    # diffusers' and transformers' per-load tqdm bars ("Loading pipeline components", and transformers 5's
+    # "Loading weights") would land between a worker's JSON log lines; downloads keep the hub's own bars.
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     _configured = True
 
 

@@ -45,7 +45,7 @@ class _StepCounter:
 def _load(cls, spec: ModelSpec, device):
     import diffusers
 
-    kwargs = {"torch_dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
+    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
     if spec.variant and device.type == "cuda":
         kwargs["variant"] = spec.variant
     if spec.unet:

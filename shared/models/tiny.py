@@ -1,7 +1,7 @@
 """Tiny SDXL-architecture pipelines and a tiny CLIP estimator, built locally from configs with fixed seeds.
 
 They run through the same diffusers pipeline classes as SDXL, in seconds on a CPU, with no download. The weights are
-random: they prove the plumbing, not image quality. Built once into <ADQ_HOME>/models/tiny-v1 and then loaded with
+random: they prove the plumbing, not image quality. Built once into <ADQ_HOME>/models/<VERSION> and then loaded with
 from_pretrained like any other local weights.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shared.config import get_settings
 
-VERSION = "tiny-v2"  # v2: a tiny PickScore (CLIP model and processor)
+VERSION = "tiny-v3"  # v2: a tiny PickScore; v3: built on transformers 5, whose seeded random init differs from 4.x
 ROLES = {"student": 1234, "teacher": 5678}  # role -> UNet init seed; the two UNets differ, the rest is shared
 ESTIMATOR_SEED = 4242
 

@@ -14,9 +14,9 @@ def test_train_all_smoke(tmp_path):
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
     teacher = StableDiffusionXLPipeline.from_pretrained(
-        tmp_path / "teacher", torch_dtype=torch.float32, local_files_only=True
+        tmp_path / "teacher", dtype=torch.float32, local_files_only=True
     )
-    unet = UNet2DConditionModel.from_pretrained(tmp_path / "student-unet", torch_dtype=torch.float32)
+    unet = UNet2DConditionModel.from_pretrained(tmp_path / "student-unet", dtype=torch.float32)
     img = teacher(
         world.split("val")[0].prompt(),
         num_inference_steps=2,
