@@ -22,10 +22,10 @@ MEASURED = 90
 DECISION_FIELDS = ("k", "effective_k", "threshold", "threshold_source", "control_policy", "route_reason")
 
 
-def digits(i: int) -> str:
-    # Strings of digits score far lower under the tiny estimator than the calibration's prompts: 80 % of them
-    # fall below the calibrated tau at k=50.
-    return f"{i * 7919 % 100000:05d} {i * 104729 % 1000:03d}"
+def drifted(i: int) -> str:
+    # Runs of z and q score far lower under the tiny estimator than the calibration's prompts: all of 60 fell
+    # below the calibrated tau at k=50 (the tiny-v3 models; digit strings, which did on tiny-v2, no longer do).
+    return f"{'z' * (5 + i % 7)} {'q' * (3 + i % 4)}"
 
 
 def test_live_tau_holds_k_under_prompt_drift(system):
@@ -33,7 +33,7 @@ def test_live_tau_holds_k_under_prompt_drift(system):
 
     system.worker("student")
     system.worker("teacher")
-    views = [client.submit(digits(i), k=50, seed=30_000 + i) for i in range(WARM - 1 + MEASURED)]
+    views = [client.submit(drifted(i), k=50, seed=30_000 + i) for i in range(WARM - 1 + MEASURED)]
     done = [client.wait(v.id, timeout=300) for v in views]
     assert [v.status for v in done] == ["succeeded"] * len(done), [v.error for v in done]
     # Decisions are made in order, but with jobs in flight they are recorded out of order: group by the source.
