@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from shared.config import get_settings
 from shared.errors import ModelError
 
@@ -46,7 +48,15 @@ def configure_torch() -> None:
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(drop_empty_fp32_warning)
     _configured = True
+
+
+def drop_empty_fp32_warning(record: logging.LogRecord) -> bool:
+    """diffusers 0.42's ``ModelMixin.to(dtype=...)`` warns that modules "should be kept in float32" even when the
+    list is empty (it tests ``is not None`` on a list it has just defaulted to ``[]``). The SDXL img2img pipeline casts
+    a ``force_upcast`` VAE twice per image, so every refine would log two such lines; a real list still shows."""
+    return "should be kept in float32: []." not in record.getMessage()
 
 
 def generator(device, seed: int):
