@@ -6,6 +6,7 @@ Bad input raises InputError before anything is written."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.config import get_settings
@@ -67,12 +68,18 @@ def get(job_id: str) -> JobView:
     return JobView.of(jobs.get(job_id))
 
 
-def wait(job_id: str, timeout: float | None = None, poll_s: float = 0.2) -> JobView:
+def wait(
+    job_id: str, timeout: float | None = None, poll_s: float = 0.2, check: Callable[[], None] | None = None
+) -> JobView:
+    """Poll until the job ends. ``check`` runs on every poll and may raise: a supervisor passes its liveness check
+    so that a dead worker ends the wait within one poll, not at the timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         view = get(job_id)
         if view.done:
             return view
+        if check is not None:
+            check()
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {view.status.value} after {timeout} s")
         time.sleep(poll_s)

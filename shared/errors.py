@@ -106,6 +106,10 @@ class AttemptsExhausted(AdqError):
     """A stage crashed max_attempts times; the job has been marked failed."""
 
 
+class WorkerDied(AdqError):
+    """A worker process that a command supervises (demo, bench, ``adq up``) exited while it was still needed."""
+
+
 class WebhookError(AdqError):
     """A webhook could not be delivered. ``status``: the receiver's HTTP status, when it answered."""
 

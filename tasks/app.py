@@ -12,6 +12,7 @@ from shared.config import Settings, get_settings
 from shared.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
 from shared.priority import LANES
 from shared.stage import STAGES
+from tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)
 
@@ -51,7 +52,7 @@ def celery_config(s: Settings) -> dict:
     routes = {stage.task: {"queue": stage.queue} for stage in STAGES}
     routes |= {WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}, NOOP_TASK: {"queue": STUDENT_QUEUE}}
     return dict(
-        broker_url=s.effective_broker_url,
+        broker_url=transport_url(s.effective_broker_url),
         broker_transport_options=broker_options(s),
         broker_connection_retry_on_startup=True,
         result_backend=None,  # job status lives in the database

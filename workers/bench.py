@@ -27,20 +27,21 @@ def write_json(out: str | None, result: dict) -> None:
         Path(out).write_text(json.dumps(result, indent=1) + "\n")
 
 
-def _wait_all(ids: list[str], timeout: float) -> list:
+def _wait_all(ids: list[str], timeout: float, check=None) -> list:
     deadline = time.monotonic() + timeout
-    return [client.wait(i, timeout=max(0.1, deadline - time.monotonic()), poll_s=0.01) for i in ids]
+    return [client.wait(i, timeout=max(0.1, deadline - time.monotonic()), poll_s=0.01, check=check) for i in ids]
 
 
 def _system_rate(n_jobs: int, log_dir: Path) -> dict:
-    from workers.processes import WorkerProcess
+    from workers.processes import WorkerGroup, WorkerProcess
 
     env = {**os.environ, "ADQ_PRESET": "null"}
-    workers = [WorkerProcess(pool, log_dir, env=env, name=f"bench-{pool}") for pool in ("student", "teacher")]
+    workers = WorkerGroup(
+        WorkerProcess(pool, log_dir, env=env, name=f"bench-{pool}") for pool in ("student", "teacher")
+    )
     try:
-        for w in workers:
-            w.wait_ready()
-        _wait_all([client.submit(f"warm-up {i}", preset="null", seed=i).id for i in range(20)], 120)
+        workers.wait_ready()
+        _wait_all([client.submit(f"warm-up {i}", preset="null", seed=i).id for i in range(20)], 120, workers.check)
         t0 = time.perf_counter()
         # Submitted from SUBMITTERS threads, as a gateway's concurrent requests would: one serial submitter
         # (about 10 ms of database and broker round trips per job) would bound the rate by itself.
@@ -50,11 +51,10 @@ def _system_rate(n_jobs: int, log_dir: Path) -> dict:
                     lambda i: client.submit(f"bench prompt {i}", preset="null", k=50, seed=1000 + i).id, range(n_jobs)
                 )
             )
-        views = _wait_all(ids, 600)
+        views = _wait_all(ids, 600, workers.check)
         elapsed = time.perf_counter() - t0
     finally:
-        for w in workers:
-            w.stop()
+        workers.stop()
     bad = [v for v in views if v.status != "succeeded"]
     if bad:
         raise RuntimeError(f"{len(bad)} benchmark jobs did not succeed: {bad[0].error}")

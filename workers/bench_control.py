@@ -33,9 +33,11 @@ def _seconds(view) -> float:
 
 
 def _system(env: dict, log_dir: Path, controller: bool):
-    from workers.processes import WorkerProcess
+    from workers.processes import WorkerGroup, WorkerProcess
 
-    workers = [WorkerProcess(pool, log_dir, env=env, name=f"bench-control-{pool}") for pool in ("student", "teacher")]
+    workers = WorkerGroup(
+        WorkerProcess(pool, log_dir, env=env, name=f"bench-control-{pool}") for pool in ("student", "teacher")
+    )
     ctl = None
     if controller:
         log = open(log_dir / "bench-control-controller.log", "ab")
@@ -46,8 +48,7 @@ def _system(env: dict, log_dir: Path, controller: bool):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    for w in workers:
-        w.wait_ready()
+    workers.wait_ready()
     return workers, ctl
 
 
@@ -56,8 +57,7 @@ def _stop(workers, ctl) -> None:
         os.killpg(ctl.pid, signal.SIGTERM)
         ctl.wait(30)
         published.redis_client().delete(published.KEY)  # its last value would steer the next case for a while
-    for w in workers:
-        w.stop()
+    workers.stop()
 
 
 def _paced(prompt: str, rate: float, seconds: float, k: int, seed0: int) -> list[str]:
@@ -85,10 +85,10 @@ def load_step(policy: str, *, rate: float, seconds: float, teacher_ms: float, ta
     forget()  # each case starts from an empty live window
     workers, ctl = _system(env, log_dir, controller=policy != "fixed")
     try:
-        client.wait(client.submit("warm-up", preset="null", k=100, seed=1).id, timeout=60)
+        client.wait(client.submit("warm-up", preset="null", k=100, seed=1).id, timeout=60, check=workers.check)
         time.sleep(2.0)  # the controller's first solve
         ids = _paced(f"load step {policy}", rate, seconds, 50, 10_000)
-        views = [client.wait(i, timeout=600, poll_s=0.05) for i in ids]
+        views = [client.wait(i, timeout=600, poll_s=0.05, check=workers.check) for i in ids]
     finally:
         _stop(workers, ctl)
     teacher = np.array([_seconds(v) for v in views if v.teacher_used])
@@ -113,7 +113,7 @@ def drift(tau_mode: str, *, jobs: int, log_dir: Path) -> dict:
         ids = [
             client.submit(f"drift: prompt {tau_mode} {i}", preset="null", k=50, seed=50_000 + i).id for i in range(jobs)
         ]
-        views = [client.wait(i, timeout=600, poll_s=0.05) for i in ids]
+        views = [client.wait(i, timeout=600, poll_s=0.05, check=workers.check) for i in ids]
     finally:
         _stop(workers, ctl)
     views.sort(key=lambda v: v.times["student_finished_at"])

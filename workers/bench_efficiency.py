@@ -30,7 +30,7 @@ WARM = 24  # finishes left out: more than the jobs in flight at start (12 studen
 DESIGNS = ("serial", "overlapped")
 
 
-def _wait(ids: list[str], status: str, timeout: float = 900) -> list:
+def _wait(ids: list[str], status: str, worker, timeout: float = 900) -> list:
     """One small query a second (not one per job): the poller must not take CPU from what it measures."""
     from sqlalchemy import func, select
 
@@ -46,6 +46,7 @@ def _wait(ids: list[str], status: str, timeout: float = 900) -> list:
         if counts.get("failed") or counts.get("cancelled"):
             bad = next(r for r in map(jobs.get, ids) if r.status in ("failed", "cancelled"))
             raise RuntimeError(f"benchmark job {bad.id} {bad.status}: {bad.error}")
+        worker.check()
         time.sleep(1.0)
     raise TimeoutError(f"benchmark jobs did not all reach {status} in {timeout} s")
 
@@ -118,15 +119,15 @@ def _pools(design: str, env: dict, log_dir: Path, n_student: int, n_teacher: int
     # The student pool alone: k=0 keeps every job at the student.
     student = worker("student")
     try:
-        rows = _wait(_submit(n_student, 0, f"{design} student"), "succeeded")
+        rows = _wait(_submit(n_student, 0, f"{design} student"), "succeeded", student)
         # The teacher's jobs go through the student first, then wait while the student pool stops.
-        handed = _wait(_submit(n_teacher, 100, f"{design} teacher"), "teacher_queued")
+        handed = _wait(_submit(n_teacher, 100, f"{design} teacher"), "teacher_queued", student)
     finally:
         student.stop()
     s_row = steady(rows, "student_finished_at", lambda r: (r.generate_s or 0) + (r.score_s or 0), ms["student"])
     teacher = worker("teacher")
     try:
-        done = _wait([r.id for r in handed], "succeeded")
+        done = _wait([r.id for r in handed], "succeeded", teacher)
     finally:
         teacher.stop()
     t_row = steady(done, "finished_at", lambda r: r.teacher_s or 0, ms["teacher"])

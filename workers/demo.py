@@ -49,6 +49,7 @@ def _gallery(rows: list[dict], views: list, out_dir: Path, preset: str) -> Path:
     return path
 
 
+POOLS = ("student", "teacher")
 DEMO_PRESET = "shapes"  # trained and committed: recognisable images, scores that mean something
 
 
@@ -61,7 +62,7 @@ def run_demo(
 ) -> list:
     from shared import calibration
     from shared.db.migrate import upgrade
-    from workers.processes import WorkerProcess
+    from workers.processes import WorkerGroup, WorkerProcess
 
     out_dir = Path(out_dir or get_settings().home_dir / "demo")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,10 +76,9 @@ def run_demo(
     prompts = calibration.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
     # The workers load the demo preset's models while they start (ADQ_PRESET), not in the first jobs.
     env = {**os.environ, "ADQ_PRESET": preset.name}
-    workers = [WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in ("student", "teacher")]
+    workers = WorkerGroup(WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in POOLS)
     try:
-        for w in workers:
-            w.wait_ready()
+        workers.wait_ready()
         started = time.monotonic()
         views = [
             client.submit(p, preset=preset.name, k=k, seed=i)
@@ -86,10 +86,10 @@ def run_demo(
         ]
         done = []
         for view in tqdm(views, desc="waiting", unit="job"):
-            done.append(client.wait(view.id, timeout=max(1.0, timeout_s - (time.monotonic() - started))))
+            left = max(1.0, timeout_s - (time.monotonic() - started))
+            done.append(client.wait(view.id, timeout=left, check=workers.check))
     finally:
-        for w in workers:
-            w.stop()
+        workers.stop()
     rows = []
     for view in done:
         images = {}

@@ -1,4 +1,4 @@
-"""Run worker pools as child processes (demo, benchmark, tests) and stop them with a warm shutdown."""
+"""Run worker pools as child processes (demo, benchmark, tests), watch them, and stop them with a warm shutdown."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+from shared.errors import WorkerDied
+
+LOG_TAIL_LINES = 15
 
 
 class WorkerProcess:
@@ -43,15 +48,26 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check(self) -> None:
+        """Raise WorkerDied, naming the worker and the end of its log, if the process has exited."""
+        if not self.alive():
+            raise WorkerDied(
+                f"the {self.name} worker (pid {self.pid}) exited with {self.proc.returncode}; "
+                f"the last lines of {self.log_path}:\n{self.log_tail()}"
+            )
+
+    def ready(self) -> bool:
+        return b" ready." in self.log_path.read_bytes()
+
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} worker exited with {self.proc.returncode}; see {self.log_path}")
-            if b" ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name} worker not ready after {timeout} s; see {self.log_path}")
+        WorkerGroup([self]).wait_ready(timeout)
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM is Celery's warm shutdown: finish the running task, then exit."""
@@ -73,3 +89,34 @@ class WorkerProcess:
             pass
         self.proc.wait()
         self._log.close()
+
+
+class WorkerGroup:
+    """The workers one command supervises. ``check`` is cheap (a waitpid each), so waits call it on every poll:
+    a worker that dies ends the command within a poll, with its name and log, instead of a hang."""
+
+    def __init__(self, workers: Iterable[WorkerProcess]):
+        self.workers = list(workers)
+
+    def __iter__(self):
+        return iter(self.workers)
+
+    def check(self) -> None:
+        for w in self.workers:
+            w.check()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = list(self.workers)
+        while waiting:
+            self.check()
+            waiting = [w for w in waiting if not w.ready()]
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(w.name for w in waiting)
+                raise TimeoutError(f"{names} not ready after {timeout} s; see {waiting[0].log_path}")
+            if waiting:
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()

@@ -1,0 +1,76 @@
+"""The demo's start-up on the embedded broker, and what a supervising command does when a worker dies (issue 25).
+
+Both use embedded defaults (filesystem broker, SQLite, file storage) and the null preset, so the cost is Celery's
+start-up and nothing else."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tasks.fs_transport import read_table
+from workers.demo import POOLS
+from workers.processes import WorkerGroup, WorkerProcess
+
+STARTS = 20
+
+
+def _embedded_env(home: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADQ_")}
+    return env | {"ADQ_HOME": str(home), "ADQ_TORCH_THREADS": "1", "ADQ_PRESET": "null", **extra}
+
+
+def test_the_demo_pools_start_together_on_fresh_embedded_homes(tmp_path):
+    for i in range(STARTS):
+        home = tmp_path / f"home-{i}"
+        group = WorkerGroup(WorkerProcess(pool, home / "logs", env=_embedded_env(home)) for pool in POOLS)
+        try:
+            group.wait_ready(timeout=60)  # raises WorkerDied, with the log's end, if either one exits
+            pidbox = read_table(home / "broker" / "control" / "celery.pidbox.exchange")
+            assert sorted(q.queue.split("@")[0] for q in pidbox) == sorted(POOLS), (i, pidbox)
+            group.check()
+        finally:
+            for w in group:
+                w.kill()  # a warm stop would only add seconds; start-up is what is tested
+
+
+def test_the_demo_stops_and_names_a_worker_that_dies_while_it_waits(tmp_path):
+    home = tmp_path / "home"
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\na blue square\n")
+    # Every job goes to a teacher that takes a minute per image, so the demo is waiting when the teacher dies.
+    env = _embedded_env(home, ADQ_NULL_TEACHER_MS="60000")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "demo", "--preset", "null", "--k", "100", "--prompts", str(prompts)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        teacher_log = home / "logs" / "teacher.log"
+        deadline = time.monotonic() + 120
+        while not (teacher_log.exists() and "Task adq.teacher" in teacher_log.read_text()):
+            assert demo.poll() is None and time.monotonic() < deadline, "the teacher never took a job"
+            time.sleep(0.2)
+        workers = {p.cmdline()[4]: p for p in psutil.Process(demo.pid).children() if "worker" in p.cmdline()}
+        teacher, student = workers["teacher"], workers["student"]
+        os.killpg(teacher.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        out, err = demo.communicate(timeout=60)
+        noticed_s = time.monotonic() - killed_at
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode != 0
+    assert re.search(rf"WorkerDied: the teacher worker \(pid {teacher.pid}\) exited with -9", err), err[-2000:]
+    assert "the last lines of" in err and "teacher.log" in err
+    assert noticed_s < 30, noticed_s  # seconds (the student's warm stop included), never the 600 s job timeout
+    assert not student.is_running(), "the demo left the student worker running"
