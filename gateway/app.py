@@ -19,6 +19,9 @@ def _request_id_ok(value: str) -> bool:
 
 
 def create_app() -> FastAPI:
+    from shared.presets import all_presets
+
+    all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
     app = FastAPI(title="adq gateway", version="1", description="Adaptive student->teacher diffusion jobs")
     # A request id per request (X-Request-ID, kept when the caller sends one), on the answer and on every log line.
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=_request_id_ok)

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     presign_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
 
     preset: str = Field("tiny", description="Default preset for submitted jobs (`adq demo` runs shapes).")
+    presets_file: str = Field(
+        "",
+        description="YAML files of your own presets, separated like PATH; each adds presets or overrides "
+        "built-in ones of the same name. Checked at start-up: `adq presets --check FILE`.",
+    )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N; fp16 on CUDA, fp32 on CPU.")
     torch_threads: int = Field(0, ge=0, description="CPU threads per worker process; 0 leaves torch's default.")
     model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")

@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_result)
 
     sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(fn=_migrate)
-    sub.add_parser("presets", help="list model presets").set_defaults(fn=_presets)
+    p = sub.add_parser("presets", help="list model presets and where each comes from (ADQ_PRESETS_FILE)")
+    p.add_argument("--check", nargs="+", metavar="FILE", help="validate presets files without starting anything")
+    p.set_defaults(fn=_presets)
     p = sub.add_parser("init-storage", help="create the S3 bucket or storage folder if missing")
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the store to come up")
     p.set_defaults(fn=_init_storage)
@@ -240,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     try:
+        if get_settings().presets_file:  # an invalid presets file stops every command, workers included, at start
+            from shared.presets import all_presets
+
+            all_presets()
         return args.fn(args)
     except InputError as exc:
         print(f"adq: error: {exc}", file=sys.stderr)

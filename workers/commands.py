@@ -207,12 +207,19 @@ def _train_shapes(a) -> int:
 
 
 def _presets(a) -> int:
-    from shared.presets import PRESETS
+    from shared.presets import all_presets, load_file
 
-    for p in PRESETS.values():
+    if a.check:
+        for path in a.check:
+            found = load_file(Path(path))  # PresetFileError (exit 2) names the file, the preset and the field
+            print(f"{path}: {len(found)} valid preset(s): {', '.join(found)}")
+        return 0
+    for p in all_presets().values():
+        lora = f" + {len(p.student.lora)} LoRA" if p.student.lora else ""
         print(
-            f"{p.name:11s} student {p.student.label} ({p.student_steps} steps, guidance {p.student_guidance}) -> "
-            f"teacher {p.teacher.label} ({p.teacher_steps} steps, sigma {p.sigma}), k {p.k}"
+            f"{p.name:20s} student {p.student.label}{lora} ({p.student_steps} steps, guidance {p.student_guidance})"
+            f" -> teacher {p.teacher.label} ({p.teacher_steps} steps, sigma {p.sigma}), k {p.k}, "
+            f"estimator {p.estimator.kind}  [{p.origin}]"
         )
     return 0
 

@@ -1,4 +1,4 @@
-"""Student and teacher adapters over diffusers pipelines, plus zero-cost ones for the overhead benchmark.
+"""Student and teacher adapters over diffusers pipelines of any family, plus zero-cost ones for the benchmarks.
 
 Every adapter counts the denoising steps that really ran (callback_on_step_end), so the steps recorded per job are
 measured, not assumed.
@@ -12,24 +12,74 @@ from dataclasses import dataclass
 
 from shared import cancel
 from shared.config import get_settings
-from shared.models.device import dtype_for, generator
-from shared.models.weights import locate
-from shared.presets import ModelSpec, Preset
+from shared.models.device import generator
+from shared.models.pipelines import RolePipe, role_pipe
+from shared.presets import Preset
 
 TEACHER_SEED_OFFSET = 1_000_003  # the teacher draws its own noise, still fixed by the job's seed
 
 
-def steps_for_strength(steps: int, sigma: float) -> int:
+class _ProbeScheduler:
+    """Enough of a scheduler for an img2img pipeline's ``get_timesteps``: the step count comes from the pipeline's
+    own strength arithmetic, whichever family it is, without running or loading anything."""
+
+    order = 1
+
+    def __init__(self, n: int):
+        import torch
+
+        self.timesteps = torch.arange(n, 0, -1)
+
+    def set_begin_index(self, index: int) -> None:
+        pass
+
+
+def _floor_rule(n: int, sigma: float) -> int:
+    """UNet families (SD1.5, SDXL): diffusers runs min(int(n * strength), n) steps."""
+    return min(int(n * sigma), n)
+
+
+def steps_run(pipe_cls, n: int, sigma: float) -> int:
+    """Denoising steps an img2img pipeline of ``pipe_cls`` runs for num_inference_steps=n and strength=sigma.
+    Flow-matching families (SD3, FLUX, Z-Image) run n - int(n - n * strength), one more than the UNet rule
+    whenever n * strength is not whole."""
+    get_timesteps = getattr(pipe_cls, "get_timesteps", None)
+    if get_timesteps is None:
+        return _floor_rule(n, sigma)
+    probe = type("Probe", (), {"scheduler": _ProbeScheduler(n)})()
+    return int(get_timesteps(probe, n, sigma, "cpu")[1])
+
+
+def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int | None = None) -> int:
     """num_inference_steps that makes img2img with strength=sigma run exactly ``steps`` steps.
 
-    diffusers runs min(int(n * strength), n) steps; the reference's int(T/sigma + 1) works for sigma < 1 but runs
-    T+1 steps at sigma = 1. Search around T/sigma with diffusers' own float expression."""
-    n = max(steps, math.ceil(steps / sigma))
-    while n > steps and min(int(n * sigma), n) > steps:
-        n -= 1
-    while min(int(n * sigma), n) < steps:
-        n += 1
-    return n
+    Closed form plus a bisection over the pipeline's own arithmetic (at most log2(steps/sigma) probes), so any
+    sigma ends quickly. The reference's int(T/sigma + 1) runs T+1 steps at sigma = 1 and divides by zero at 0.
+    n is capped at ``max_steps`` (ADQ_MAX_STEPS): sigma must be at least steps / max_steps."""
+    from shared.errors import InputError
+
+    cap = max_steps or get_settings().max_steps
+    if not 0 < sigma <= 1:
+        raise InputError(f"sigma={sigma} must be in (0, 1]")
+    if steps < 1:
+        raise InputError(f"teacher steps={steps} must be at least 1")
+    if sigma * cap < steps:  # compared before dividing: steps / 5e-324 would overflow
+        raise InputError(
+            f"sigma={sigma} with {steps} teacher steps needs over ADQ_MAX_STEPS={cap} scheduler steps; "
+            f"sigma must be at least {steps / cap:.6g}"
+        )
+    hi = min(math.ceil(steps / sigma), cap) + 1
+    run = (lambda n: steps_run(pipe_cls, n, sigma)) if pipe_cls is not None else (lambda n: _floor_rule(n, sigma))
+    lo = steps  # run(n) <= n, so fewer than ``steps`` scheduler steps can never run ``steps``
+    while lo < hi:  # the smallest n with run(n) >= steps; run is non-decreasing in n
+        mid = (lo + hi) // 2
+        if run(mid) >= steps:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo > cap or run(lo) != steps:
+        raise InputError(f"no scheduler step count runs exactly {steps} steps at sigma={sigma}")
+    return lo
 
 
 class _StepCounter:
@@ -42,56 +92,40 @@ class _StepCounter:
         return callback_kwargs
 
 
-def _load(cls, spec: ModelSpec, device):
-    import diffusers
-
-    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
-    if spec.variant and device.type == "cuda":
-        kwargs["variant"] = spec.variant
-    if spec.unet:
-        kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
-            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs
-        )
-    pipe = cls.from_pretrained(locate(spec.source, spec.label), **kwargs)
-    if spec.scheduler:
-        pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
-
-
 @dataclass
 class Output:
     image: object  # PIL.Image
     steps: int
 
 
-def _run(pipe, device, seed: int, **call) -> Output:
+def _run(role: RolePipe, device, seed: int, **call) -> Output:
     """One image through a diffusers pipeline: seeded on the job's device, denoising steps counted as they run."""
     counter = _StepCounter()
-    image = pipe(**call, generator=generator(device, seed), callback_on_step_end=counter, output_type="pil").images[0]
-    return Output(image, counter.steps)
+    role.activate()
+    image = role.pipe(**call, generator=generator(device, seed), callback_on_step_end=counter, output_type="pil")
+    return Output(image.images[0], counter.steps)
 
 
-def _run_batch(pipe, device, seeds: list[int], prompts: list[str], **call) -> list[Output]:
+def _run_batch(role: RolePipe, device, seeds: list[int], prompts: list[str], **call) -> list[Output]:
     """Several images in one pipeline call, each with its own seeded generator (diffusers draws each item's
     noise from its own generator, so the noise is the one a single run would draw)."""
     counter = _StepCounter()
     gens = [generator(device, seed) for seed in seeds]
-    images = pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images
+    role.activate()
+    images = role.pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images
     return [Output(image, counter.steps) for image in images]
 
 
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
-        from diffusers import AutoPipelineForText2Image
-
         self.device = device
-        self.pipe = _load(AutoPipelineForText2Image, preset.student, device)
+        self.role = role_pipe(preset.student, device, "text2image")
+        self.pipe = self.role.pipe
 
     def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
         size = {"width": width, "height": height}
         return _run(
-            self.pipe, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
+            self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
         )
 
     def generate_batch(
@@ -100,30 +134,24 @@ class DiffusionStudent:
         """Same-settings jobs in one call (ADQ_STUDENT_BATCH_MAX > 1). Not bit-identical to single runs on every
         model (README, "Efficiency"), which is why it is off by default."""
         call = {"num_inference_steps": steps, "guidance_scale": guidance, "width": width, "height": height}
-        return _run_batch(self.pipe, self.device, seeds, prompts, **call)
+        return _run_batch(self.role, self.device, seeds, prompts, **call)
 
 
 class DiffusionTeacher:
-    def __init__(self, preset: Preset, device):
-        from diffusers import StableDiffusionXLImg2ImgPipeline
+    """Refines with the auto image-to-image pipeline and regenerates with the auto text-to-image one, both views
+    of one loaded base (or of the preset's own regenerator, when it names other weights)."""
 
+    def __init__(self, preset: Preset, device):
         self.preset, self.device = preset, device
-        self.pipe = _load(StableDiffusionXLImg2ImgPipeline, preset.teacher, device)
+        self.role = role_pipe(preset.teacher, device, "image2image")
+        self.pipe = self.role.pipe
         self._regen = None
 
     @property
-    def regenerator(self):
-        # Loaded on first use: refinement-only workers never pay for it.
+    def regenerator(self) -> RolePipe:
+        # Made on first use: refinement-only workers never pay for it (from_pipe shares the teacher's weights).
         if self._regen is None:
-            from diffusers import StableDiffusionXLPipeline
-
-            spec = self.preset.regenerator
-            self._regen = (
-                StableDiffusionXLPipeline.from_pipe(self.pipe)
-                if spec is None
-                else _load(StableDiffusionXLPipeline, spec, self.device)
-            )
-            self._regen.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
+            self._regen = role_pipe(self.preset.regenerator or self.preset.teacher, self.device, "text2image")
         return self._regen
 
     def _resize(self, image):
@@ -133,17 +161,13 @@ class DiffusionTeacher:
         return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
     def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
-        strength = {"strength": sigma, "num_inference_steps": steps_for_strength(steps, sigma)}
+        n = steps_for_strength(steps, sigma, type(self.pipe))
+        call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
+        width, height = self.preset.teacher_size
+        if self.role.accepts("width"):  # FLUX and Z-Image img2img take the size; SD and SDXL use the image's
+            call |= {"width": width, "height": height}
         image = self._resize(image)
-        return _run(
-            self.pipe,
-            self.device,
-            seed + TEACHER_SEED_OFFSET,
-            prompt=prompt,
-            image=image,
-            guidance_scale=guidance,
-            **strength,
-        )
+        return _run(self.role, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, image=image, **call)
 
     def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
         width, height = self.preset.teacher_size

@@ -259,8 +259,53 @@ def load_estimator(spec, device) -> Estimator:
             return AttributeScorer(folder, device)
         if kind == "null":
             return NullEstimator()
+        if kind == "python":
+            return python_estimator(spec.factory, device)
     except (ModelUnavailable, InputError):
         raise
     except Exception as exc:  # a broken checkpoint is a scoring failure the operator must see, not a retry loop
         raise ScoringError(f"cannot load the {kind} estimator: {exc}") from exc
     raise InputError(f"unknown estimator kind {kind!r}")
+
+
+def python_estimator(factory: str | None, device) -> Estimator:
+    """Your own estimator: ``package.module:callable`` returns an object whose ``score(prompts, images)`` gives one
+    float per image. The callable gets ``device=`` when it takes that argument."""
+    import importlib
+    import inspect
+
+    module_name, _, attr = (factory or "").partition(":")
+    try:
+        target = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"estimator factory {factory!r} cannot be imported: {exc}") from None
+    if not callable(target):
+        raise InputError(f"estimator factory {factory!r} is not callable")
+    takes_device = "device" in inspect.signature(target).parameters
+    estimator = target(device=device) if takes_device else target()
+    if not callable(getattr(estimator, "score", None)):
+        raise InputError(f"estimator factory {factory!r} returned {type(estimator).__name__}, which has no score()")
+    return CheckedEstimator(estimator, factory)
+
+
+class CheckedEstimator:
+    """A user's estimator, held to the contract: one finite float per image, or a ScoringError naming the factory."""
+
+    def __init__(self, inner, name: str):
+        self.inner, self.name = inner, name
+
+    def score(self, prompts: list[str], images: list) -> list[float]:
+        import math
+
+        scores = list(self.inner.score(prompts, images))
+        if len(scores) != len(images):
+            raise ScoringError(f"estimator {self.name} gave {len(scores)} scores for {len(images)} images")
+        try:
+            scores = [float(x) for x in scores]
+        except (TypeError, ValueError) as exc:
+            raise ScoringError(f"estimator {self.name} gave a score that is not a number: {exc}") from None
+        if not all(math.isfinite(x) for x in scores):
+            raise ScoringError(f"estimator {self.name} gave a score that is not finite: {scores}")
+        return scores

@@ -28,17 +28,17 @@ def _diffusion(role: str, preset_name: str):
     return real(preset, _device())
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def student(preset_name: str):
     return _diffusion("student", preset_name)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def teacher(preset_name: str):
     return _diffusion("teacher", preset_name)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def estimator(preset_name: str):
     from shared.models.estimators import NullEstimator, load_estimator
 
@@ -47,5 +47,8 @@ def estimator(preset_name: str):
 
 
 def clear() -> None:
+    from shared.models import pipelines
+
     for fn in (student, teacher, estimator):
         fn.cache_clear()
+    pipelines.clear()

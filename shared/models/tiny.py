@@ -159,19 +159,23 @@ def build(root: Path) -> None:
         _build_pipeline(seed, tokenizer, scheduler).save_pretrained(root / role, safe_serialization=True)
     _build_estimator(root / "estimator", tokenizer)
     _build_pickscore(root / "pickscore", tokenizer)
-    (root / "BUILT").write_text(VERSION + "\n")
 
 
 def ensure_built() -> Path:
-    """Build the tiny weights once. Built in a temporary folder and renamed, so concurrent workers never load a
-    half-written model: the loser of the rename race discards its copy."""
-    root = tiny_root()
+    """Build the tiny weights once."""
+    return build_once(tiny_root(), build)
+
+
+def build_once(root: Path, builder) -> Path:
+    """Run ``builder(folder)`` once for ``root``. Built in a temporary folder and renamed, so concurrent workers
+    never load a half-written model: the loser of the rename race discards its copy."""
     if (root / "BUILT").is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{VERSION}."))
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
     try:
-        build(tmp)
+        builder(tmp)
+        (tmp / "BUILT").write_text(root.name + "\n")
         try:
             tmp.rename(root)
         except OSError:

@@ -20,9 +20,11 @@ def _missing(label: str, source: str, what: str = "a diffusers folder with model
 def locate(source: str, label: str, marker: str = "model_index.json") -> str:
     """A local folder for ``source``, or the hub id itself when downloads are allowed or it is in the hub cache."""
     if source.startswith("tiny:"):
-        from shared.models import tiny
+        from shared.models import tiny, twins
 
-        return str(tiny.ensure_built() / source.split(":", 1)[1])
+        name = source.split(":", 1)[1]
+        family = twins.family_of(name)
+        return str((twins.ensure_built(family) if family else tiny.ensure_built()) / name)
     if source.startswith("data:"):  # weights committed with the project
         from shared.presets import DATA_DIR
 
@@ -59,3 +61,5 @@ def check_available(spec: ModelSpec) -> None:
     locate(spec.source, spec.label)
     if spec.unet:
         locate(spec.unet, spec.label + " UNet", marker="config.json")
+    for lora in spec.lora:
+        locate(lora.source, spec.label + " LoRA", marker=lora.weight_name)

@@ -14,9 +14,43 @@ from tests.factories import params
 
 @pytest.mark.parametrize("sigma", [round(0.01 * i, 2) for i in range(1, 101)])
 def test_strength_gives_exactly_t_steps_formula(sigma):
+    from diffusers import FluxImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+
     for t in range(1, 51):
-        n = steps_for_strength(t, sigma)
-        assert min(int(n * sigma), n) == t, (t, sigma, n)  # diffusers' own expression for steps run
+        n = steps_for_strength(t, sigma, max_steps=10_000)
+        assert min(int(n * sigma), n) == t, (t, sigma, n)  # diffusers' own expression for steps run (UNet families)
+        assert steps_for_strength(t, sigma, StableDiffusionXLImg2ImgPipeline, max_steps=10_000) == n
+        # Flow-matching families run n - int(n - n * strength): probed from the pipeline class itself.
+        m = steps_for_strength(t, sigma, FluxImg2ImgPipeline, max_steps=10_000)
+        assert m - int(max(m - m * sigma, 0)) == t, (t, sigma, m)
+        assert m == t or (m - 1) - int(max((m - 1) - (m - 1) * sigma, 0)) < t  # the smallest such n
+
+
+def test_flow_matching_and_unet_families_need_different_step_counts():
+    from diffusers import FluxImg2ImgPipeline, StableDiffusion3Img2ImgPipeline, ZImageImg2ImgPipeline
+
+    assert steps_for_strength(4, 0.3) == 14  # int(14 * 0.3) = 4
+    for cls in (FluxImg2ImgPipeline, StableDiffusion3Img2ImgPipeline, ZImageImg2ImgPipeline):
+        assert steps_for_strength(4, 0.3, cls) == 11  # 11 - int(7.7) = 4; at 14 it would run 5
+
+
+@pytest.mark.parametrize("sigma", [1e-300, 5e-324, 1e-8, 0.0, -0.5, 1.5, float("nan"), float("inf")])
+def test_hostile_sigmas_are_refused_at_once(sigma):
+    from shared.errors import InputError
+
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="sigma"):
+        steps_for_strength(200, sigma)
+    assert time.perf_counter() - t0 < 1.0  # closed form: no loop that grows with 1/sigma
+
+
+def test_sigma_floor_follows_max_steps():
+    from shared.errors import InputError
+
+    assert steps_for_strength(200, 1.0) == 200
+    with pytest.raises(InputError, match="at least 0.5"):
+        steps_for_strength(100, 0.4, max_steps=200)
+    assert steps_for_strength(100, 0.5, max_steps=200) == 200
 
 
 def test_reference_formula_runs_extra_step_at_sigma_one():
