@@ -16,6 +16,7 @@ from workers.commands import (
     _bench_efficiency,
     _bench_metrics,
     _bench_quality,
+    _bench_sharing,
     _calibrate,
     _controller,
     _demo,
@@ -224,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=_bench_metrics)
+    b = bsub.add_parser("sharing", help="weights held when roles share one base vs separate copies (tiny twins)")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=_bench_sharing)
     b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
     b.add_argument("--prompts", type=int, default=500)
     b.add_argument("--batch", type=int, default=50)

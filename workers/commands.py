@@ -64,6 +64,16 @@ def _bench(a) -> int:
     return 0
 
 
+def _bench_sharing(a) -> int:
+    from workers.bench import write_json
+    from workers.bench_sharing import measure, report
+
+    rows = measure()
+    print(report(rows))
+    write_json(a.json, {"rows": rows})
+    return 0
+
+
 def _bench_quality(a) -> int:
     import json as _json
 

@@ -155,3 +155,15 @@ def test_a_broken_factory_is_refused_by_name():
 
     with pytest.raises(ScoringError, match="gave 1 scores for 2 images"):
         CheckedEstimator(Short(), "short").score(["a", "b"], [object(), object()])
+
+
+def test_the_readmes_example_presets_file_validates(tmp_path):
+    from shared.presets import DATA_DIR
+
+    readme = (DATA_DIR.parent / "README.md").read_text()
+    block = readme.split("```yaml\n# my-presets.yaml", 1)[1]
+    example = block.split("\n", 1)[1].split("```", 1)[0]  # after the comment line, to the fence
+    found = load_file(_write(tmp_path, example))
+    assert sorted(found) == ["flux-fast", "hyper-sd15"]
+    assert found["flux-fast"].estimator.factory == "ourteam.rewards:load_hps"
+    assert found["hyper-sd15"].student.lora[0].weight_name == "Hyper-SD15-4steps-lora.safetensors"
