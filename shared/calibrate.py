@@ -77,3 +77,24 @@ def calibrate(
         calibrations.record(student_settings, percentiles, n_samples=n, source=str(prompts_file)) if record else None
     )
     return CalibrationResult(percentiles, cal_id, path)
+
+
+def record_file(path: str | Path, *, preset: str, **student_overrides) -> CalibrationResult:
+    """Record a percentiles JSON made elsewhere (``calc_score_percentiles``, or the reference's own files) as the
+    preset's calibration. The student settings come from the file's meta when it has them (ours does), else from
+    the preset's defaults and the overrides given; the file's settings win, since they are what was sampled."""
+    percentiles = cal.load(path)
+    found = percentiles.meta.get("student_settings") or {}
+    params = resolve(
+        "calibration",
+        preset=preset,
+        seed=0,
+        student_steps=found.get("steps", student_overrides.get("student_steps")),
+        student_guidance=found.get("guidance", student_overrides.get("student_guidance")),
+        width=found.get("width", student_overrides.get("width")),
+        height=found.get("height", student_overrides.get("height")),
+    )
+    settings = params.student_settings()
+    n = percentiles.meta.get("n_samples")
+    cal_id = calibrations.record(settings, percentiles, n_samples=n, source=f"{path}")
+    return CalibrationResult(percentiles, cal_id, Path(path))

@@ -25,7 +25,8 @@ PERCENTILES_DIR = DATA_DIR / "percentiles"
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 BUILT_IN = "built in"
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
-ESTIMATOR_KINDS = ("imagereward", "pickscore", "tiny", "shapes", "null", "python")
+# "pipeline": the estimator object of a served AdaptiveDiffusionPipeline (adq worker --pipeline), never loaded by kind.
+ESTIMATOR_KINDS = ("imagereward", "pickscore", "tiny", "shapes", "null", "python", "pipeline")
 
 
 class PresetFileError(InputError):
@@ -217,11 +218,20 @@ def _table(files: str) -> dict[str, Preset]:
     return table
 
 
+_runtime: dict[str, Preset] = {}  # presets of Python pipeline objects made in this process (shared.adaptive)
+
+
+def register(preset: Preset) -> None:
+    """Make a preset known to this process (an AdaptiveDiffusionPipeline registers its own)."""
+    _runtime[preset.name] = preset
+
+
 def all_presets() -> dict[str, Preset]:
-    """Built-in presets with ADQ_PRESETS_FILE's applied; read once per value of the setting."""
+    """Built-in presets with ADQ_PRESETS_FILE's applied (read once per value of the setting), and this process's
+    pipeline objects'."""
     from shared.config import get_settings
 
-    return _table(get_settings().presets_file)
+    return _table(get_settings().presets_file) | _runtime
 
 
 def preset_names() -> list[str]:
@@ -230,10 +240,42 @@ def preset_names() -> list[str]:
 
 def get_preset(name: str) -> Preset:
     table = all_presets()
-    try:
+    if name in table:
         return table[name]
-    except KeyError:
-        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(table))}") from None
+    from shared.db import declared  # a preset served by a pipeline worker elsewhere (adq worker --pipeline)
+
+    entry = declared.lookup(name) if isinstance(name, str) else None
+    if entry is not None:
+        return from_entry(name, entry, origin="declared by a pipeline worker")
+    raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(table))}")
+
+
+def from_entry(name: str, entry: dict, origin: str) -> Preset:
+    """A preset from the presets-file format, validated (PresetFileError names the preset and the field)."""
+    try:
+        return _preset(name, _Preset.model_validate(entry), origin)
+    except ValidationError as exc:
+        faults = "; ".join(_fault(e) for e in exc.errors())
+        raise PresetFileError(f"{origin}: preset {name!r}: {faults}") from None
+
+
+def to_entry(preset: Preset) -> dict:
+    """The presets-file form of a preset (what ``from_entry`` reads back)."""
+    from dataclasses import asdict
+
+    entry = asdict(preset)
+    for key in ("name", "origin"):
+        entry.pop(key)
+    entry["strategy"] = Strategy(preset.strategy).value
+    entry["estimator"] = {k: v for k, v in entry["estimator"].items() if v is not None}
+    for role in ("student", "teacher", "regenerator"):
+        if entry.get(role) is None:
+            entry.pop(role, None)
+            continue
+        entry[role] = {k: v for k, v in entry[role].items() if v not in (None, [], ())}
+    for key in ("student_size", "teacher_size"):
+        entry[key] = list(entry[key])
+    return {k: v for k, v in entry.items() if v is not None}
 
 
 def student_settings(preset: str, steps: int, guidance: float, width: int, height: int) -> dict:

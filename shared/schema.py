@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from shared.config import Settings
 from shared.params import MAX_SEED, SETTABLE, JobParams
-from shared.presets import preset_names
+from shared.presets import get_preset, preset_names
 from shared.priority import Priority
 from shared.status import TERMINAL, JobStatus
 
@@ -52,7 +52,16 @@ PROMPT = dict(
     pattern=r"^[^\x00]*\S[^\x00]*$",  # not blank, no NUL
     description=JobParams.model_fields["prompt"].description,
 )
-PresetName = Literal[tuple(preset_names())]  # type: ignore[valid-type]
+
+
+def _known_preset(name: str) -> str:
+    get_preset(name)  # InputError, a ValueError, names the choices
+    return name
+
+
+# The documented choices are the presets known when this process started; a preset that a pipeline worker declared
+# later (adq worker --pipeline) is accepted too.
+PresetName = Annotated[str, AfterValidator(_known_preset), WithJsonSchema({"type": "string", "enum": preset_names()})]
 
 
 def _not_bool(value):

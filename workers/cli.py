@@ -41,6 +41,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
 
     for name, field in JobOptions.model_fields.items():
         kind = next(t for t in typing.get_args(field.annotation) if t is not type(None))
+        if typing.get_origin(kind) is typing.Annotated:  # the preset: a name checked when the job is made
+            kind = typing.get_args(kind)[0]
         flag = "--" + name.replace("_", "-")
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
@@ -114,8 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_init_storage)
 
     p = sub.add_parser("calibrate", help="tabulate the student's score percentiles under serving settings")
-    p.add_argument("prompts", help="CSV with a caption column, or one prompt per line")
+    p.add_argument("prompts", nargs="?", help="CSV with a caption column, or one prompt per line")
     p.add_argument("--preset")
+    p.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="record a percentiles file made elsewhere (calc_score_percentiles, the reference's) as --preset's",
+    )
     p.add_argument("--n", dest="n_samples", type=int, help="number of samples (default: one per prompt)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON path (default: <ADQ_HOME>/calibrations/<preset>-<hash>.json)")
@@ -136,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("--hostname", help="Celery node name (default <pool>@%%h)")
+    p.add_argument(
+        "--pipeline",
+        metavar="MODULE:ATTR",
+        help="serve an AdaptiveDiffusionPipeline (or a zero-argument callable returning one) from your own module; "
+        "jobs reach it by the preset name it declares (name=)",
+    )
     p.add_argument("--queues", help=argparse.SUPPRESS)
     p.set_defaults(fn=_worker)
 

@@ -27,6 +27,18 @@ def _calibrate(a) -> int:
     from shared.db.migrate import upgrade
 
     upgrade() if get_settings().effective_database_url.startswith("sqlite") else None
+    if a.from_json:
+        from shared.calibrate import record_file
+
+        if not a.preset or a.prompts:
+            raise InputError("--from-json FILE records a file for --preset NAME, and takes no prompt file")
+        overrides = {k: getattr(a, k) for k in ("student_steps", "student_guidance", "width", "height")}
+        res = record_file(a.from_json, preset=a.preset, **overrides)
+        print(f"recorded {res.path} as preset {a.preset}'s calibration (id {res.calibration_id})")
+        print("  " + "  ".join(f"p{k}={res.percentiles.tau(k):.4f}" for k in range(10, 100, 10)))
+        return 0
+    if not a.prompts:
+        raise InputError("give a prompt file to sample, or --from-json FILE to record one")
     res = calibrate(a.prompts, **{name: getattr(a, name) for name in CALIBRATE_OPTIONS})
     p = res.percentiles
     print(f"wrote {res.path} (calibration id {res.calibration_id}, settings {p.meta['settings_hash']})")
@@ -37,7 +49,14 @@ def _calibrate(a) -> int:
 def _worker(a) -> int:
     from workers.launch import run
 
-    run(a.pool, concurrency=a.concurrency, loglevel=a.loglevel, hostname=a.hostname, queues=a.queues)
+    run(
+        a.pool,
+        pipeline=a.pipeline,
+        concurrency=a.concurrency,
+        loglevel=a.loglevel,
+        hostname=a.hostname,
+        queues=a.queues,
+    )
     return 0
 
 

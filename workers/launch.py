@@ -66,8 +66,28 @@ def preflight(pool: str) -> None:
             check_available(spec)
 
 
-def run(pool: str, **kwargs) -> None:
-    preflight(pool)
+def serve_pipeline(target: str) -> None:
+    """Load a Python pipeline object (``module:attr``) into this process and publish its preset. Only the
+    overlapped design can: it runs the models in this very process, where the serial design's parent must stay
+    free of torch (CUDA does not survive fork)."""
+    if get_settings().worker_design != "overlapped":
+        raise InputError("--pipeline serves the object in this process: use ADQ_WORKER_DESIGN=overlapped")
+    from shared import adaptive
+    from shared.db.migrate import upgrade
+
+    pipeline = adaptive.load(target)
+    for pipe in (pipeline.student.pipe, pipeline.teacher.pipe):
+        pipe.set_progress_bar_config(disable=True)  # a bar per image would land between the JSON log lines
+    upgrade()
+    calibration = pipeline.publish()
+    print(f"serving pipeline object {target} as preset {pipeline.name!r} (calibration {calibration})", flush=True)
+
+
+def run(pool: str, pipeline: str | None = None, **kwargs) -> None:
+    if pipeline:
+        serve_pipeline(pipeline)
+    else:
+        preflight(pool)
     from tasks import app, tracing
     from tasks.app import ensure_broker_folders
     from tasks.maintenance import warm_on_start

@@ -60,6 +60,17 @@ class Calibration(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class DeclaredPreset(Base):
+    """A preset that a worker serving a Python pipeline object declared, so gateways and CLIs can submit to it."""
+
+    __tablename__ = "declared_presets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry: Mapped[dict] = mapped_column(JSON)  # the presets-file format, validated again when read
+    declared_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_owner_created", "owner", "created_at"),)  # a caller's job list, by cursor

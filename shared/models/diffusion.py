@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from shared import cancel
 from shared.config import get_settings
 from shared.models.device import generator
-from shared.models.pipelines import RolePipe, role_pipe
+from shared.models.pipelines import Base, RolePipe, role_pipe
 from shared.presets import Preset
 
 TEACHER_SEED_OFFSET = 1_000_003  # the teacher draws its own noise, still fixed by the job's seed
@@ -116,11 +116,35 @@ def _run_batch(role: RolePipe, device, seeds: list[int], prompts: list[str], **c
     return [Output(image, counter.steps) for image in images]
 
 
+def default_size(pipe) -> tuple[int, int]:
+    """The size a pipeline makes when not told: its denoiser's sample size in pixels (1024 for SDXL and FLUX)."""
+    side = getattr(pipe, "default_sample_size", None)
+    scale = getattr(pipe, "vae_scale_factor", None)
+    if not side or not scale:
+        unet = getattr(pipe, "unet", None)
+        side, scale = (getattr(unet.config, "sample_size", 128), scale or 8) if unet is not None else (128, 8)
+    return int(side * scale), int(side * scale)
+
+
+def _device_of(pipe):
+    import torch
+
+    return getattr(pipe, "device", None) or torch.device("cpu")
+
+
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
         self.device = device
         self.role = role_pipe(preset.student, device, "text2image")
         self.pipe = self.role.pipe
+
+    @classmethod
+    def of(cls, pipe) -> DiffusionStudent:
+        """A student over a diffusers text-to-image pipeline you built yourself (the paper's API)."""
+        self = cls.__new__(cls)
+        self.device, self.pipe = _device_of(pipe), pipe
+        self.role = RolePipe(pipe, Base(pipe))
+        return self
 
     def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
         size = {"width": width, "height": height}
@@ -142,35 +166,55 @@ class DiffusionTeacher:
     of one loaded base (or of the preset's own regenerator, when it names other weights)."""
 
     def __init__(self, preset: Preset, device):
-        self.preset, self.device = preset, device
+        self.device, self.size = device, tuple(preset.teacher_size)
         self.role = role_pipe(preset.teacher, device, "image2image")
         self.pipe = self.role.pipe
+        spec = preset.regenerator or preset.teacher
+        self._make_regen = lambda: role_pipe(spec, device, "text2image")
         self._regen = None
+
+    @classmethod
+    def of(cls, pipe, regenerator=None, size: tuple[int, int] | None = None) -> DiffusionTeacher:
+        """A teacher over a diffusers image-to-image pipeline you built yourself (the paper's API). ``size`` None
+        keeps the student image's size; regeneration uses ``regenerator``, else a text-to-image view of ``pipe``."""
+        from diffusers import AutoPipelineForText2Image
+
+        self = cls.__new__(cls)
+        self.device, self.size, self.pipe = _device_of(pipe), size, pipe
+        self.role = RolePipe(pipe, Base(pipe))
+
+        def make_regen() -> RolePipe:
+            regen = regenerator or AutoPipelineForText2Image.from_pipe(pipe)
+            regen.set_progress_bar_config(disable=True)
+            return RolePipe(regen, Base(regen))
+
+        self._make_regen, self._regen = make_regen, None
+        return self
 
     @property
     def regenerator(self) -> RolePipe:
         # Made on first use: refinement-only workers never pay for it (from_pipe shares the teacher's weights).
         if self._regen is None:
-            self._regen = role_pipe(self.preset.regenerator or self.preset.teacher, self.device, "text2image")
+            self._regen = self._make_regen()
         return self._regen
 
     def _resize(self, image):
         from PIL import Image
 
-        size = tuple(self.preset.teacher_size)
-        return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+        if self.size is None or image.size == tuple(self.size):
+            return image
+        return image.resize(tuple(self.size), Image.Resampling.LANCZOS)
 
     def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
         n = steps_for_strength(steps, sigma, type(self.pipe))
         call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
-        width, height = self.preset.teacher_size
-        if self.role.accepts("width"):  # FLUX and Z-Image img2img take the size; SD and SDXL use the image's
-            call |= {"width": width, "height": height}
         image = self._resize(image)
+        if self.role.accepts("width"):  # FLUX and Z-Image img2img take the size; SD and SDXL use the image's
+            call |= {"width": image.size[0], "height": image.size[1]}
         return _run(self.role, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, image=image, **call)
 
     def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
-        width, height = self.preset.teacher_size
+        width, height = self.size or default_size(self.regenerator.pipe)
         size = {"width": width, "height": height, "num_inference_steps": steps}
         return _run(
             self.regenerator, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **size

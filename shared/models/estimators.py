@@ -261,6 +261,8 @@ def load_estimator(spec, device) -> Estimator:
             return NullEstimator()
         if kind == "python":
             return python_estimator(spec.factory, device)
+        if kind == "pipeline":
+            raise InputError("this preset's models live in a Python pipeline object: serve it with --pipeline")
     except (ModelUnavailable, InputError):
         raise
     except Exception as exc:  # a broken checkpoint is a scoring failure the operator must see, not a retry loop
@@ -309,3 +311,30 @@ class CheckedEstimator:
         if not all(math.isfinite(x) for x in scores):
             raise ScoringError(f"estimator {self.name} gave a score that is not finite: {scores}")
         return scores
+
+
+class PerItemEstimator:
+    """ImageReward's own API, ``score(prompt, image) -> float``, seen as a batched estimator (the paper's code
+    passes ``RM.load(...)`` itself). Scores run without autograd, which the reference forgot."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def score(self, prompts: list[str], images: list) -> list[float]:
+        import torch
+
+        with torch.no_grad():
+            return [float(self.inner.score(p, img)) for p, img in zip(prompts, images)]
+
+
+def as_batched(estimator) -> Estimator:
+    """Any estimator object, as the batched ``score(prompts, images)`` the cascade calls. A ``score`` whose first
+    two parameters are named ``prompts, images`` is taken as batched; otherwise as ``score(prompt, image)``."""
+    import inspect
+
+    score = getattr(estimator, "score", None)
+    if not callable(score):
+        raise InputError(f"estimator {type(estimator).__name__} has no score method")
+    names = [p for p in inspect.signature(score).parameters if p != "self"][:2]
+    name = type(estimator).__name__
+    return CheckedEstimator(estimator if names == ["prompts", "images"] else PerItemEstimator(estimator), name)

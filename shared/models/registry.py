@@ -28,18 +28,38 @@ def _diffusion(role: str, preset_name: str):
     return real(preset, _device())
 
 
-@lru_cache(maxsize=16)
+_served: dict[str, tuple] = {}  # preset -> (student, teacher, estimator) of a Python pipeline object
+
+
+def serve(name: str, student_, teacher_, estimator_) -> None:
+    """Models this process already holds (an AdaptiveDiffusionPipeline), served under its preset's name."""
+    _served[name] = (student_, teacher_, estimator_)
+
+
 def student(preset_name: str):
+    return _served[preset_name][0] if preset_name in _served else _student(preset_name)
+
+
+def teacher(preset_name: str):
+    return _served[preset_name][1] if preset_name in _served else _teacher(preset_name)
+
+
+def estimator(preset_name: str):
+    return _served[preset_name][2] if preset_name in _served else _estimator(preset_name)
+
+
+@lru_cache(maxsize=16)
+def _student(preset_name: str):
     return _diffusion("student", preset_name)
 
 
 @lru_cache(maxsize=16)
-def teacher(preset_name: str):
+def _teacher(preset_name: str):
     return _diffusion("teacher", preset_name)
 
 
 @lru_cache(maxsize=16)
-def estimator(preset_name: str):
+def _estimator(preset_name: str):
     from shared.models.estimators import NullEstimator, load_estimator
 
     spec = get_preset(preset_name).estimator
@@ -49,6 +69,7 @@ def estimator(preset_name: str):
 def clear() -> None:
     from shared.models import pipelines
 
-    for fn in (student, teacher, estimator):
+    for fn in (_student, _teacher, _estimator):
         fn.cache_clear()
+    _served.clear()
     pipelines.clear()

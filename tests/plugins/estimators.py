@@ -25,3 +25,19 @@ def brightness(device=None) -> Brightness:
 
 def broken():
     return object()
+
+
+class ImageRewardLike:
+    """ImageReward's own call shape, ``score(prompt, image) -> float`` (what ``RM.load(...)`` returns), over the
+    tiny CLIP estimator: the paper's code hands such an object to AdaptiveDiffusionPipeline unchanged."""
+
+    def __init__(self):
+        from shared.models import tiny
+        from shared.models.estimators import TinyClipEstimator
+
+        self.inner = TinyClipEstimator(tiny.ensure_built() / "estimator", "cpu")
+        self.calls = 0
+
+    def score(self, prompt, image) -> float:
+        self.calls += 1
+        return self.inner.score([prompt], [image])[0]
