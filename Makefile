@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADQ := $(VENV)/bin/adq
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint services bench calibrate-tiny clean
+.PHONY: install demo test test-fast lint services browser bench calibrate-tiny clean
 
 install: $(STAMP)
 
@@ -22,11 +22,14 @@ demo: install
 services:
 	./scripts/services.sh
 
+browser:
+	./scripts/browser.sh
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: install lint services
+test: install lint services browser
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -8,7 +8,7 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
 from gateway import errors
-from gateway.routes import batches, events, jobs, ops
+from gateway.routes import batches, console, events, jobs, ops
 from shared import logs
 from tasks import tracing as tasks_tracing
 
@@ -35,4 +35,5 @@ def create_app() -> FastAPI:
     app.include_router(batches.router)
     app.include_router(events.router)
     app.include_router(ops.router)
+    app.include_router(console.router)
     return app

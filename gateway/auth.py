@@ -43,3 +43,14 @@ def caller(authorization: str | None = Header(default=None)) -> str | None:
 def check_owner(job_owner: str | None, who: str | None) -> None:
     if who is not None and job_owner != who:
         raise HTTPException(403, "this job belongs to another API key")
+
+
+def operator_names() -> set[str]:
+    return {n.strip() for n in get_settings().operator_keys.split(",") if n.strip()}
+
+
+def reader(authorization: str | None = Header(default=None)) -> str | None:
+    """Whose jobs the caller may read: its own key's name, or None (every job) for an operator key or when auth
+    is off. Writes (submit) still record the key's own name."""
+    who = caller(authorization)
+    return None if who is not None and who in operator_names() else who

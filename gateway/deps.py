@@ -6,16 +6,17 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
-from gateway.auth import caller, check_owner
+from gateway.auth import caller, check_owner, reader
 from shared import client
 from shared.schema import JobView
 
 Caller = Annotated[str | None, Depends(caller)]
+Reader = Annotated[str | None, Depends(reader)]  # None: may read every job (an operator key, or auth off)
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-def owned_job(job_id: str, who: Caller) -> JobView:
-    """The job, if the caller's key owns it (404 when missing, 403 when another key's)."""
+def owned_job(job_id: str, who: Reader) -> JobView:
+    """The job, if the caller's key owns it or is an operator's (404 when missing, 403 when another key's)."""
     view = client.get(job_id)
     check_owner(view.owner, who)
     return view

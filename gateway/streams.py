@@ -50,7 +50,8 @@ def _message(event: Event) -> ServerSentEvent:
 
 
 def stream(*, job_id: str | None, owner: str | None, last_event_id: str | None) -> EventSourceResponse:
-    follower = Follower(job_id=job_id, owner=owner, after=_after(last_event_id))
+    # owner None: a reader who may see every job (an operator key, or auth off), as the jobs list does.
+    follower = Follower(job_id=job_id, owner=owner, scoped=owner is not None, after=_after(last_event_id))
     poll_s = get_settings().events_poll_s
 
     async def messages():

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
 
     # HTTP gateway, webhooks, Flower.
     api_keys: str = Field("", description="Comma-separated name:key pairs (or bare keys); empty disables auth.")
+    operator_keys: str = Field(
+        "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
+    )
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
     webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
     webhook_timeout_s: float = Field(10.0, gt=0)

@@ -27,6 +27,7 @@ from workers.commands import (
     _simulate,
     _sweep,
     _train_shapes,
+    _up,
     _worker,
 )
 from workers.job_commands import _cancel, _jobs, _prune, _result, _retry, _status, _submit, _watch
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--queues", help=argparse.SUPPRESS)
     p.set_defaults(fn=_worker)
+
+    p = sub.add_parser("up", help="gateway, both worker pools and the controller in one foreground process tree")
+    p.add_argument("--port", type=int, default=8000, help="the gateway's port on 127.0.0.1 (default 8000)")
+    p.set_defaults(fn=_up)
 
     p = sub.add_parser("api", help="serve the HTTP gateway")
     p.add_argument("--host", default="127.0.0.1")

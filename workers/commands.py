@@ -144,6 +144,12 @@ def check_api_exposure(host: str, insecure: bool) -> None:
         )
 
 
+def _up(a) -> int:
+    from workers.up import run
+
+    return run(port=a.port)
+
+
 def _api(a) -> int:
     import uvicorn
 

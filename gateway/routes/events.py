@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from gateway.deps import Caller
+from gateway.deps import Reader
 from gateway.errors import RESPONSES
 from gateway.streams import SSE_RESPONSES, stream
 
@@ -14,7 +14,8 @@ router = APIRouter(prefix="/v1/events", tags=["events"], responses=RESPONSES)
 
 
 @router.get("", responses=SSE_RESPONSES, response_class=Response)
-async def events(who: Caller, last_event_id: Annotated[str | None, Header()] = None):
-    """Server-Sent Events for all of the caller's jobs: a ``status`` event for every change, with ids (resume
-    with Last-Event-ID). The stream stays open; ``: ping`` comments keep proxies from closing it."""
+async def events(who: Reader, last_event_id: Annotated[str | None, Header()] = None):
+    """Server-Sent Events for all of the caller's jobs (an operator key's: every job): a ``status`` event for
+    every change, with ids (resume with Last-Event-ID). The stream stays open; ``: ping`` comments keep proxies
+    from closing it."""
     return stream(job_id=None, owner=who, last_event_id=last_event_id)

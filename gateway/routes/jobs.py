@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
-from gateway.deps import Caller, IdempotencyKey, OwnedJob
+from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from gateway.errors import LIMITED, RESPONSES, ErrorResponse
 from gateway.limits import hit
 from gateway.streams import SSE_RESPONSES, stream
@@ -25,6 +26,9 @@ from tasks import client as queue
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
 log = logging.getLogger(__name__)
+
+
+Which = Literal["final", "student"]
 
 
 class JobList(BaseModel):
@@ -73,17 +77,18 @@ DateTime = Annotated[AwareDatetime, BeforeValidator(_date_time)]
 
 @router.get("", response_model=JobList)
 def list_jobs(
-    who: Caller,
+    who: Reader,
     status: Annotated[list[JobStatus] | None, Query(description="Only jobs in these states")] = None,
     created_after: Annotated[DateTime | None, Query(description="RFC 3339; jobs submitted after it")] = None,
     created_before: Annotated[DateTime | None, Query(description="RFC 3339; jobs submitted before it")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[UUID | None, Query(description="next_cursor of the previous page")] = None,
 ):
-    """The caller's jobs, newest first, a page at a time: pass ``next_cursor`` back as ``cursor``."""
+    """The caller's jobs (an operator key's: every job), newest first, a page at a time: pass ``next_cursor`` back
+    as ``cursor``."""
     rows, next_cursor = bookkeeping.list_page(
         who,
-        scoped=True,
+        scoped=who is not None,
         cursor=cursor,
         limit=limit,
         status=status,
@@ -119,18 +124,56 @@ def retry(job: OwnedJob):
         410: {"model": ErrorResponse, "description": "the image expired (ADQ_RESULT_TTL_S)"},
     },
 )
-def image(job: OwnedJob):
-    check_not_expired(job)
-    if job.final_image_key is None:
-        raise NoImageYet(f"job {job.id} has no final image yet (status {job.status})")
+def image(job: OwnedJob, which: Annotated[Which, Query(description="final (default) or student")] = "final"):
+    key = _image_key(job, which)
     store = get_storage()
     if isinstance(store, FileStorage):
-        return Response(store.get(job.final_image_key), media_type="image/png")
-    return RedirectResponse(store.link(job.final_image_key), status_code=307)
+        return Response(store.get(key), media_type="image/png")
+    return RedirectResponse(store.link(key), status_code=307)
+
+
+@router.get(
+    "/{job_id}/thumbnail",
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the image resized to fit a square of this side"},
+        410: {"model": ErrorResponse, "description": "the image expired (ADQ_RESULT_TTL_S)"},
+    },
+)
+def thumbnail(
+    job: OwnedJob,
+    which: Annotated[Which, Query(description="final (default) or student")] = "final",
+    side: Annotated[int, Query(ge=16, le=512, description="longest side in pixels")] = 128,
+):
+    """A small rendition for lists (the console's), made once per image and side and cached."""
+    return Response(_thumbnail(_image_key(job, which), side), media_type="image/png")
+
+
+def _image_key(job: JobView, which: str) -> str:
+    check_not_expired(job)
+    key = job.final_image_key if which == "final" else job.student_image_key
+    if key is None:
+        raise NoImageYet(f"job {job.id} has no {which} image yet (status {job.status})")
+    return key
+
+
+@lru_cache(maxsize=512)
+def _thumbnail(key: str, side: int) -> bytes:
+    # Stored images never change under a key, so a rendition can be cached by key for the process's life.
+    import io
+
+    from PIL import Image
+
+    from shared.storage import decode_png
+
+    image = decode_png(get_storage().get(key))
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 @router.get("/{job_id}/events", responses=SSE_RESPONSES, response_class=Response)
-async def events(job: OwnedJob, who: Caller, last_event_id: Annotated[str | None, Header()] = None):
+async def events(job: OwnedJob, who: Reader, last_event_id: Annotated[str | None, Header()] = None):
     """Server-Sent Events for one job: ``status`` events (with ids; resume with Last-Event-ID), ``progress``
     events with the queue position and an ETA, and the final links in the terminal event, which ends the stream."""
     return stream(job_id=job.id, owner=who, last_event_id=last_event_id)

@@ -1,0 +1,89 @@
+"""What the console reads (in-process gateway, embedded database and storage): operator keys read every tenant's
+jobs and events, tenants only their own; images by ``which``; thumbnails small and cached; the two console views."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.helpers import configured
+
+KEYS = "ops:key-ops-1234567,alice:key-alice-123,bob:key-bob-456"
+OPS, ALICE, BOB = ({"Authorization": f"Bearer key-{n}"} for n in ("ops-1234567", "alice-123", "bob-456"))
+
+
+@pytest.fixture()
+def api(sqlite_env):
+    with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="ops"):
+        from gateway.app import create_app
+
+        yield TestClient(create_app(), raise_server_exceptions=False)
+
+
+def _finished_with_images(job_id: str) -> None:
+    """Give a job a student and a final image, as the stages would have (64 px, different colours)."""
+    from sqlalchemy import update
+
+    from shared.db.models import Job
+    from shared.db.session import session_scope
+    from shared.storage import encode_png, get_storage
+
+    store = get_storage()
+    for which, colour in (("student", (200, 20, 20)), ("final", (20, 20, 200))):
+        store.put(f"jobs/{job_id}/{which}.png", encode_png(Image.new("RGB", (64, 64), colour)))
+    with session_scope() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(student_image_key=f"jobs/{job_id}/student.png", final_image_key=f"jobs/{job_id}/final.png")
+        )
+
+
+def test_an_operator_reads_every_tenants_jobs_and_a_tenant_only_its_own(api):
+    a = api.post("/v1/jobs", json={"prompt": "alice's"}, headers=ALICE).json()["id"]
+    b = api.post("/v1/jobs", json={"prompt": "bob's"}, headers=BOB).json()["id"]
+    seen = {j["id"] for j in api.get("/v1/jobs", headers=OPS).json()["jobs"]}
+    assert {a, b} <= seen
+    assert {j["id"] for j in api.get("/v1/jobs", headers=ALICE).json()["jobs"]} == {a}
+    assert api.get(f"/v1/jobs/{b}", headers=OPS).status_code == 200
+    assert api.get(f"/v1/jobs/{b}", headers=ALICE).status_code == 403
+    # An operator's own submissions are still its own.
+    mine = api.post("/v1/jobs", json={"prompt": "ops'"}, headers=OPS).json()
+    assert mine["owner"] == "ops"
+
+
+def test_images_by_which_and_small_cached_thumbnails(api):
+    job = api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).json()["id"]
+    assert api.get(f"/v1/jobs/{job}/thumbnail", headers=ALICE).status_code == 409  # no image yet
+    _finished_with_images(job)
+    student = Image.open(io.BytesIO(api.get(f"/v1/jobs/{job}/image?which=student", headers=ALICE).content))
+    final = Image.open(io.BytesIO(api.get(f"/v1/jobs/{job}/image", headers=ALICE).content))
+    assert student.getpixel((0, 0)) == (200, 20, 20) and final.getpixel((0, 0)) == (20, 20, 200)
+    thumb = api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=32", headers=ALICE)
+    assert thumb.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(thumb.content)).size == (32, 32)
+    from gateway.routes.jobs import _thumbnail
+
+    hits = _thumbnail.cache_info().hits
+    api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=32", headers=ALICE)
+    assert _thumbnail.cache_info().hits == hits + 1  # made once per image and side
+    assert api.get(f"/v1/jobs/{job}/thumbnail?side=4", headers=ALICE).status_code == 422
+    assert api.get(f"/v1/jobs/{job}/thumbnail", headers=BOB).status_code == 403
+    assert api.get(f"/v1/jobs/{job}/image?which=other", headers=ALICE).status_code == 422
+
+
+def test_the_console_page_and_its_views(api):
+    page = api.get("/console")
+    assert page.status_code == 200 and "<title>adq console</title>" in page.text
+    assert api.get("/console/console.js").status_code == 200
+    assert api.get("/console/../pyproject.toml", follow_redirects=False).status_code in (307, 404)
+    assert api.get("/v1/console/now").status_code == 401
+    now = api.get("/v1/console/now", headers=ALICE).json()
+    assert set(now) >= {"queues", "control", "keys", "teacher_share"} and now["control"] is None
+    assert now["teacher_share"]["jobs"] == 0
+    assert api.get("/v1/console/calibrations").status_code == 401
+    cals = api.get("/v1/console/calibrations", headers=ALICE).json()["calibrations"]
+    assert isinstance(cals, list)

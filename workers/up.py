@@ -1,0 +1,103 @@
+"""`adq up`: the gateway, both worker pools and the controller in one foreground process tree, on whatever the
+settings say (embedded defaults: no server). It prints the console's URL with a local operator key, streams every
+child's log with a prefix, stops them all on Ctrl-C, and when one dies says which and why, then stops the rest."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+from shared.config import get_settings
+from shared.errors import WorkerDied
+
+TAIL = 15
+
+
+class Child:
+    """A child process whose output is printed line by line behind its name, and whose last lines are kept."""
+
+    def __init__(self, name: str, args: list[str], env: dict):
+        self.name, self.tail = name, deque(maxlen=TAIL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a stop takes the worker's pool children too
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self.tail.append(line)
+            print(f"{self.name:>10} | {line}", flush=True)
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            tail = "\n".join(self.tail) or "(no output)"
+            raise WorkerDied(f"{self.name} exited with {self.proc.returncode}; its last lines:\n{tail}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # Celery's warm shutdown; uvicorn's graceful one
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def plan(port: int, key: str | None) -> tuple[dict, list[tuple[str, list[str]]]]:
+    """The children's environment and command lines."""
+    env = dict(os.environ)
+    if key is not None:  # no keys configured: a local operator key, so the console opens on every tenant's jobs
+        env |= {"ADQ_API_KEYS": f"local:{key}", "ADQ_OPERATOR_KEYS": "local"}
+    children = [
+        ("gateway", ["api", "--host", "127.0.0.1", "--port", str(port)]),
+        ("student", ["worker", "student"]),
+        ("teacher", ["worker", "teacher"]),
+    ]
+    if get_settings().effective_control_redis_url:
+        children.append(("controller", ["controller"]))
+    return env, children
+
+
+def run(port: int = 8000) -> int:
+    from shared.db.migrate import upgrade
+    from tasks.app import ensure_broker_folders
+
+    # SIGTERM (a service manager, `timeout`) stops the tree as Ctrl-C does: the children run in their own sessions,
+    # so without this they would outlive us.
+    signal.signal(signal.SIGTERM, _interrupt)
+    upgrade()  # once, here, rather than raced by the children
+    ensure_broker_folders()
+    key = None if get_settings().api_keys else secrets.token_urlsafe(24)
+    env, commands = plan(port, key)
+    children = [Child(name, args, env) for name, args in commands]
+    url = f"http://127.0.0.1:{port}/console" + (f"#key={key}" if key else "")
+    print(f"adq up: console at {url}", flush=True)
+    if len(children) == 3:
+        print("adq up: no controller (it needs Redis); each job uses its own k", flush=True)
+    print("adq up: Ctrl-C stops everything", flush=True)
+    try:
+        while True:
+            for child in children:
+                child.check()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("adq up: stopping", flush=True)
+        return 0
+    finally:
+        for child in children:
+            child.stop()
