@@ -267,17 +267,9 @@ def _differs(a, b) -> bool:
 
 def load(target: str) -> AdaptiveDiffusionPipeline:
     """``package.module:attr``: an AdaptiveDiffusionPipeline, or a zero-argument callable returning one."""
-    import importlib
+    from shared.plugins import load_object
 
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise InputError(f"--pipeline {target!r} must be package.module:attr")
-    try:
-        obj = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"--pipeline {target!r} cannot be imported: {exc}") from None
+    obj = load_object(target, "--pipeline")
     if not isinstance(obj, AdaptiveDiffusionPipeline) and callable(obj):
         obj = obj()
     if not isinstance(obj, AdaptiveDiffusionPipeline):

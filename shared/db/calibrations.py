@@ -33,9 +33,14 @@ def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: i
     return row_id
 
 
-@lru_cache(maxsize=64)
 def percentiles(calibration_id: int) -> cal.Percentiles:
-    """A recorded calibration's percentiles (rows never change, so each is read once per process)."""
+    """A recorded calibration's percentiles (rows never change, so each is read once per process and database)."""
+    return _percentiles(get_settings().effective_database_url, calibration_id)
+
+
+@lru_cache(maxsize=64)
+def _percentiles(database_url: str, calibration_id: int) -> cal.Percentiles:
+    # Keyed by the database too: ids restart in every database, and one process may meet several (tests, tools).
     with session_scope() as s:
         row = s.get(Calibration, calibration_id)
         if row is None:

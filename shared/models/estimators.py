@@ -273,16 +273,11 @@ def load_estimator(spec, device) -> Estimator:
 def python_estimator(factory: str | None, device) -> Estimator:
     """Your own estimator: ``package.module:callable`` returns an object whose ``score(prompts, images)`` gives one
     float per image. The callable gets ``device=`` when it takes that argument."""
-    import importlib
     import inspect
 
-    module_name, _, attr = (factory or "").partition(":")
-    try:
-        target = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"estimator factory {factory!r} cannot be imported: {exc}") from None
+    from shared.plugins import load_object
+
+    target = load_object(factory, "estimator factory")
     if not callable(target):
         raise InputError(f"estimator factory {factory!r} is not callable")
     takes_device = "device" in inspect.signature(target).parameters

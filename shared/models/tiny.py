@@ -70,13 +70,23 @@ def _text_config():
     )
 
 
-def _build_pipeline(seed: int, tokenizer, scheduler):
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+# The tiny UNet's layout, shared by the SDXL tiny models and the SD1.5 twin (shared.models.twins).
+UNET_LAYOUT = dict(
+    block_out_channels=(32, 64),
+    layers_per_block=2,
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+)
 
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
+
+def tiny_vae():
+    """A 2-block VAE with 4 latent channels (its random init follows torch's seed, set by the caller)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
         block_out_channels=[32, 64],
         in_channels=3,
         out_channels=3,
@@ -85,17 +95,20 @@ def _build_pipeline(seed: int, tokenizer, scheduler):
         up_block_types=["UpDecoderBlock2D"] * 2,
         sample_size=32,
     )
+
+
+def _build_pipeline(seed: int, tokenizer, scheduler):
+    import torch
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    vae = tiny_vae()
     text_encoder = CLIPTextModel(_text_config())
     text_encoder_2 = CLIPTextModelWithProjection(_text_config())
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **UNET_LAYOUT,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",

@@ -3,6 +3,7 @@ on PostgreSQL, Redis and S3, with real student and teacher workers. Screenshots 
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -14,6 +15,9 @@ import pytest
 from tests.helpers import IN_CI, configured, free_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# The screenshots in docs/ are the ones this test takes: ADQ_UPDATE_SCREENSHOTS=1 refreshes them there (else they go
+# to the test's own folder, so a run leaves the working tree clean).
+UPDATE_DOCS = os.environ.get("ADQ_UPDATE_SCREENSHOTS") == "1"
 KEYS = {"ops": "ops-key-0123456789abcdef", "alice": "alice-key-0123456789abcd", "bob": "bob-key-0123456789abcdef"}
 
 
@@ -94,7 +98,8 @@ PIXELS = """async (sel) => {
 }"""
 
 
-def test_the_console_shows_jobs_live_images_decisions_and_cancels(system, console, page):
+def test_the_console_shows_jobs_live_images_decisions_and_cancels(system, console, page, tmp_path):
+    shots = DOCS if UPDATE_DOCS else tmp_path
     system.worker("student")
     system.worker("teacher", ADQ_NULL_TEACHER_MS="60000")
     ops, alice = console.client("ops"), console.client("alice")
@@ -110,8 +115,7 @@ def test_the_console_shows_jobs_live_images_decisions_and_cancels(system, consol
     page.wait_for_selector(f'tr[data-job="{routed}"][data-status="succeeded"]', timeout=60_000)
     page.wait_for_selector(f'tr[data-job="{kept}"][data-status="succeeded"]', timeout=60_000)
     page.wait_for_timeout(500)  # thumbnails
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "console-jobs.png"))
+    page.screenshot(path=str(shots / "console-jobs.png"))
 
     # A teacher-routed job shows two different images, at full size, with its decision.
     page.click(f'tr[data-job="{routed}"] a')
@@ -120,7 +124,7 @@ def test_the_console_shows_jobs_live_images_decisions_and_cancels(system, consol
     assert student and final and student != final
     assert page.get_attribute("#job-final", "alt").startswith("final image")
     page.wait_for_selector("#history li")
-    page.screenshot(path=str(DOCS / "console-job.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-job.png"), full_page=True)
 
     # Cancel from the page: a job running on a slow teacher stops.
     slow = alice.post(
@@ -135,10 +139,11 @@ def test_the_console_shows_jobs_live_images_decisions_and_cancels(system, consol
 
     page.goto(f"{console.url}/console#/now")
     page.wait_for_selector("#share dd:has-text('%')")
-    page.screenshot(path=str(DOCS / "console-now.png"))
+    page.screenshot(path=str(shots / "console-now.png"))
     page.goto(f"{console.url}/console#/calibrations")
     page.wait_for_selector("#calibrations svg polyline")
-    page.screenshot(path=str(DOCS / "console-calibrations.png"))
+    page.screenshot(path=str(shots / "console-calibrations.png"))
+    assert all((shots / f"console-{view}.png").stat().st_size > 5000 for view in ("jobs", "job", "now", "calibrations"))
 
 
 def test_a_tenant_key_never_sees_another_tenants_job(console, page):

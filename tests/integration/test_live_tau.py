@@ -130,3 +130,22 @@ def test_the_key_is_the_calibration_key(sqlite_env):
     params = JobParams.of(row)
     assert live_key(params) == f"tiny:{params.student_hash()}"
     assert live_key(params.model_copy(update={"seed": 1, "k": 10})) == live_key(params)
+
+
+def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
+    """Calibration ids restart in every database: a process that meets two must not serve one's percentiles for
+    the other's id (the console's view read id 1 in one database, and a decision then met another id 1)."""
+    from shared.db import calibrations
+    from shared.db.migrate import upgrade
+
+    taus = []
+    for name, (lo, hi) in (("a", (-1.0, 1.0)), ("b", (1.0, 3.0))):
+        with configured(ADQ_HOME=str(tmp_path / name), ADQ_DATABASE_URL=""):
+            upgrade()
+            row = job(k=50)
+            assert row.calibration_id == 1
+            calibrations.record(
+                {"preset": "tiny", "x": name}, percentiles(lo, hi), n_samples=101, source="test"
+            )
+            taus.append(calibrations.percentiles(2).tau(50))
+    assert taus == [pytest.approx(0.0), pytest.approx(2.0)]
