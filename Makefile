@@ -30,7 +30,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 test: install lint services browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: install
 	$(PY) -m pytest -q tests/unit

@@ -144,8 +144,6 @@ def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
             upgrade()
             row = job(k=50)
             assert row.calibration_id == 1
-            calibrations.record(
-                {"preset": "tiny", "x": name}, percentiles(lo, hi), n_samples=101, source="test"
-            )
+            calibrations.record({"preset": "tiny", "x": name}, percentiles(lo, hi), n_samples=101, source="test")
             taus.append(calibrations.percentiles(2).tau(50))
     assert taus == [pytest.approx(0.0), pytest.approx(2.0)]

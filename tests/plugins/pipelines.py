@@ -37,7 +37,7 @@ def paper_tiny():
     pipeline.calc_score_percentiles(
         file_path=home / "paper-tiny-percentiles.json",
         num_inference_steps_student=2,
-        n_samples=48,
+        n_samples=24,
         width=32,
         height=32,
         progress=False,

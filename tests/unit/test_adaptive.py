@@ -60,7 +60,7 @@ def _teacher_share(pipeline, k: int, n: int, **call) -> tuple[float, list]:
 
 @pytest.mark.parametrize("example", [0, 1])
 def test_the_readme_examples_run_as_printed(tmp_path, example):
-    code = _swapped(_readme_examples()[example], tmp_path, n_samples=48)
+    code = _swapped(_readme_examples()[example], tmp_path, n_samples=32)
     scope: dict = {}
     exec(compile(code, f"README example {example + 1}", "exec"), scope)
     image, pipeline = scope["image"], scope["pipeline_adaptive"]
@@ -68,7 +68,7 @@ def test_the_readme_examples_run_as_printed(tmp_path, example):
     steps_s, steps_t = (4, 12) if example == 0 else (2, 4)
     call = {"num_inference_steps_student": steps_s, "num_inference_steps_teacher": steps_t}
     call |= {"student_guidance": 8.0} if example == 0 else {}
-    n = 32
+    n = 24
     share, records = _teacher_share(pipeline, 50, n, **call)
     sd = math.sqrt(0.25 / n)
     assert abs(share - 0.5) <= 3.5 * sd, share  # about k % reach the teacher (binomial bounds)
