@@ -1,5 +1,5 @@
 """One table from the project's errors to HTTP answers, and the handlers that apply it. Every error body is
-``{"error": ..., "detail": ...}``."""
+``{"error": ..., "type": ..., "detail": ...}``: ``type`` is stable, so clients branch on it, never on the message."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import (
@@ -42,8 +42,29 @@ STATUS: list[tuple[type[Exception], int]] = [
 RETRY_AFTER_S = "5"
 
 
+# The type of an answer that no project error made, by status.
+HTTP_TYPES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Gone",
+    422: "InvalidRequest",
+    429: "RateLimited",
+    500: "InternalError",
+    503: "Unavailable",
+}
+
+
 class ErrorResponse(BaseModel):
-    error: str
+    error: str = Field(description="What went wrong, in one sentence, naming the value or the limit")
+    type: str = Field(
+        description="Stable: the project error's name (JobNotFound, JobConflict, CalibrationError, "
+        "IdempotencyConflict, InputError, ResultExpired, RateLimited, StorageUnavailable, ...), or for other "
+        "answers one of " + ", ".join(sorted(set(HTTP_TYPES.values())))
+    )
     detail: str | list | None = None
 
 
@@ -51,8 +72,9 @@ RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409
 LIMITED = {429: {"model": ErrorResponse, "description": "over ADQ_RATE_LIMIT; see Retry-After"}}
 
 
-def error(status: int, message: str, detail=None, headers=None) -> JSONResponse:
-    return JSONResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+def error(status: int, message: str, detail=None, headers=None, kind: str | None = None) -> JSONResponse:
+    body = {"error": message, "type": kind or HTTP_TYPES.get(status, "Error"), "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def status_of(exc: Exception) -> int | None:
@@ -66,7 +88,7 @@ async def _project_error(_req: Request, exc: AdqError) -> JSONResponse:
     headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
-    return error(status, str(exc), headers=headers)
+    return error(status, str(exc), headers=headers, kind=type(exc).__name__)
 
 
 def _named(field: str, e: dict) -> str:

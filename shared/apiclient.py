@@ -8,8 +8,9 @@ a job's event stream (httpx-sse), resuming with Last-Event-ID when the connectio
         done = adq.wait(job.id, on_event=print)
         png = adq.image(done.id)
 
-Errors come back as the project's own: 404 JobNotFound, 409 JobConflict, 410 ResultExpired, 422 InputError,
-429 RateLimited (with ``retry_after_s``), 503 TransientError; anything else is ApiError.
+Errors come back as the project's own, by the stable ``type`` the gateway puts in every error body (JobNotFound,
+CalibrationError, IdempotencyConflict, JobFinished, ...), never by its message; 429 is RateLimited (with
+``retry_after_s``), 503 ApiUnavailable (a TransientError); anything else is ApiError.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ from httpx_sse import connect_sse
 
 from shared.errors import (
     AdqError,
+    CalibrationError,
     IdempotencyConflict,
     InputError,
     JobConflict,
+    JobFinished,
     JobNotFound,
+    JobNotRetryable,
+    NoImageYet,
+    ObjectNotFound,
     RateLimited,
     ResultExpired,
     TransientError,
@@ -36,6 +42,22 @@ from shared.events import Event
 from shared.schema import BatchView, JobView
 
 ERRORS: dict[int, type[AdqError]] = {404: JobNotFound, 409: JobConflict, 410: ResultExpired, 422: InputError}
+# Error types the gateway names that this client raises as they are (transient ones come back as ApiUnavailable).
+BY_TYPE: dict[str, type[AdqError]] = {
+    cls.__name__: cls
+    for cls in (
+        CalibrationError,
+        IdempotencyConflict,
+        InputError,
+        JobConflict,
+        JobFinished,
+        JobNotFound,
+        JobNotRetryable,
+        NoImageYet,
+        ObjectNotFound,
+        ResultExpired,
+    )
+}
 
 
 class ApiError(AdqError):
@@ -68,16 +90,18 @@ class Client:
         if resp.status_code < 400 or resp.status_code == 307:
             return resp
         try:
-            message = resp.json().get("error") or resp.text
+            body = resp.json()
         except ValueError:
-            message = resp.text
-        if resp.status_code == 409 and "idempotency key" in message:
-            raise IdempotencyConflict(message)
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        message, kind = body.get("error") or resp.text, body.get("type")
         if resp.status_code == 429:
             raise RateLimited(message, int(resp.headers.get("Retry-After", "1")))
         if resp.status_code == 503:
             raise ApiUnavailable(message)
-        raise ERRORS.get(resp.status_code, ApiError)(f"{resp.status_code}: {message}")
+        # The body's stable type names the project's own error; the status is the fallback for older gateways.
+        kind_of = BY_TYPE.get(kind) or ERRORS.get(resp.status_code, ApiError)
+        raise kind_of(f"{resp.status_code}: {message}")
 
     # Jobs
     def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:

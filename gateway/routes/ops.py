@@ -60,9 +60,8 @@ def control():
 
     state = current()
     if state is None:
-        return JSONResponse(
-            {"error": "no fresh value from the controller (is `adq controller` running?)", "detail": None},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        from gateway.errors import error
+
+        message = "no fresh value from the controller (is `adq controller` running?)"
+        return error(503, message, headers={"Retry-After": "5"}, kind="NoControllerValue")
     return asdict(state)

@@ -252,3 +252,37 @@ def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(
     assert cursor.advance([11, 13], now) == 11
     assert cursor.advance([11, 13], now + events.GAP_GRACE_S / 2) == 11
     assert cursor.advance([11, 13], now + events.GAP_GRACE_S + 1) == 13 and cursor.gaps == {}
+
+
+def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
+    import httpx
+
+    from shared.apiclient import Client
+    from shared.errors import CalibrationError, IdempotencyConflict, JobFinished
+
+    unknown = api.get("/v1/jobs/nope", headers=ALICE).json()
+    assert (unknown["type"], set(unknown)) == ("JobNotFound", {"error", "type", "detail"})
+    assert api.post("/v1/jobs", json={"prompt": "a"}, headers={}).json()["type"] == "Unauthorized"
+    assert api.post("/v1/jobs", json={"prompt": "a", "k": 101}, headers=ALICE).json()["type"] == "InvalidRequest"
+    refused = api.post("/v1/jobs", json={"prompt": "a", "preset": "lcm-sdxl"}, headers=ALICE)
+    assert (refused.status_code, refused.json()["type"]) == (409, "CalibrationError")
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["ErrorResponse"]
+    assert "type" in schema["required"] and "CalibrationError" in schema["properties"]["type"]["description"]
+
+    adq = Client("http://testserver", api_key="key-alice-123")
+    adq.http = api
+    adq.http.headers.update(ALICE)
+    with pytest.raises(CalibrationError):  # was JobConflict, guessed from the status
+        adq.submit("a kettle", preset="lcm-sdxl")
+    view = adq.submit("a kettle")
+    adq.cancel(view.id)
+    with pytest.raises(JobFinished):
+        adq.cancel(view.id)
+
+    # The type decides, whatever the message says (the old client matched "idempotency key" in the text).
+    def answer(request):
+        return httpx.Response(409, json={"error": "reworded entirely", "type": "IdempotencyConflict", "detail": None})
+
+    adq.http = httpx.Client(base_url="http://testserver", transport=httpx.MockTransport(answer))
+    with pytest.raises(IdempotencyConflict, match="reworded entirely"):
+        adq.submit("a kettle", idempotency_key="k-1")
