@@ -23,40 +23,16 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from shared.errors import (
-    AdqError,
-    CalibrationError,
-    IdempotencyConflict,
-    InputError,
-    JobConflict,
-    JobFinished,
-    JobNotFound,
-    JobNotRetryable,
-    NoImageYet,
-    ObjectNotFound,
-    RateLimited,
-    ResultExpired,
-    TransientError,
-)
+from shared import errors
+from shared.errors import AdqError, InputError, JobConflict, JobNotFound, RateLimited, ResultExpired, TransientError
 from shared.events import Event
 from shared.schema import BatchView, JobView
 
 ERRORS: dict[int, type[AdqError]] = {404: JobNotFound, 409: JobConflict, 410: ResultExpired, 422: InputError}
-# Error types the gateway names that this client raises as they are (transient ones come back as ApiUnavailable).
+# Error types the gateway names, raised as they are: every project error, read from the one error root's module
+# (transient ones never get here: 503 is ApiUnavailable).
 BY_TYPE: dict[str, type[AdqError]] = {
-    cls.__name__: cls
-    for cls in (
-        CalibrationError,
-        IdempotencyConflict,
-        InputError,
-        JobConflict,
-        JobFinished,
-        JobNotFound,
-        JobNotRetryable,
-        NoImageYet,
-        ObjectNotFound,
-        ResultExpired,
-    )
+    cls.__name__: cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, AdqError)
 }
 
 
