@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from gateway import errors
 from gateway.routes import batches, console, events, jobs, ops
-from shared import logs
+from shared.core import logs
 from tasks import tracing as tasks_tracing
 
 
@@ -19,7 +19,7 @@ def _request_id_ok(value: str) -> bool:
 
 
 def create_app() -> FastAPI:
-    from shared.presets import all_presets
+    from shared.method.presets import all_presets
 
     all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
     app = FastAPI(title="adq gateway", version="1", description="Adaptive student->teacher diffusion jobs")

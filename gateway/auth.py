@@ -7,7 +7,7 @@ import hmac
 
 from fastapi import Header, HTTPException
 
-from shared.config import get_settings
+from shared.core.config import get_settings
 
 
 def parse_keys(raw: str) -> dict[str, str]:

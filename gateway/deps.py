@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from gateway.auth import caller, check_owner, reader
-from shared import client
-from shared.schema import JobView
+from shared.jobs import client
+from shared.jobs.schema import JobView
 
 Caller = Annotated[str | None, Depends(caller)]
 Reader = Annotated[str | None, Depends(reader)]  # None: may read every job (an operator key, or auth off)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from shared.db.session import get_engine
-from shared.storage import get_storage
+from shared.jobs.db.session import get_engine
+from shared.jobs.storage import get_storage
 
 
 def _check(fn) -> str:

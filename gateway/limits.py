@@ -9,8 +9,8 @@ from functools import lru_cache
 
 from limits import parse_many, storage, strategies
 
-from shared.config import get_settings
-from shared.errors import InputError, RateLimited
+from shared.core.config import get_settings
+from shared.core.errors import InputError, RateLimited
 
 
 @lru_cache(maxsize=4)

@@ -1,6 +1,6 @@
 """The project's Prometheus metrics, read at scrape time, at a cost that does not grow with the jobs table.
 
-Work happens in worker processes, so the workers count it (shared.metrics, in Redis) and a scrape reads the
+Work happens in worker processes, so the workers count it (shared.jobs.metrics, in Redis) and a scrape reads the
 counts back in one round trip. From the database a scrape reads only what indexes bound: the jobs not yet
 finished (by status) and the jobs scored in the teacher-fraction window. With no Redis (the embedded defaults)
 the histograms and finished counts fall back to aggregate queries over the jobs table, which is small there."""
@@ -15,13 +15,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
-from shared import metrics
-from shared.config import get_settings
-from shared.db.bookkeeping import count_by_status, count_live_by_status, count_terminal_by_status
-from shared.db.jobs import utcnow
-from shared.db.models import Job
-from shared.db.session import session_scope
-from shared.status import TERMINAL, JobStatus
+from shared.core.config import get_settings
+from shared.core.status import TERMINAL, JobStatus
+from shared.jobs import metrics
+from shared.jobs.db.bookkeeping import count_by_status, count_live_by_status, count_terminal_by_status
+from shared.jobs.db.jobs import utcnow
+from shared.jobs.db.models import Job
+from shared.jobs.db.session import session_scope
 from tasks.broker import queue_depths
 
 COLUMNS = {  # the fallback's source of each series

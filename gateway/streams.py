@@ -1,4 +1,4 @@
-"""Server-Sent Events (sse-starlette) over the job event log (shared.events).
+"""Server-Sent Events (sse-starlette) over the job event log (shared.jobs.events).
 
 Each status event is ``event: status``, ``id: <event id>`` and a JSON ``data`` line with the job id, status,
 stage and time; a terminal one carries the whole job view, final links included. Progress events
@@ -14,9 +14,9 @@ import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from shared.config import get_settings
-from shared.errors import InputError
-from shared.events import Event, Follower
+from shared.core.config import get_settings
+from shared.core.errors import InputError
+from shared.jobs.events import Event, Follower
 
 SSE_RESPONSES = {
     200: {
@@ -42,7 +42,7 @@ def _message(event: Event) -> ServerSentEvent:
     data = {"job_id": event.job_id, "status": event.status, **event.data}
     if event.terminal:
         from gateway.routes.jobs import with_links
-        from shared import client
+        from shared.jobs import client
 
         data["job"] = with_links(client.get(event.job_id)).to_json()
     event_id = None if event.id is None else str(event.id)

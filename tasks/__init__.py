@@ -1,4 +1,4 @@
-"""The Celery layer: the app, thin tasks over shared.stages, enqueueing and the sweeper.
+"""The Celery layer: the app, thin tasks over shared.jobs.runner, enqueueing and the sweeper.
 `celery -A tasks worker -Q teacher` finds the app here."""
 
 from tasks import maintenance, stages, webhooks  # noqa: F401  (registers the tasks and signal handlers)

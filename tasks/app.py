@@ -8,10 +8,10 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue, pools
 
-from shared.config import Settings, get_settings
-from shared.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.priority import LANES
-from shared.stage import STAGES
+from shared.core.config import Settings, get_settings
+from shared.core.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
+from shared.jobs.priority import LANES
+from shared.jobs.stage import STAGES
 from tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)
@@ -30,7 +30,7 @@ def broker_options(s: Settings) -> dict:
         }
     # Redis redelivers an unacked message after visibility_timeout; settings keep it above every hard time limit.
     return {
-        # Priority lanes (shared.priority): one Redis list per lane, lane 0 served first.
+        # Priority lanes (shared.jobs.priority): one Redis list per lane, lane 0 served first.
         "priority_steps": list(LANES),
         "sep": ":",
         "queue_order_strategy": "priority",

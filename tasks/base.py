@@ -16,13 +16,14 @@ import time
 
 from celery import Task
 
-from shared import logs, stages
-from shared.config import get_settings
-from shared.db import jobs
-from shared.errors import Interrupted, TransientError
-from shared.holders import Claimant, holder_id, is_gone
-from shared.stage import TEACHER, Stage
-from shared.status import Route
+from shared.core import logs
+from shared.core.config import get_settings
+from shared.core.errors import Interrupted, TransientError
+from shared.core.status import Route
+from shared.jobs import runner
+from shared.jobs.db import jobs
+from shared.jobs.holders import Claimant, holder_id, is_gone
+from shared.jobs.stage import TEACHER, Stage
 from tasks.enqueue import notify, send_stage
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class AdqTask(Task):
 
 
 class StageTask(AdqTask):
-    """A queue stage: run it through shared.stages, then send what its outcome routes to."""
+    """A queue stage: run it through shared.jobs.runner, then send what its outcome routes to."""
 
     stage: Stage
 
@@ -72,7 +73,7 @@ class StageTask(AdqTask):
     def _run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
         try:
             who = Claimant(holder_id(self.request.hostname), own_fence, is_gone)
-            outcome = stages.run(self.stage, job_id, who)
+            outcome = runner.run(self.stage, job_id, who)
         except TransientError as exc:
             if not isinstance(exc, Interrupted):  # the claim itself met the outage
                 try:

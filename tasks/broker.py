@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from shared.config import get_settings
-from shared.constants import QUEUES, REDIS_UNACKED_KEY
-from shared.priority import list_names
+from shared.core.config import get_settings
+from shared.core.constants import QUEUES, REDIS_UNACKED_KEY
+from shared.jobs.priority import list_names
 
 
 def _redis():

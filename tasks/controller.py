@@ -14,14 +14,14 @@ import time
 
 from redis.exceptions import LockError
 
-from shared.config import get_settings
 from shared.control import published
 from shared.control.live import ks_statistic, window_distributions
 from shared.control.policy import ControlState, Observation, solve
-from shared.db import bookkeeping, calibrations
-from shared.holders import holder_id
-from shared.presets import get_preset
-from shared.stage import TEACHER
+from shared.core.config import get_settings
+from shared.jobs.db import bookkeeping, calibrations
+from shared.jobs.holders import holder_id
+from shared.jobs.stage import TEACHER
+from shared.method.presets import get_preset
 from tasks.app import app
 from tasks.broker import queue_depths
 

@@ -1,4 +1,4 @@
-"""The enqueueing half of the client: record a job (``shared.client.record``), then send its message; send the
+"""The enqueueing half of the client: record a job (``shared.jobs.client.record``), then send its message; send the
 next stage; queue webhooks; an operator's retry. Messages carry the job id only, never image bytes."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from typing import Any
 
 from kombu import pools
 
-from shared import batches, client
-from shared.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.db import bookkeeping, jobs
-from shared.db.models import Batch, Job
-from shared.schema import JobView
-from shared.stage import STUDENT, Stage
+from shared.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
+from shared.jobs import batches, client
+from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db.models import Batch, Job
+from shared.jobs.schema import JobView
+from shared.jobs.stage import STUDENT, Stage
 from tasks.app import app, ensure_broker_folders
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) ->
 
 
 def send_stage(stage: Stage, job_id: str, lane: int) -> None:
-    """Send a stage's message in the job's broker lane (shared.priority)."""
+    """Send a stage's message in the job's broker lane (shared.jobs.priority)."""
     _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=lane)
 
 
@@ -60,7 +60,7 @@ def submit_batch(
 
 
 def cancel(job_id: str) -> JobView:
-    """Cancel an unfinished job: a stage running it stops after its current denoising step (shared.cancel)."""
+    """Cancel an unfinished job: a stage running it stops after its current denoising step (shared.method.cancel)."""
     view = client.cancel(job_id)
     notify(jobs.get(job_id))
     return view

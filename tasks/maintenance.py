@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery.signals import celeryd_after_setup, worker_init, worker_process_init
 
-from shared.constants import NOOP_TASK
+from shared.core.constants import NOOP_TASK
 from tasks.app import app
 
 
@@ -17,8 +17,8 @@ def noop() -> None:
 def _after_fork(**_kwargs) -> None:
     # Runs in each prefork child. Must stay fast (the parent kills children that take over 4 s here), so models
     # are not loaded here but on first use; only fork-unsafe clients inherited from the parent are dropped.
-    from shared import storage
-    from shared.db import session
+    from shared.jobs import storage
+    from shared.jobs.db import session
 
     session.reset_after_fork()
     storage.reset()
@@ -38,16 +38,16 @@ def _warm(**_kwargs) -> None:
     # The overlapped design runs tasks in this process: load the models on the model lane while the consumer
     # connects, so the first jobs do not wait for them.
     if _pool is not None:
-        from shared import stages
-        from shared.config import get_settings
+        from shared.core.config import get_settings
+        from shared.jobs import runner
 
-        stages.warm(_pool, get_settings().preset)
+        runner.warm(_pool, get_settings().preset)
 
 
 @celeryd_after_setup.connect
 def _name_log_lines(sender=None, **_kwargs) -> None:
-    # Every log line names its worker by the Celery node (shared.logs), as claims do.
-    from shared import logs
+    # Every log line names its worker by the Celery node (shared.core.logs), as claims do.
+    from shared.core import logs
 
     if sender:
         logs.set_node(str(sender))

@@ -1,8 +1,8 @@
-"""Thin stage tasks: all policy is in tasks.base, all work in shared.stages."""
+"""Thin stage tasks: all policy is in tasks.base, all work in shared.jobs.runner."""
 
 from __future__ import annotations
 
-from shared.stage import STUDENT, TEACHER
+from shared.jobs.stage import STUDENT, TEACHER
 from tasks.app import app
 from tasks.base import StageTask
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
-from shared.config import get_settings
-from shared.db import bookkeeping, jobs
+from shared.core.config import get_settings
+from shared.jobs.db import bookkeeping, jobs
 from tasks.broker import pending_task_ids
 from tasks.enqueue import notify, send_stage, webhook_task_id
 

@@ -1,9 +1,9 @@
-"""Celery's side of tracing (shared.tracing): the instrumentation that opens a span per task run and per publish,
+"""Celery's side of tracing (shared.core.tracing): the instrumentation that opens a span per task run and per publish,
 and carries the trace context in the message headers. Called by every process that sends or runs tasks."""
 
 from __future__ import annotations
 
-from shared import tracing
+from shared.core import tracing
 
 
 def setup(service: str) -> bool:

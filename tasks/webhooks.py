@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from shared import logs, webhooks
-from shared.config import get_settings
-from shared.constants import WEBHOOK_TASK
-from shared.db import bookkeeping, jobs
-from shared.errors import InputError, TransientError, WebhookError, WebhookUnavailable
-from shared.schema import JobView
+from shared.core import logs
+from shared.core.config import get_settings
+from shared.core.constants import WEBHOOK_TASK
+from shared.core.errors import InputError, TransientError, WebhookError, WebhookUnavailable
+from shared.jobs import webhooks
+from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.schema import JobView
 from tasks.app import app
 from tasks.base import AdqTask, full_jitter
 from tasks.enqueue import event_id as event_id_of

@@ -69,11 +69,11 @@ def pg_url(pg_server) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = pg_server.rsplit("/", 1)[0] + "/" + name
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
 
     upgrade(url)
     yield url
-    from shared.db import session
+    from shared.jobs.db import session
 
     session.dispose()
     with admin.connect() as conn:
@@ -120,7 +120,7 @@ def s3_storage_url(s3_endpoint) -> str:
 def sqlite_env(tmp_path):
     """Embedded defaults in a fresh home: SQLite, file storage, filesystem broker."""
     with configured(ADQ_HOME=str(tmp_path / "home"), ADQ_DATABASE_URL="", ADQ_BROKER_URL="", ADQ_STORAGE_URL=""):
-        from shared.db.migrate import upgrade
+        from shared.jobs.db.migrate import upgrade
 
         upgrade()
         yield tmp_path / "home"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared import calibration as cal
-from shared.db import calibrations, jobs
-from shared.params import JobParams, resolve
+from shared.jobs.db import calibrations, jobs
+from shared.method import percentiles as cal
+from shared.method.params import JobParams, resolve
 
 
 def params(prompt: str = "a red fox at sunset", **overrides) -> JobParams:

@@ -20,10 +20,10 @@ def unavailable(what: str, exc: Exception):
 
 def reset_process() -> None:
     """Drop everything this process built from the settings: settings, Celery config, engine, storage, models."""
-    from shared import stages, storage
-    from shared.config import reset_settings
-    from shared.db import session
-    from shared.models import registry
+    from shared.core.config import reset_settings
+    from shared.jobs import runner, storage
+    from shared.jobs.db import session
+    from shared.method.models import registry
     from tasks.app import configure
 
     reset_settings()
@@ -31,7 +31,7 @@ def reset_process() -> None:
     session.dispose()
     storage.reset()
     registry.clear()
-    stages.reset()
+    runner.reset()
 
 
 @contextmanager

@@ -1,17 +1,17 @@
 """The CLI's two ways to the system, with one interface: the gateway over HTTP when ADQ_API_URL is set
-(shared.apiclient.Client), else the library in this process (the database and broker of the settings)."""
+(shared.sdk.Client), else the library in this process (the database and broker of the settings)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.config import get_settings
-from shared.events import Event, follow
-from shared.schema import BatchView, JobView
+from shared.core.config import get_settings
+from shared.jobs.events import Event, follow
+from shared.jobs.schema import BatchView, JobView
 
 
 class Local:
-    """The library in-process, shaped like shared.apiclient.Client."""
+    """The library in-process, shaped like shared.sdk.Client."""
 
     def __enter__(self) -> Local:
         return self
@@ -25,7 +25,7 @@ class Local:
         return client.submit(prompt, idempotency_key=idempotency_key, **params)
 
     def get(self, job_id: str) -> JobView:
-        from shared import client
+        from shared.jobs import client
 
         return client.get(job_id)
 
@@ -40,12 +40,12 @@ class Local:
         return client.retry(job_id)
 
     def image(self, job_id: str, which: str = "final") -> bytes:
-        from shared import client
+        from shared.jobs import client
 
         return client.image_bytes(job_id, which)
 
     def list(self, *, status=None, limit: int = 50, cursor=None, **filters):
-        from shared.db import bookkeeping
+        from shared.jobs.db import bookkeeping
 
         rows, next_cursor = bookkeeping.list_page(None, scoped=False, cursor=cursor, limit=limit, status=status)
         return [JobView.of(r) for r in rows], next_cursor
@@ -72,7 +72,7 @@ class Local:
 def open_backend():
     s = get_settings()
     if s.api_url:
-        from shared.apiclient import Client
+        from shared.sdk import Client
 
         return Client(s.api_url, api_key=s.api_key or None)
     return Local()

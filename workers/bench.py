@@ -12,9 +12,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from shared.config import get_settings
-from shared.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
-from shared.errors import InputError
+from shared.core.config import get_settings
+from shared.core.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
+from shared.core.errors import InputError
 from tasks import client
 
 SUBMITTERS = 4
@@ -104,9 +104,9 @@ def decide_cost(n: int = 2000) -> dict:
 
     import numpy as np
 
-    from shared import client as records
     from shared.control.decision import Decider
-    from shared.params import JobParams
+    from shared.jobs import client as records
+    from shared.method.params import JobParams
 
     row, _ = records.record("decide cost", preset="null", k=50, seed=1)
     params, decider, rng = JobParams.of(row), Decider("bench-decide"), random.Random(0)
@@ -125,7 +125,7 @@ def decide_cost(n: int = 2000) -> dict:
 
 
 def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
 
     if get_settings().broker_kind != "redis":
         raise InputError("the overhead benchmark needs a Redis broker: set ADQ_BROKER_URL=redis://...")

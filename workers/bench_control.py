@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.config import get_settings
 from shared.control import published
 from shared.control.live import forget
-from shared.errors import InputError
+from shared.core.config import get_settings
+from shared.core.errors import InputError
 from tasks import client
 from workers.bench import write_json
 
@@ -136,7 +136,7 @@ def run(
     target_s: float = 2.0,
     drift_jobs: int = 300,
 ) -> dict:
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
 
     if get_settings().broker_kind != "redis":
         raise InputError("the control benchmark needs a Redis broker (the controller's lock): set ADQ_BROKER_URL")

@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from shared.errors import AdqError, InputError
-from shared.priority import PRIORITIES
+from shared.core.errors import AdqError, InputError
+from shared.jobs.priority import PRIORITIES
 from workers.commands import (
     _api,
     _autoscale,
@@ -38,7 +38,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     import enum
     import typing
 
-    from shared.schema import JobOptions
+    from shared.jobs.schema import JobOptions
 
     for name, field in JobOptions.model_fields.items():
         kind = next(t for t in typing.get_args(field.annotation) if t is not type(None))
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5555)
     p.set_defaults(fn=_flower)
 
-    from shared.autoscale.policy import DEFAULT_FILE
+    from shared.control.sizing import DEFAULT_FILE
 
     p = sub.add_parser("autoscale", help="teacher autoscaling numbers; `render` rewrites infra/k8s/keda.yaml")
     p.add_argument("action", choices=["show", "render"])
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dt", type=float, default=1.0, help="time step in seconds")
     p.add_argument("--out-dir", default=".adq/simulate")
     p.add_argument("--json", help="also write one row per (scenario, scaling, control) to this file")
-    from shared.autoscale.simulate import CONTROLS, POLICIES, SCENARIOS
+    from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS
 
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="only these scenarios (repeatable)")
     p.add_argument("--scaling", action="append", choices=POLICIES, help="only these scaling policies")
@@ -257,15 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from shared import logs
-    from shared.config import get_settings
+    from shared.core import logs
+    from shared.core.config import get_settings
 
     logs.configure(logging.INFO if args.verbose else logging.WARNING, get_settings().log_format)
     # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     try:
         if get_settings().presets_file:  # an invalid presets file stops every command, workers included, at start
-            from shared.presets import all_presets
+            from shared.method.presets import all_presets
 
             all_presets()
         return args.fn(args)

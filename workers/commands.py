@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.config import get_settings
-from shared.errors import InputError
+from shared.core.config import get_settings
+from shared.core.errors import InputError
 
 
 def _migrate(a) -> int:
-    from shared.db.migrate import current, upgrade
+    from shared.jobs.db.migrate import current, upgrade
 
     upgrade()
     print(f"database at revision {current()}")
@@ -23,12 +23,12 @@ CALIBRATE_OPTIONS = "preset n_samples seed out batch_size student_steps student_
 
 
 def _calibrate(a) -> int:
-    from shared.calibrate import calibrate
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
+    from workers.calibrate import calibrate
 
     upgrade() if get_settings().effective_database_url.startswith("sqlite") else None
     if a.from_json:
-        from shared.calibrate import record_file
+        from workers.calibrate import record_file
 
         if not a.preset or a.prompts:
             raise InputError("--from-json FILE records a file for --preset NAME, and takes no prompt file")
@@ -96,7 +96,7 @@ def _bench_sharing(a) -> int:
 def _bench_quality(a) -> int:
     import json as _json
 
-    from shared.shapes.bench import quality
+    from workers.shapes_bench import quality
 
     res = quality(n_prompts=a.prompts, out_dir=Path(a.out_dir), batch=a.batch)
     print((Path(a.out_dir) / "quality.md").read_text())
@@ -184,8 +184,8 @@ def _init_storage(a) -> int:
     """Create the S3 bucket (or the storage folder) if missing; waits for the store to come up."""
     import time
 
-    from shared.errors import StorageUnavailable
-    from shared.storage import S3Storage, get_storage
+    from shared.core.errors import StorageUnavailable
+    from shared.jobs.storage import S3Storage, get_storage
 
     store, deadline = get_storage(), time.monotonic() + a.wait
     while True:
@@ -200,8 +200,8 @@ def _init_storage(a) -> int:
 
 
 def _autoscale(a) -> int:
-    from shared.autoscale.policy import PolicyConfig, keda_numbers
-    from shared.autoscale.render import write
+    from shared.control.sizing import PolicyConfig, keda_numbers
+    from workers.autoscale_render import write
 
     if a.action == "render":
         print(f"wrote {write()}")
@@ -212,9 +212,9 @@ def _autoscale(a) -> int:
 
 
 def _simulate(a) -> int:
-    from shared.autoscale.policy import PolicyConfig
-    from shared.autoscale.report import report
-    from shared.autoscale.simulate import CONTROLS, POLICIES, SCENARIOS
+    from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS
+    from shared.control.sizing import PolicyConfig
+    from workers.autoscale_report import report
 
     report(
         PolicyConfig.load(a.config),
@@ -232,7 +232,7 @@ def _simulate(a) -> int:
 def _train_shapes(a) -> int:
     import torch
 
-    from shared.shapes.train import train_all
+    from workers.shapes_train import train_all
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -242,7 +242,7 @@ def _train_shapes(a) -> int:
 
 
 def _presets(a) -> int:
-    from shared.presets import all_presets, load_file
+    from shared.method.presets import all_presets, load_file
 
     if a.check:
         for path in a.check:

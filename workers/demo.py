@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared.config import get_settings
-from shared.presets import DATA_DIR, get_preset
+from shared.core.config import get_settings
+from shared.method.presets import DATA_DIR, get_preset
 from tasks import client
 
 DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
@@ -60,8 +60,8 @@ def run_demo(
     timeout_s: float = 600.0,
     preset: str = DEMO_PRESET,
 ) -> list:
-    from shared import calibration
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
+    from shared.method import percentiles
     from workers.processes import WorkerGroup, WorkerProcess
 
     out_dir = Path(out_dir or get_settings().home_dir / "demo")
@@ -69,11 +69,11 @@ def run_demo(
     upgrade()
     preset = get_preset(preset)
     if preset.student.source.startswith("tiny:"):
-        from shared.models import tiny
+        from shared.method.models import tiny
 
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()
-    prompts = calibration.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
+    prompts = percentiles.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
     # The workers load the demo preset's models while they start (ADQ_PRESET), not in the first jobs.
     env = {**os.environ, "ADQ_PRESET": preset.name}
     workers = WorkerGroup(WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in POOLS)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.errors import InputError
+from shared.core.errors import InputError
 from workers.backend import no_worker_hint, open_backend
 
 SHOWN = (
@@ -31,7 +31,7 @@ SHOWN = (
 
 
 def _options(a) -> dict:
-    from shared.schema import JobOptions
+    from shared.jobs.schema import JobOptions
 
     options = {name: getattr(a, name) for name in JobOptions.model_fields}
     return options | {"priority": a.priority, "webhook_url": a.webhook_url}
@@ -178,7 +178,7 @@ def _result(a) -> int:
 
 
 def _prune(a) -> int:
-    from shared.retention import prune
+    from shared.jobs.retention import prune
 
     while True:
         n = prune(ttl_s=a.ttl, limit=a.limit, dry_run=a.dry_run)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from shared.errors import WorkerDied
+from shared.core.errors import WorkerDied
 
 LOG_TAIL_LINES = 15
 

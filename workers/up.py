@@ -13,8 +13,8 @@ import threading
 import time
 from collections import deque
 
-from shared.config import get_settings
-from shared.errors import WorkerDied
+from shared.core.config import get_settings
+from shared.core.errors import WorkerDied
 
 TAIL = 15
 
@@ -74,7 +74,7 @@ def plan(port: int, key: str | None) -> tuple[dict, list[tuple[str, list[str]]]]
 
 
 def run(port: int = 8000) -> int:
-    from shared.db.migrate import upgrade
+    from shared.jobs.db.migrate import upgrade
     from tasks.app import ensure_broker_folders
 
     # SIGTERM (a service manager, `timeout`) stops the tree as Ctrl-C does: the children run in their own sessions,

@@ -9,12 +9,12 @@ from gateway.deps import Caller, IdempotencyKey
 from gateway.errors import LIMITED, RESPONSES
 from gateway.limits import hit
 from gateway.routes.jobs import scope_key, with_links
-from shared import batches
-from shared.config import get_settings
-from shared.db.models import Batch
-from shared.errors import InputError
-from shared.schema import BatchRequest, BatchView, JobView, _iso
-from shared.status import TERMINAL
+from shared.core.config import get_settings
+from shared.core.errors import InputError
+from shared.core.status import TERMINAL
+from shared.jobs import batches
+from shared.jobs.db.models import Batch
+from shared.jobs.schema import BatchRequest, BatchView, JobView, _iso
 from tasks import client as queue
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=RESPONSES)

@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 
 from gateway.deps import Reader
 from gateway.errors import RESPONSES
-from shared.config import get_settings
+from shared.core.config import get_settings
 
 STATIC = Path(__file__).resolve().parent.parent / "console"
 router = APIRouter(tags=["console"], responses=RESPONSES)
@@ -35,9 +35,9 @@ def asset(name: str):
 
 def _teacher_share(who: str | None, window_s: int) -> dict:
     """Jobs that finished in the window (the caller's own, unless an operator's), and how many the teacher took."""
-    from shared.db.models import Job
-    from shared.db.session import session_scope
-    from shared.status import JobStatus
+    from shared.core.status import JobStatus
+    from shared.jobs.db.models import Job
+    from shared.jobs.db.session import session_scope
 
     since = datetime.now(UTC) - timedelta(seconds=window_s)
     stmt = select(func.count(), func.sum(case((Job.teacher_used.is_(True), 1), else_=0))).where(
@@ -58,8 +58,8 @@ def now(who: Reader):
     from dataclasses import asdict
 
     from gateway.control import current
-    from shared.db import calibrations
-    from shared.presets import get_preset
+    from shared.jobs.db import calibrations
+    from shared.method.presets import get_preset
     from tasks.broker import queue_depths
     from tasks.controller import key_report
 
@@ -86,9 +86,9 @@ def calibration_list(_: Reader):
     """The newest calibration of each preset and settings, with its percentiles, tau at the preset's k, and the
     live distribution of the same key over the window (quantiles every 5 %), to draw one over the other."""
     from shared.control.live import window_distributions
-    from shared.db.models import Calibration
-    from shared.db.session import session_scope
-    from shared.presets import all_presets
+    from shared.jobs.db.models import Calibration
+    from shared.jobs.db.session import session_scope
+    from shared.method.presets import all_presets
 
     with session_scope() as s:
         newest = select(func.max(Calibration.id)).group_by(Calibration.preset, Calibration.settings_hash)

@@ -16,12 +16,12 @@ from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from gateway.errors import LIMITED, RESPONSES, ErrorResponse
 from gateway.limits import hit
 from gateway.streams import SSE_RESPONSES, stream
-from shared.client import check_not_expired
-from shared.db import bookkeeping
-from shared.errors import NoImageYet
-from shared.schema import ImageLinks, JobRequest, JobView
-from shared.status import JobStatus
-from shared.storage import FileStorage, get_storage
+from shared.core.errors import NoImageYet
+from shared.core.status import JobStatus
+from shared.jobs.client import check_not_expired
+from shared.jobs.db import bookkeeping
+from shared.jobs.schema import ImageLinks, JobRequest, JobView
+from shared.jobs.storage import FileStorage, get_storage
 from tasks import client as queue
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
@@ -163,7 +163,7 @@ def _thumbnail(key: str, side: int) -> bytes:
 
     from PIL import Image
 
-    from shared.storage import decode_png
+    from shared.jobs.storage import decode_png
 
     image = decode_png(get_storage().get(key))
     image.thumbnail((side, side), Image.Resampling.LANCZOS)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from shared import cascade
-from shared.config import get_settings
 from shared.control.live import LiveScores
 from shared.control.policy import effective_k
 from shared.control.published import Published
-from shared.db import calibrations
-from shared.params import JobParams
-from shared.status import Route
+from shared.core.config import get_settings
+from shared.core.status import Route
+from shared.jobs.db import calibrations
+from shared.method import cascade
+from shared.method.params import JobParams
 
 
 def live_key(params: JobParams) -> str:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from datasketches import kll_floats_sketch
 from sqlalchemy import delete, select
 
-from shared.config import get_settings
-from shared.db.models import ScoreSketch
-from shared.db.session import session_scope
+from shared.core.config import get_settings
+from shared.jobs.db.models import ScoreSketch
+from shared.jobs.db.session import session_scope
 
 SKETCH_K = 200  # KLL accuracy parameter: rank error about 1.3 % at the 99 % level, about 2.5 KB per sketch
 BUCKETS_PER_WINDOW = 10

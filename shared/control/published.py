@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
-from shared.config import get_settings
 from shared.control.policy import ControlState
+from shared.core.config import get_settings
 
 log = logging.getLogger(__name__)
 

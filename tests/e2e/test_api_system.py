@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from fastapi.testclient import TestClient
 
-from shared import webhooks
-from shared.db import jobs
+from shared.jobs import webhooks
+from shared.jobs.db import jobs
 from tasks import client
 from tests.e2e.test_overlap_crash import QUICK, _wait
 from tests.helpers import CuttableProxy, configured

@@ -10,12 +10,12 @@ import boto3
 import numpy as np
 import psutil
 
-from shared import cascade
-from shared.config import get_settings
-from shared.db import jobs
-from shared.models import registry
-from shared.params import JobParams
-from shared.storage import decode_png, get_storage
+from shared.core.config import get_settings
+from shared.jobs.db import jobs
+from shared.jobs.storage import decode_png, get_storage
+from shared.method import cascade
+from shared.method.models import registry
+from shared.method.params import JobParams
 from tasks import client
 
 # Short limits so the broker hands a lost message back within seconds, not the production hour.

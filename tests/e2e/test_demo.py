@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from shared.shapes import world
+from shared.method.shapes import world
 
 
 def test_demo_runs_on_embedded_defaults(tmp_path):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.db import jobs
-from shared.presets import get_preset
-from shared.storage import decode_png, get_storage
+from shared.jobs.db import jobs
+from shared.jobs.storage import decode_png, get_storage
+from shared.method.presets import get_preset
 from tasks import client
 
 FAMILIES = ["tiny-sd15", "tiny-sd3", "tiny-flux", "tiny-zimage", "tiny-sd15-lora"]

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import webhooks
+from shared.jobs import webhooks
 from tasks import client
 from tests.helpers import configured, free_port
 

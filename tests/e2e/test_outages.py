@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 from fastapi.testclient import TestClient
 
-from shared.db import jobs
-from shared.stage import TEACHER
+from shared.jobs.db import jobs
+from shared.jobs.stage import TEACHER
 from tasks import client
 from tasks.app import app
 from tests.e2e.test_crash import objects_of, wait_for

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from shared.db import jobs
+from shared.jobs.db import jobs
 from tasks import client
 from tests.e2e.test_crash import objects_of
 from tests.helpers import CuttableProxy

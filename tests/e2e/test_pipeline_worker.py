@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
-from shared.db import jobs
-from shared.storage import decode_png, get_storage
+from shared.jobs.db import jobs
+from shared.jobs.storage import decode_png, get_storage
 from tasks import client
 from tests.plugins.pipelines import NAME
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from shared.db import jobs
+from shared.jobs.db import jobs
 from tasks import client
 from tasks.sweeper import sweep_once
 from tests.helpers import CuttableProxy, configured

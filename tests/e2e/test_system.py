@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from shared import cascade
-from shared.calibration import read_prompts
-from shared.db import bookkeeping, jobs
-from shared.presets import DATA_DIR
-from shared.storage import decode_png, get_storage
+from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.storage import decode_png, get_storage
+from shared.method import cascade
+from shared.method.percentiles import read_prompts
+from shared.method.presets import DATA_DIR
 from tasks import client
 
 N_JOBS = 40
@@ -60,7 +60,7 @@ def test_forty_jobs_end_to_end(system):
 def test_workers_reproduce_the_in_process_cascade(system):
     """Student and teacher in different processes, with a PNG in S3 between them, give the same final image as the
     whole cascade in one process: both stages are seeded and the hand-off is lossless."""
-    from shared.models import registry
+    from shared.method.models import registry
 
     system.worker("student")
     system.worker("teacher")
@@ -80,7 +80,7 @@ def test_workers_reproduce_the_in_process_cascade(system):
 
 
 def cascade_params(view):
-    from shared.params import JobParams
+    from shared.method.params import JobParams
 
     return JobParams.of(jobs.get(view.id))
 

@@ -9,12 +9,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.db import jobs
-from shared.db.models import Job
-from shared.db.session import session_scope
-from shared.holders import Claimant
-from shared.stage import STUDENT
-from shared.status import JobStatus
+from shared.core.status import JobStatus
+from shared.jobs.db import jobs
+from shared.jobs.db.models import Job
+from shared.jobs.db.session import session_scope
+from shared.jobs.holders import Claimant
+from shared.jobs.stage import STUDENT
 from tests.helpers import configured
 
 KEYS = "alice:key-alice-123,bob:key-bob-456"
@@ -112,8 +112,8 @@ def test_rate_limit_per_key_on_redis_answers_429_with_retry_after(api, redis_url
 
 
 def test_retention_prunes_images_and_an_expired_image_answers_410(api):
-    from shared.retention import prune
-    from shared.storage import get_storage
+    from shared.jobs.retention import prune
+    from shared.jobs.storage import get_storage
 
     job = api.post("/v1/jobs", json={"prompt": "an old photo"}, headers=ALICE).json()
     get_storage().put(f"jobs/{job['id']}/final.png", b"png")
@@ -161,7 +161,7 @@ def test_job_events_replay_from_last_event_id_and_end_after_the_terminal_event(a
 
 
 def test_a_waiting_job_streams_progress_with_its_position(api):
-    from shared.events import Follower
+    from shared.jobs.events import Follower
 
     first = api.post("/v1/jobs", json={"prompt": "one"}, headers=ALICE).json()
     second = api.post("/v1/jobs", json={"prompt": "two"}, headers=ALICE).json()
@@ -187,8 +187,8 @@ def test_a_flooding_key_queues_its_new_jobs_in_the_lower_lane(api):
 
 
 def test_the_typed_client_against_the_app(api):
-    from shared.apiclient import Client
-    from shared.errors import InputError, JobConflict, JobNotFound
+    from shared.core.errors import InputError, JobConflict, JobNotFound
+    from shared.sdk import Client
 
     adq = Client("http://testserver", api_key="key-alice-123")
     adq.http = api  # the TestClient is an httpx.Client: the same app, in-process
@@ -237,8 +237,8 @@ def test_newcomer_cli_batch_list_and_watch_say_when_no_worker_serves_the_queue(t
 
 
 def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(api, monkeypatch):
-    from shared import events
-    from shared.events import Cursor, Follower
+    from shared.jobs import events
+    from shared.jobs.events import Cursor, Follower
 
     mine = api.post("/v1/jobs", json={"prompt": "mine"}, headers=ALICE).json()["id"]
     api.post("/v1/jobs", json={"prompt": "theirs"}, headers=BOB)
@@ -257,8 +257,8 @@ def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(
 def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     import httpx
 
-    from shared.apiclient import Client
-    from shared.errors import CalibrationError, IdempotencyConflict, JobFinished
+    from shared.core.errors import CalibrationError, IdempotencyConflict, JobFinished
+    from shared.sdk import Client
 
     unknown = api.get("/v1/jobs/nope", headers=ALICE).json()
     assert (unknown["type"], set(unknown)) == ("JobNotFound", {"error", "type", "detail"})

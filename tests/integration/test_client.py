@@ -7,10 +7,10 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from shared.config import get_settings
-from shared.db.models import Job
-from shared.db.session import session_scope
-from shared.errors import CalibrationError, IdempotencyConflict, InputError
+from shared.core.config import get_settings
+from shared.core.errors import CalibrationError, IdempotencyConflict, InputError
+from shared.jobs.db.models import Job
+from shared.jobs.db.session import session_scope
 from tasks import client
 
 
@@ -66,7 +66,7 @@ def test_calibration_mismatch_is_refused(sqlite_env):
 
 
 def test_recalibration_makes_the_settings_servable(sqlite_env, tmp_path):
-    from shared.calibrate import calibrate
+    from workers.calibrate import calibrate
 
     prompts = tmp_path / "p.txt"
     prompts.write_text("a cat\na dog\na red fox\n")
@@ -85,7 +85,7 @@ def test_idempotency_key(sqlite_env):
 
 
 def test_cancel_and_missing_job(sqlite_env):
-    from shared.errors import JobNotFound
+    from shared.core.errors import JobNotFound
 
     view = client.submit("a cat")
     assert client.cancel(view.id).status == "cancelled"
@@ -123,7 +123,7 @@ def test_cli_help():
 
 
 def test_cli_retry_restarts_a_failed_job_and_refuses_others(sqlite_env):
-    from shared.db import jobs
+    from shared.jobs.db import jobs
 
     view = client.submit("a paper lantern", k=0, seed=8)
     jobs.fail(view.id, "student: ModelError: weights missing")

@@ -27,9 +27,9 @@ def _finished_with_images(job_id: str) -> None:
     """Give a job a student and a final image, as the stages would have (64 px, different colours)."""
     from sqlalchemy import update
 
-    from shared.db.models import Job
-    from shared.db.session import session_scope
-    from shared.storage import encode_png, get_storage
+    from shared.jobs.db.models import Job
+    from shared.jobs.db.session import session_scope
+    from shared.jobs.storage import encode_png, get_storage
 
     store = get_storage()
     for which, colour in (("student", (200, 20, 20)), ("final", (20, 20, 200))):

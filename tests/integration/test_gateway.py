@@ -90,8 +90,8 @@ def test_bad_input_is_422_naming_the_field(api, body, named):
     r = api.post("/v1/jobs", json=body, headers=ALICE)
     assert r.status_code == 422, r.text
     assert named in json.dumps(r.json())
-    from shared.client import get  # noqa: F401  (nothing was written: checked below)
-    from shared.db.bookkeeping import count_by_status
+    from shared.jobs.client import get  # noqa: F401  (nothing was written: checked below)
+    from shared.jobs.db.bookkeeping import count_by_status
 
     assert count_by_status() == {}
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from shared.db import bookkeeping, jobs
-from shared.errors import AttemptsExhausted
-from shared.holders import Claimant
-from shared.stage import STUDENT, stage_named
-from shared.status import JobStatus, Route
+from shared.core.errors import AttemptsExhausted
+from shared.core.status import JobStatus, Route
+from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.holders import Claimant
+from shared.jobs.stage import STUDENT, stage_named
 from tests.factories import job
 
 
@@ -70,7 +70,7 @@ def test_redelivery_takes_over_and_fences_the_old_attempt(db_env):
 
 
 def test_attempts_are_capped(db_env):
-    from shared.config import get_settings
+    from shared.core.config import get_settings
 
     row = job()
     for _ in range(get_settings().max_attempts):
@@ -146,7 +146,7 @@ def test_own_fence_takeover_continues_the_same_attempt(db_env):
 
 
 def test_outages_never_exhaust_the_crash_budget(db_env):
-    from shared.config import get_settings
+    from shared.core.config import get_settings
 
     row = job()
     for i in range(3 * get_settings().max_attempts):
@@ -163,7 +163,7 @@ def test_outages_never_exhaust_the_crash_budget(db_env):
 
 
 def test_operator_retry_moves_the_error_to_history(db_env):
-    from shared.errors import JobNotRetryable
+    from shared.core.errors import JobNotRetryable
 
     row = job()
     c = claim(row.id)

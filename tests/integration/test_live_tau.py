@@ -11,7 +11,7 @@ from shared.control import published
 from shared.control.decision import Decider, live_key
 from shared.control.live import LiveScores, ks_statistic
 from shared.control.policy import ControlState
-from shared.status import Route
+from shared.core.status import Route
 from tests.factories import job, percentiles
 from tests.helpers import configured
 
@@ -49,7 +49,7 @@ def test_scores_leave_the_window(db_env):
 
 
 def decide_many(decider, row, scores):
-    from shared.params import JobParams
+    from shared.method.params import JobParams
 
     params = JobParams.of(row)
     return [decider.decide(params, row.calibration_id, s) for s in scores]
@@ -124,7 +124,7 @@ def test_decisions_follow_a_fresh_controller_and_ignore_a_stale_or_dead_one(sqli
 
 
 def test_the_key_is_the_calibration_key(sqlite_env):
-    from shared.params import JobParams
+    from shared.method.params import JobParams
 
     row = job(k=50)
     params = JobParams.of(row)
@@ -135,8 +135,8 @@ def test_the_key_is_the_calibration_key(sqlite_env):
 def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
     """Calibration ids restart in every database: a process that meets two must not serve one's percentiles for
     the other's id (the console's view read id 1 in one database, and a decision then met another id 1)."""
-    from shared.db import calibrations
-    from shared.db.migrate import upgrade
+    from shared.jobs.db import calibrations
+    from shared.jobs.db.migrate import upgrade
 
     taus = []
     for name, (lo, hi) in (("a", (-1.0, 1.0)), ("b", (1.0, 3.0))):

@@ -8,12 +8,12 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from shared import metrics
-from shared.db import jobs
-from shared.db.session import get_engine
-from shared.holders import Claimant
-from shared.stage import STUDENT
-from shared.status import Route
+from shared.core.status import Route
+from shared.jobs import metrics
+from shared.jobs.db import jobs
+from shared.jobs.db.session import get_engine
+from shared.jobs.holders import Claimant
+from shared.jobs.stage import STUDENT
 from tests.factories import job
 from tests.helpers import configured
 

@@ -5,8 +5,8 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from shared.errors import InputError, ObjectNotFound, StorageUnavailable
-from shared.storage import FileStorage, S3Storage, decode_png, encode_png, job_key, open_storage
+from shared.core.errors import InputError, ObjectNotFound, StorageUnavailable
+from shared.jobs.storage import FileStorage, S3Storage, decode_png, encode_png, job_key, open_storage
 from tests.helpers import configured
 
 

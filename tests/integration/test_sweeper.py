@@ -1,7 +1,7 @@
 """The sweeper re-sends only jobs whose message is gone from the broker (the embedded filesystem broker here;
 the Redis lists and unacked hash in tests/e2e/test_recovery.py)."""
 
-from shared.db import bookkeeping
+from shared.jobs.db import bookkeeping
 from tasks import client
 from tasks.broker import pending_task_ids
 from tasks.sweeper import sweep_once
@@ -9,7 +9,7 @@ from tests.helpers import configured
 
 
 def test_a_job_whose_message_still_waits_is_not_sent_again(sqlite_env):
-    from shared.config import get_settings
+    from shared.core.config import get_settings
 
     view = client.submit("a red kite", seed=3)
     assert f"{view.id}:student" in pending_task_ids()

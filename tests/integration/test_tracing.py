@@ -35,9 +35,9 @@ def test_one_trace_follows_a_job_from_the_gateway_to_the_webhook(sqlite_env):
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
     from gateway.app import create_app
-    from shared import tracing
-    from shared.constants import QUEUES
-    from shared.db import jobs
+    from shared.core import tracing
+    from shared.core.constants import QUEUES
+    from shared.jobs.db import jobs
     from tasks.app import app, ensure_broker_folders
 
     server, got = _receiver()

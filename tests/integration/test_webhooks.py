@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared import webhooks
-from shared.db import jobs
-from shared.errors import InputError, WebhookError, WebhookUnavailable
-from shared.holders import Claimant
-from shared.stage import STUDENT
-from shared.status import JobStatus
+from shared.core.errors import InputError, WebhookError, WebhookUnavailable
+from shared.core.status import JobStatus
+from shared.jobs import webhooks
+from shared.jobs.db import jobs
+from shared.jobs.holders import Claimant
+from shared.jobs.stage import STUDENT
 from tests.helpers import configured
 
 PLAIN, STANDARD = "a-plain-old-secret", "whsec_" + "c2VjcmV0LWJ5dGVzLWZvci1hZHE="

@@ -16,7 +16,7 @@ def paper_tiny():
     from diffusers import AutoPipelineForText2Image, StableDiffusionXLImg2ImgPipeline, UniPCMultistepScheduler
 
     from adaptive_diffusion import AdaptiveDiffusionPipeline
-    from shared.models import tiny
+    from shared.method.models import tiny
     from tests.plugins.estimators import ImageRewardLike
 
     root = tiny.ensure_built()

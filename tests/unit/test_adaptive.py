@@ -1,5 +1,5 @@
-"""The paper's API (shared/adaptive.py, imported as ``adaptive_diffusion``) on the tiny SDXL twins: the README's two
-examples run as printed, the reference's defects stay fixed, and bad arguments are refused before any model runs."""
+"""The paper's API (shared/method/adaptive.py, imported as ``adaptive_diffusion``) on the tiny SDXL twins: the README's
+two examples run as printed, the reference's defects stay fixed, and bad arguments are refused before any model runs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.models import registry, tiny
+from shared.method.models import registry, tiny
 from tests.plugins.estimators import ImageRewardLike
 
 README_BLOCKS = 2
 
 
 def _readme_examples() -> list[str]:
-    from shared.presets import DATA_DIR
+    from shared.method.presets import DATA_DIR
 
     text = (DATA_DIR.parent / "README.md").read_text()
     section = text.split("## From the paper's code to a cluster", 1)[1].split("\n## ", 1)[0]
@@ -48,8 +48,8 @@ def _swapped(code: str, tmp_path, n_samples: int) -> str:
 
 def _teacher_share(pipeline, k: int, n: int, **call) -> tuple[float, list]:
     """Prompts from the calibration's own set, with seeds it did not use (fresh traffic from the same mix)."""
-    from shared.calibration import read_prompts
-    from shared.presets import DATA_DIR
+    from shared.method.percentiles import read_prompts
+    from shared.method.presets import DATA_DIR
 
     prompts = read_prompts(DATA_DIR / "prompts" / "calibration.txt")
     records = [
@@ -110,7 +110,7 @@ def test_the_student_image_keeps_its_size(paper):
 
 
 def test_any_k_works_and_interpolates_a_reference_file(paper, tmp_path):
-    from shared import calibration as cal
+    from shared.method import percentiles as cal
 
     for k in (0, 1, 37, 99, 100):
         assert isinstance(paper("a red kite", k=k, seed=1), Image.Image)
@@ -177,7 +177,7 @@ def test_bad_arguments_raise_value_error_naming_them_before_any_model_runs(paper
 
 
 def test_calibration_is_sampled_under_the_serving_settings_and_names_the_default_prompts(paper, tmp_path, capsys):
-    from shared import calibration as cal
+    from shared.method import percentiles as cal
 
     path = tmp_path / "p.json"
     paper.calc_score_percentiles(
@@ -209,7 +209,7 @@ def test_calibration_is_sampled_under_the_serving_settings_and_names_the_default
 
 
 def test_an_imagereward_style_estimator_is_called_per_image_and_a_batched_one_in_batches():
-    from shared.models.estimators import CheckedEstimator, PerItemEstimator, as_batched
+    from shared.method.models.estimators import CheckedEstimator, PerItemEstimator, as_batched
     from tests.plugins.estimators import Brightness
 
     per_item = as_batched(ImageRewardLike())

@@ -7,7 +7,7 @@ import yaml
 
 from gateway.control import families
 from shared.control.policy import ControlState
-from shared.metrics import HISTOGRAMS
+from shared.jobs.metrics import HISTOGRAMS
 
 RULES = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "alerts.yaml"
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
-from shared.autoscale import policy
-from shared.autoscale.policy import PolicyConfig, keda_numbers, replicas_for
-from shared.autoscale.render import KEDA_FILE, render
-from shared.autoscale.report import report
-from shared.autoscale.simulate import simulate
-from shared.config import Settings
-from shared.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from shared.control import sizing as policy
+from shared.control.simulate import simulate
+from shared.control.sizing import PolicyConfig, keda_numbers, replicas_for
+from shared.core.config import Settings
+from shared.core.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from workers.autoscale_render import KEDA_FILE, render
+from workers.autoscale_report import report
 from workers.launch import POOLS
 
 ROOT = Path(__file__).resolve().parents[2]

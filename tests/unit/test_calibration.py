@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from shared import calibration as cal
-from shared.errors import CalibrationError, InputError
+from shared.core.errors import CalibrationError, InputError
+from shared.method import percentiles as cal
 
 SEED_TURBO = {
     "10": -0.30758287012577057,

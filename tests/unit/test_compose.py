@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from shared.config import Settings
-from shared.constants import QUEUES
+from shared.core.config import Settings
+from shared.core.constants import QUEUES
 from workers.cli import build_parser
 from workers.launch import POOLS
 
@@ -127,5 +127,5 @@ def test_retention_runs_on_a_schedule_and_the_s3_rule_backs_it_up():
     (rule,) = json.loads((ROOT / "infra/s3-lifecycle.json").read_text())["Rules"]
     s = Settings(storage_url=BASE["x-adq-env"]["ADQ_STORAGE_URL"])
     prefix = s.storage_url.split("/", 3)[3]
-    assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.storage writes
+    assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.jobs.storage writes
     assert rule["Expiration"]["Days"] * 86400 > s.result_ttl_s  # the backstop never expires before the prune

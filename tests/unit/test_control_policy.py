@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from shared.autoscale.policy import replicas_for
 from shared.control.policy import (
     ControlState,
     Observation,
@@ -14,6 +13,7 @@ from shared.control.policy import (
     share_for,
     solve,
 )
+from shared.control.sizing import replicas_for
 
 TARGET = 30.0
 

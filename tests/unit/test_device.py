@@ -1,4 +1,4 @@
-"""Per-process model set-up (shared/models/device.py)."""
+"""Per-process model set-up (shared/method/models/device.py)."""
 
 import logging
 
@@ -7,7 +7,7 @@ import pytest
 
 def test_diffusers_empty_float32_warning_is_dropped_and_a_real_one_kept():
     pytest.importorskip("diffusers")
-    from shared.models.device import configure_torch
+    from shared.method.models.device import configure_torch
 
     configure_torch()
     log = logging.getLogger("diffusers.models.modeling_utils")  # diffusers' root logger does not propagate

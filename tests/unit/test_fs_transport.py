@@ -84,7 +84,7 @@ def test_a_message_is_invisible_to_consumers_until_it_is_whole(tmp_path, monkeyp
 
 
 def test_the_celery_app_speaks_the_safe_transport_for_filesystem_urls():
-    from shared.config import Settings
+    from shared.core.config import Settings
     from tasks.app import celery_config
 
     assert celery_config(Settings(broker_url=""))["broker_url"] == "adqfs://"

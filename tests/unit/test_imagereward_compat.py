@@ -1,6 +1,6 @@
-"""The compatibility layer that lets image-reward 1.5 run on transformers 5 (shared/models/imagereward_compat.py),
-on a tiny BERT from the package's own med.py: what it restores must behave as transformers 4 behaved, since the
-full-size parity test only sees the sum of it."""
+"""The compatibility layer that lets image-reward 1.5 run on transformers 5
+(shared/method/models/imagereward_compat.py), on a tiny BERT from the package's own med.py: what it restores must
+behave as transformers 4 behaved, since the full-size parity test only sees the sum of it."""
 
 import pytest
 
@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 def med():
     import importlib
 
-    from shared.models import imagereward_compat
+    from shared.method.models import imagereward_compat
 
     imagereward_compat.install()
     module = importlib.import_module("ImageReward.models.BLIP.med")
@@ -80,7 +80,7 @@ def test_head_masks_take_the_shapes_transformers_4_gave_them(med):
 
 
 def test_patching_twice_wraps_once(med):
-    from shared.models import imagereward_compat
+    from shared.method.models import imagereward_compat
 
     before = med.BertPreTrainedModel.init_weights
     imagereward_compat.install()

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from shared.holders import running_here
-from shared.lane import STUCK_EXIT_CODE, InlineLane, ModelLane
+from shared.jobs.holders import running_here
+from shared.jobs.lane import STUCK_EXIT_CODE, InlineLane, ModelLane
 
 
 def _lane(max_batch=4, wait_s=0.0):
@@ -112,7 +112,7 @@ def test_model_time_is_shared_across_a_batch():
 def test_a_stuck_model_call_exits_the_process_so_it_is_restarted():
     code = (
         "import time\n"
-        "from shared.lane import ModelLane\n"
+        "from shared.jobs.lane import ModelLane\n"
         "lane = ModelLane(lambda k: 1, lambda k: 0.0)\n"
         "lane.call(('x',), lambda items: time.sleep(60), None, timeout_s=0.5)\n"
         "print('not reached')\n"

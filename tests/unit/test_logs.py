@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 
-from shared import logs
+from shared.core import logs
 
 
 class Terminal(io.StringIO):

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.errors import InputError
+from shared.core.errors import InputError
 from tests.factories import params
 
 
@@ -49,7 +49,7 @@ def test_every_k_and_sigma_in_range_is_accepted(k, sigma):
 
 
 def test_prompt_is_stripped_and_seed_random_when_unset():
-    from shared.params import resolve
+    from shared.method.params import resolve
 
     a = resolve("  a cat  ")
     assert a.prompt == "a cat"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import CalibrationError, ModelUnavailable
-from shared.presets import get_preset
+from shared.core.errors import CalibrationError, ModelUnavailable
+from shared.method.presets import get_preset
 from tests.helpers import configured
 
 PAIRS = {
@@ -57,7 +57,7 @@ def test_without_weights_a_worker_refuses_to_start_naming_them(tmp_path, name, r
 
 
 def test_the_lora_itself_is_checked_when_the_base_is_present(tmp_path):
-    from shared.models.weights import check_available
+    from shared.method.models.weights import check_available
 
     base = tmp_path / "models" / "stabilityai" / "stable-diffusion-xl-base-1.0"
     base.mkdir(parents=True)
@@ -72,7 +72,7 @@ def test_the_lora_itself_is_checked_when_the_base_is_present(tmp_path):
 
 @pytest.mark.parametrize("name", PAIRS)
 def test_their_jobs_are_refused_until_calibrated(sqlite_env, name):
-    from shared.client import record
+    from shared.jobs.client import record
 
     with pytest.raises(CalibrationError, match=f"adq calibrate --preset {name}"):
         record("a lighthouse at dusk", preset=name)

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.config import Settings
+from shared.core.config import Settings
 
 
 def test_visibility_timeout_must_exceed_hard_time_limits():
@@ -32,7 +32,7 @@ def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
 
     import pytest
 
-    from shared.errors import InputError
+    from shared.core.errors import InputError
     from tests.helpers import configured
     from workers.commands import check_api_exposure
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared import calibration as cal
-from shared import cascade
-from shared.models import registry
-from shared.params import resolve
-from shared.presets import DATA_DIR, get_preset
-from shared.shapes import world
-from shared.shapes.scorers import AttributeScorer
+from shared.method import cascade
+from shared.method import percentiles as cal
+from shared.method.models import registry
+from shared.method.params import resolve
+from shared.method.presets import DATA_DIR, get_preset
+from shared.method.shapes import world
+from shared.method.shapes.scorers import AttributeScorer
 from tests.helpers import configured
 
 N = 48  # held-out prompts, fixed seeds
@@ -89,7 +89,7 @@ def test_estimator_and_judge_agree_more_often_than_not(run):
 
 
 def test_out_of_grammar_prompts_are_refused_at_submit():
-    from shared.errors import InputError
+    from shared.core.errors import InputError
 
     with pytest.raises(InputError, match="not in the shapes world's grammar"):
         resolve("a cat on a mat", preset="shapes")

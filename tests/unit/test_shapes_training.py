@@ -5,7 +5,8 @@ import json
 import numpy as np
 import torch
 
-from shared.shapes import train, world
+from shared.method.shapes import world
+from workers import shapes_train as train
 
 
 def test_train_all_smoke(tmp_path):

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from shared.shapes import tokenizer, world
+from shared.method.shapes import tokenizer, world
 
 
 def test_prompts_parse_back_to_their_scene():

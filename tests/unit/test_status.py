@@ -1,6 +1,6 @@
 import pytest
 
-from shared.status import ALLOWED, TERMINAL, JobStatus, can_transition, sources_for
+from shared.core.status import ALLOWED, TERMINAL, JobStatus, can_transition, sources_for
 
 
 def test_terminal_states_have_no_way_out():

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from shared.presets import BUILT_IN, PresetFileError, get_preset, load_file
+from shared.method.presets import BUILT_IN, PresetFileError, get_preset, load_file
 from tests.helpers import configured
 
 MINE = """
@@ -116,9 +116,9 @@ def test_the_cli_checks_files_and_refuses_to_start_on_an_invalid_one(tmp_path, c
 
 
 def test_a_python_estimator_scores_in_batches_and_calibrates(tmp_path):
-    from shared.calibrate import calibrate
-    from shared.db.migrate import upgrade
-    from shared.models import registry
+    from shared.jobs.db.migrate import upgrade
+    from shared.method.models import registry
+    from workers.calibrate import calibrate
 
     path = _write(tmp_path, MINE)
     prompts = tmp_path / "prompts.txt"
@@ -134,8 +134,8 @@ def test_a_python_estimator_scores_in_batches_and_calibrates(tmp_path):
 
 
 def test_a_broken_factory_is_refused_by_name():
-    from shared.errors import InputError, ScoringError
-    from shared.models.estimators import CheckedEstimator, python_estimator
+    from shared.core.errors import InputError, ScoringError
+    from shared.method.models.estimators import CheckedEstimator, python_estimator
 
     with pytest.raises(InputError, match="has no score"):
         python_estimator("tests.plugins.estimators:broken", None)
@@ -158,7 +158,7 @@ def test_a_broken_factory_is_refused_by_name():
 
 
 def test_the_readmes_example_presets_file_validates(tmp_path):
-    from shared.presets import DATA_DIR
+    from shared.method.presets import DATA_DIR
 
     readme = (DATA_DIR.parent / "README.md").read_text()
     block = readme.split("```yaml\n# my-presets.yaml", 1)[1]

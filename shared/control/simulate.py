@@ -1,0 +1,211 @@
+"""`adq simulate`: one day of diurnal load with bursts, replayed against each teacher scaling policy and each
+control policy, in a base and a drift scenario.
+
+Scaling (the teacher pool):
+- static: the pool for the peak with bursts (the KEDA maximum), all day;
+- queue: KEDA-like, the pool follows the teacher list length every polling interval; new GPUs become useful after
+  a start-up delay; scale-up is immediate and scale-down goes to the largest recommendation of the last cooldown
+  (the HPA's stabilisation window);
+- schedule+queue: the queue policy with the peak-hour floor of the cron trigger;
+- schedule+queue+controller: also the controller's desired replicas (the metrics-api trigger).
+
+Control (the teacher's share, re-solved every CONTROL_INTERVAL_S by shared.control.policy, as `adq controller`
+does): fixed, slo or fill. Scenario drift: from noon the raw teacher share doubles (traffic that scores lower than
+the calibration, decided with calibration tau).
+
+Latency counts from submit to final image for the jobs routed to the teacher (the others never wait for a GPU).
+GPU-hours count every replica from the moment it is requested, start-up included. Quality per job is the judge
+accuracy of adaptive regeneration at the job's effective k (the shapes benchmark's curve, data/results/)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.control.policy import Observation, desired_replicas, effective_k, share_for
+from shared.control.sizing import PolicyConfig, keda_numbers
+
+DAY = 86_400
+POLICIES = ("static", "queue", "schedule+queue", "schedule+queue+controller")
+CONTROLS = ("fixed", "slo", "fill")
+SCENARIOS = ("base", "drift")
+CONTROL_INTERVAL_S = 5.0
+ARRIVAL_WINDOW_S = 60.0
+QUALITY_FILE = Path(__file__).resolve().parents[2] / "data" / "results" / "quality_vs_k.json"
+
+
+def quality_curve(path: Path = QUALITY_FILE):
+    """Mean quality at a teacher share k (percent), interpolated in the measured curve."""
+    table = json.loads(path.read_text())["quality_by_k"]
+    ks = np.array(sorted(int(k) for k in table), dtype=float)
+    qs = np.array([table[str(int(k))] for k in ks])
+    return lambda k: float(np.interp(k, ks, qs))
+
+
+def arrival_rate(cfg: PolicyConfig, t: np.ndarray, bursts: list[tuple[float, float]]) -> np.ndarray:
+    """Jobs/s over the day: off-peak base, peak plateau with one-hour cosine ramps, and bursts on top."""
+    hour = t / 3600.0
+    ramp = 1.0
+    up = np.clip((hour - (cfg.peak_start_hour - ramp)) / ramp, 0, 1)
+    down = np.clip(((cfg.peak_end_hour + ramp) - hour) / ramp, 0, 1)
+    shape = (1 - np.cos(np.pi * np.minimum(up, down))) / 2
+    rate = cfg.offpeak_arrival_rate + (cfg.peak_arrival_rate - cfg.offpeak_arrival_rate) * shape
+    for start, end in bursts:
+        rate = np.where((t >= start) & (t < end), rate * cfg.burst_factor, rate)
+    return rate
+
+
+def in_peak(cfg: PolicyConfig, t: float) -> bool:
+    return cfg.peak_start_hour * 3600 <= t < cfg.peak_end_hour * 3600
+
+
+def raw_share(cfg: PolicyConfig, scenario: str, t: float) -> float:
+    """Percent of jobs the decisions would send to the teacher before any control."""
+    return min(100.0, cfg.k * (2.0 if scenario == "drift" and t >= DAY / 2 else 1.0))
+
+
+@dataclass
+class Result:
+    policy: str  # the scaling policy
+    gpu_hours: float
+    latencies: np.ndarray
+    replicas: np.ndarray  # per step
+    queue: np.ndarray  # per step
+    control: str = "fixed"
+    scenario: str = "base"
+    jobs: int = 0  # every job submitted (the latencies are the teacher-routed ones)
+    quality: float = math.nan  # mean quality per job
+
+    def row(self, target: float) -> dict:
+        lat = self.latencies
+        return {
+            "scenario": self.scenario,
+            "scaling": self.policy,
+            "control": self.control,
+            "policy": self.policy,
+            "gpu_hours": self.gpu_hours,
+            "p50": float(np.percentile(lat, 50)),
+            "p95": float(np.percentile(lat, 95)),
+            "p99": float(np.percentile(lat, 99)),
+            "slo_violations": float(np.mean(lat > target)),
+            "teacher_fraction": lat.size / max(1, self.jobs),
+            "mean_quality": self.quality,
+            "jobs": int(lat.size),
+        }
+
+
+def simulate(
+    cfg: PolicyConfig,
+    policy: str,
+    seed: int = 0,
+    dt: float = 1.0,
+    control: str = "fixed",
+    scenario: str = "base",
+    quality=None,
+) -> Result:
+    rng = np.random.default_rng(seed)
+    quality = quality or quality_curve()
+    steps = int(DAY / dt)
+    t = np.arange(steps) * dt
+    burst_rng = np.random.default_rng(seed + 1)
+    starts = burst_rng.uniform(0, DAY - cfg.burst_minutes * 60, cfg.bursts_per_day)
+    bursts = [(s, s + cfg.burst_minutes * 60) for s in sorted(starts)]
+    rate = arrival_rate(cfg, t, bursts)
+    arrivals = rng.poisson(rate * dt)  # same seed: every policy sees the same day
+    route_rng = np.random.default_rng(seed + 2)  # the same routing draws, whatever the scaling
+    keda = keda_numbers(cfg)
+    static = keda.teacher_max
+    teacher_target = cfg.p95_latency_target_s - cfg.student_time_s
+    queue: deque[float] = deque()
+    busy_until: list[float] = []  # one entry per ready replica
+    starting: list[float] = []  # ready-at times of requested replicas
+    latencies: list[float] = []
+    replicas_log, queue_log = np.zeros(steps), np.zeros(steps)
+    gpu_seconds, next_poll, next_control = 0.0, 0.0, 0.0
+    history: deque[tuple[float, int]] = deque()  # (time, recommendation) within the stabilisation window
+    recent: deque[tuple[float, int]] = deque()  # (time, arrivals) within the controller's arrival window
+    desired = static if policy == "static" else 0
+    share, want_control, quality_sum, total = cfg.k, 0, 0.0, 0
+    for i in range(steps):
+        now = t[i]
+        raw = raw_share(cfg, scenario, now)
+        recent.append((now, int(arrivals[i])))
+        while recent[0][0] < now - ARRIVAL_WINDOW_S:
+            recent.popleft()
+        if now >= next_control:  # the controller: observe, solve, publish
+            next_control = now + CONTROL_INTERVAL_S
+            obs = Observation(
+                arrival_rate=sum(n for _, n in recent) / ARRIVAL_WINDOW_S,
+                requested_k=raw,
+                teacher_queue=len(queue),
+                teacher_service_s=cfg.teacher_time_s,
+                teacher_workers=len(busy_until),
+            )
+            share = effective_k(
+                round(raw),
+                cfg.k_max if control == "fill" else None,
+                control,
+                share_for(control, obs, teacher_target),
+                raw,
+            )
+            want_control = min(desired_replicas(obs, teacher_target), keda.teacher_max)
+        for _ in range(arrivals[i]):
+            total += 1
+            quality_sum += quality(share)
+            if route_rng.random() < share / 100:
+                queue.append(now + rng.uniform(0, dt) + cfg.student_time_s)
+        if now >= next_poll:  # the autoscaler's view: waiting messages (and the controller's number)
+            next_poll = now + cfg.polling_interval_s
+            if policy != "static":
+                want = math.ceil(len(queue) / keda.teacher_list_length) if queue else 0
+                if policy.startswith("schedule") and in_peak(cfg, now):
+                    want = max(want, keda.teacher_peak_floor)
+                if policy.endswith("controller"):
+                    want = max(want, want_control)
+                want = min(want, keda.teacher_max)
+                history.append((now, want))
+                while history[0][0] < now - cfg.cooldown_s:
+                    history.popleft()
+                current = len(busy_until) + len(starting)
+                desired = want if want >= current else max(w for _, w in history)
+        current = len(busy_until) + len(starting)
+        if desired > current:
+            delay = 0.0 if (policy == "static") else cfg.startup_delay_s
+            starting += [now + delay] * (desired - current)
+        elif desired < current:
+            # Scale down: drop starting replicas first, then idle ones; busy ones finish their job (warm shutdown).
+            excess = current - desired
+            while excess and starting:
+                starting.pop()
+                excess -= 1
+            idle = [j for j, b in enumerate(busy_until) if b <= now]
+            for j in sorted(idle[:excess], reverse=True):
+                busy_until.pop(j)
+        ready = [s for s in starting if s <= now]
+        starting = [s for s in starting if s > now]
+        busy_until += [now] * len(ready)
+        for j, free_at in enumerate(busy_until):
+            while free_at <= now + dt and queue and queue[0] <= now + dt:
+                start = max(free_at, queue[0])
+                service = cfg.teacher_time_s * rng.lognormal(-0.02, 0.2)
+                free_at = start + service
+                latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
+            busy_until[j] = free_at
+        gpu_seconds += (len(busy_until) + len(starting)) * dt
+        replicas_log[i], queue_log[i] = len(busy_until) + len(starting), len(queue)
+    return Result(
+        policy,
+        gpu_seconds / 3600,
+        np.array(latencies),
+        replicas_log,
+        queue_log,
+        control=control,
+        scenario=scenario,
+        jobs=total,
+        quality=quality_sum / max(1, total),
+    )

@@ -1,0 +1,188 @@
+"""The one settings object. Every ``ADQ_*`` environment variable is a field here; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.core.constants import ENV_PREFIX
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+
+    # Embedded defaults keep everything under this folder, so `adq demo` needs no server.
+    home: Path = Field(Path(".adq"), description="Folder for the embedded broker, database, images and models.")
+    broker_url: str = Field("", description="Celery broker; empty means kombu's filesystem transport under home.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
+    storage_url: str = Field("", description="s3://bucket/prefix or file:///path; empty means file:// under home.")
+    s3_endpoint_url: str | None = Field(None, description="Endpoint of an S3-compatible server.")
+    s3_region: str = "us-east-1"
+    presign_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
+
+    preset: str = Field("tiny", description="Default preset for submitted jobs (`adq demo` runs shapes).")
+    presets_file: str = Field(
+        "",
+        description="YAML files of your own presets, separated like PATH; each adds presets or overrides "
+        "built-in ones of the same name. Checked at start-up: `adq presets --check FILE`.",
+    )
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N; fp16 on CUDA, fp32 on CPU.")
+    torch_threads: int = Field(0, ge=0, description="CPU threads per worker process; 0 leaves torch's default.")
+    model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")
+    allow_downloads: bool = Field(False, description="Let workers download missing weights from the hub.")
+    imagereward_checkpoint: str = Field("ImageReward-v1.0", description="ImageReward name or checkpoint path.")
+    imagereward_med_config: str | None = Field(None, description="Path to ImageReward's med_config.json.")
+    imagereward_tokenizer: str = Field("bert-base-uncased", description="BERT tokenizer id or local folder.")
+
+    # The null preset's models cost nothing unless told to: fixed-cost stand-ins for GPU time in benchmarks.
+    null_student_ms: float = Field(0.0, ge=0, description="Milliseconds the null student spends per image.")
+    null_teacher_ms: float = Field(0.0, ge=0, description="Milliseconds the null teacher spends per image.")
+    null_student_side: int = Field(0, ge=0, le=4096, description="Textured null student images this side; 0: flat.")
+    null_teacher_side: int = Field(0, ge=0, le=4096, description="Textured null teacher images this side; 0: flat.")
+
+    # Keeping the model busy (README, "Efficiency"). overlapped: task threads do the I/O (claim, encode, upload,
+    # record) of some jobs while one model thread runs another's; serial: one job at a time, as before.
+    worker_design: Literal["overlapped", "serial"] = Field("overlapped", description="overlapped or serial.")
+    worker_threads: int = Field(
+        0, ge=0, le=64, description="Jobs in flight per worker process (overlapped); 0: the pool's default."
+    )
+    score_batch_max: int = Field(8, ge=1, le=256, description="Most ready images scored in one estimator call.")
+    student_batch_max: int = Field(1, ge=1, le=64, description="Most same-settings jobs in one student call.")
+    student_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a student batch waits to fill.")
+    png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of stored PNGs (lossless at any level).")
+
+    # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
+    # every hard time limit, or a long task would run twice.
+    student_time_limit_s: int = Field(300, ge=1)
+    teacher_time_limit_s: int = Field(900, ge=1)
+    visibility_timeout_s: int = Field(3600, ge=2)
+    unacked_restore_interval_s: int = Field(10, ge=1, description="How often Redis workers look for lost messages.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Crashed claims per stage before the job fails.")
+    retry_backoff_s: float = Field(2.0, gt=0, description="Base of the exponential, fully jittered backoff.")
+    retry_backoff_max_s: float = Field(120.0, gt=0, description="Cap of one backoff countdown.")
+    transient_retry_for_s: float = Field(
+        1800.0,
+        gt=0,
+        description="How long a stage waits out an outage (storage, "
+        "database, broker) before the job fails; transient retries never count "
+        "against max_attempts.",
+    )
+    sweep_after_s: int = Field(600, ge=1, description="Re-enqueue jobs waiting longer than this.")
+    outbox_after_s: int = Field(30, ge=0, description="The sweeper sends webhooks still owed this long after.")
+    send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
+    otel_exporter: Literal["", "otlp", "console", "memory"] = Field(
+        "", description="Tracing: empty is off; otlp sends to OTEL_EXPORTER_OTLP_ENDPOINT (shared.core.tracing)."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: text on a terminal, JSON lines elsewhere (shared.core.logs)."
+    )
+
+    # The control plane: live tau, effective k, and the controller (README, "Controlling the teacher's cost").
+    tau_mode: Literal["live", "calibration"] = Field(
+        "live",
+        description="live: tau from the live student scores (a fixed budget); calibration: the calibrated "
+        "tau (a fixed quality bar, the budget floats).",
+    )
+    live_tau_min_scores: int = Field(50, ge=1, description="Live scores needed before live tau replaces the prior.")
+    live_tau_window_s: int = Field(900, ge=10, description="Window of the live score distribution.")
+    live_flush_s: float = Field(1.0, gt=0, description="How often a worker shares its scores with the others.")
+    control_policy: Literal["fixed", "slo", "fill"] = Field("fixed", description="The controller's policy.")
+    control_interval_s: float = Field(2.0, gt=0, description="How often the controller re-solves effective k.")
+    control_stale_s: float = Field(15.0, gt=0, description="Older published values are ignored: job k is used.")
+    control_redis_url: str = Field("", description="Redis for the controller's lock and value; empty: the broker's.")
+    teacher_p95_target_s: float = Field(30.0, gt=0, description="p95 target for teacher-routed jobs (slo policy).")
+    teacher_time_s: float = Field(4.0, gt=0, description="Teacher service time assumed until jobs measure it.")
+
+    # HTTP gateway, webhooks, Flower.
+    api_keys: str = Field("", description="Comma-separated name:key pairs (or bare keys); empty disables auth.")
+    operator_keys: str = Field(
+        "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
+    )
+    webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
+    webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    # The API for web backends (README, "HTTP API").
+    rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
+    rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
+    fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")
+    max_batch: int = Field(100, ge=1, le=10000, description="Most prompts in one POST /v1/batches.")
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Seconds finished jobs keep images; 0 keeps them.")
+    events_poll_s: float = Field(0.5, gt=0, le=10, description="How often an event stream looks for new events.")
+    api_insecure: bool = Field(False, description="Let `adq api` serve a non-loopback address with no API keys.")
+    api_url: str = Field("", description="The CLI talks to this gateway over HTTP instead of the database.")
+    api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")
+    flower_user: str = "admin"
+    flower_password: str = Field("", description="Flower basic-auth password; empty refuses to start Flower.")
+    metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")
+
+    # Input bounds.
+    max_prompt_chars: int = Field(2000, ge=1)
+    max_steps: int = Field(200, ge=1)
+    max_image_side: int = Field(4096, ge=8)
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> Settings:
+        longest = max(self.student_time_limit_s, self.teacher_time_limit_s)
+        if self.visibility_timeout_s <= longest:
+            raise ValueError(
+                f"ADQ_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s} must exceed the longest hard time limit "
+                f"({longest} s), or the broker redelivers tasks that are still running"
+            )
+        if self.retry_backoff_max_s >= self.visibility_timeout_s:
+            raise ValueError("ADQ_RETRY_BACKOFF_MAX_S must stay below ADQ_VISIBILITY_TIMEOUT_S")
+        return self
+
+    # Derived values: computed, never stored, so there is one source of truth.
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.home_dir / "broker"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'adq.db'}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or (self.home_dir / "objects").as_uri()
+
+    @property
+    def effective_control_redis_url(self) -> str | None:
+        if self.control_redis_url:
+            return self.control_redis_url
+        return self.effective_broker_url if self.broker_kind == "redis" else None
+
+    @property
+    def models_home(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
+    def broker_kind(self) -> Literal["filesystem", "redis", "other"]:
+        scheme = self.effective_broker_url.split("://", 1)[0]
+        if scheme == "filesystem":
+            return "filesystem"
+        return "redis" if scheme in ("redis", "rediss") else "other"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once. Tests that change the environment call
+    ``reset_settings()`` (and the factories' resets) instead of mutating this object."""
+    return Settings()
+
+
+def reset_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,3 @@
+"""The job domain: the database, stages and their fenced claims, the model lane, storage, events, webhooks,
+batches, retention and metrics. Imports ``method`` and ``core``; never the control plane, which the worker context
+hands in (``shared.context``)."""

@@ -1,0 +1,107 @@
+"""One engine per process, made by a factory on first use; short-lived sessions from a context manager.
+
+``make_engine(url)`` builds an engine for any URL (tests and tools call it directly); ``get_engine()`` is the
+process's one engine for the configured URL, and ``dispose()`` drops it (after a fork, or when a test points the
+settings elsewhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.core.config import get_settings
+from shared.core.errors import DatabaseUnavailable, SchemaBehind
+
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Several worker processes share the embedded database: WAL lets readers run beside the one writer and
+    # busy_timeout makes a writer wait for the lock instead of failing at once.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        from pathlib import Path
+
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":  # the embedded database's folder is made when it is first opened
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # One connection per task thread (the overlapped design runs up to ADQ_WORKER_THREADS jobs at once), and some
+    # over for the model lane's neighbours; a thread that waits for a pooled connection stalls its job.
+    size = max(2, get_settings().worker_threads or 16)  # 16: above every pool's default (workers.launch)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
+
+
+def get_engine() -> Engine:
+    global _engine, _factory
+    if _engine is None:
+        url = get_settings().effective_database_url
+        engine = make_engine(url)
+        if url.startswith("sqlite"):
+            # The embedded database migrates itself on first use: a new user's first command just works. A server
+            # database is migrated by its operator (`adq migrate`), never behind their back.
+            from shared.jobs.db.migrate import upgrade_engine
+
+            upgrade_engine(engine)
+        _engine, _factory = engine, sessionmaker(engine, expire_on_commit=False)
+    return _engine
+
+
+def reset_after_fork() -> None:
+    """A forked child must not reuse the parent's pooled connections."""
+    if _engine is not None:
+        _engine.dispose(close=False)
+
+
+def dispose() -> None:
+    global _engine, _factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = _factory = None
+
+
+def _schema_missing(exc: DBAPIError) -> bool:
+    """A table or column the code uses does not exist: SQLite says so in words, PostgreSQL by SQLSTATE."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("42P01", "42703") or any(m in str(exc.orig) for m in ("no such table", "no such column"))
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Commit on success, roll back on error; connection failures surface as DatabaseUnavailable (retryable)."""
+    get_engine()
+    assert _factory is not None
+    session = _factory()
+    try:
+        yield session
+        session.commit()
+    except (OperationalError, DBAPIError) as exc:
+        session.rollback()
+        if _schema_missing(exc):
+            first = str(exc.orig).splitlines()[0]
+            raise SchemaBehind(
+                f"the database schema is behind this version of adq ({first}); run `adq migrate`"
+            ) from exc
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {exc.orig!r}") from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,59 @@
+"""Retention: finished jobs keep their images for ADQ_RESULT_TTL_S, then ``prune`` deletes the images and marks
+the rows expired (the rows stay, so a job's history and billing survive; reading its image answers 410).
+
+Deleting comes before marking: a prune that dies in between leaves a row whose image is gone but not yet marked,
+and the next prune deletes again (deletes are idempotent) and marks it. The S3 lifecycle rule in
+infra/s3-lifecycle.json expires the objects too, a day later, as a backstop for a prune that never runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from shared.core.config import get_settings
+from shared.core.status import TERMINAL
+from shared.jobs.db.jobs import utcnow
+from shared.jobs.db.models import Job
+from shared.jobs.db.session import session_scope
+from shared.jobs.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+
+def due(ttl_s: float, limit: int) -> list[tuple[str, list[str]]]:
+    cutoff = utcnow() - timedelta(seconds=ttl_s)
+    stmt = (
+        select(Job.id, Job.student_image_key, Job.final_image_key)
+        .where(Job.status.in_(list(TERMINAL)), Job.finished_at < cutoff, Job.expired_at.is_(None))
+        .order_by(Job.finished_at)
+        .limit(limit)
+    )
+    with session_scope() as s:
+        return [(job_id, sorted({k for k in keys if k})) for job_id, *keys in s.execute(stmt)]
+
+
+def prune(ttl_s: float | None = None, limit: int = 1000, dry_run: bool = False) -> int:
+    """Expire up to ``limit`` jobs finished more than ``ttl_s`` ago; returns how many. ttl 0 keeps everything."""
+    ttl_s = get_settings().result_ttl_s if ttl_s is None else ttl_s
+    if ttl_s <= 0:
+        return 0
+    store = get_storage()
+    expired = 0
+    for job_id, keys in due(ttl_s, limit):
+        if dry_run:
+            expired += 1
+            continue
+        for key in keys:
+            store.delete(key)
+        with session_scope() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.expired_at.is_(None))
+                .values(expired_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        expired += 1
+    log.info("pruned %d jobs older than %g s", expired, ttl_s)
+    return expired

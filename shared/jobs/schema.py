@@ -1,0 +1,240 @@
+"""The job's public shapes, derived from one field set (``shared.method.params.JobParams``), as the full-stack FastAPI
+template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
+
+- ``JobOptions``: the settable parameters, each optional (unset means "from the preset"); the CLI's flags are
+  generated from it;
+- ``JobRequest``: the HTTP body, ``JobOptions`` plus the prompt and a webhook;
+- ``JobView``: ``JobParams`` plus the job's state. It is the HTTP response model, the CLI's ``--json`` output and
+  the webhook body's ``job``: one thing, not three.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import annotated_types
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+
+from shared.core.config import Settings
+from shared.core.status import TERMINAL, JobStatus
+from shared.jobs.priority import Priority
+from shared.method.params import MAX_SEED, SETTABLE, JobParams
+from shared.method.presets import get_preset, preset_names
+
+AUDIT_TIMES = (
+    "created_at",
+    "enqueued_at",
+    "student_started_at",
+    "student_finished_at",
+    "teacher_queued_at",
+    "teacher_started_at",
+    "finished_at",
+)
+TIMINGS = ("generate_s", "score_s", "teacher_s")
+
+
+_DEFAULTS = Settings.model_fields
+# What JSON Schema can say of each settable field, so the published schema admits only requests the API accepts
+# (check_inputs still checks everything, for every caller). Bounds that are settings are documented at their
+# defaults.
+BOUNDS: dict[str, dict] = {
+    "k": dict(ge=0, le=100),
+    "k_max": dict(ge=0, le=100),
+    "sigma": dict(gt=0, le=1),
+    "seed": dict(ge=0, le=MAX_SEED),
+    "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
+    "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
+}
+PROMPT = dict(
+    min_length=1,
+    max_length=_DEFAULTS["max_prompt_chars"].default,
+    pattern=r"^[^\x00]*\S[^\x00]*$",  # not blank, no NUL
+    description=JobParams.model_fields["prompt"].description,
+)
+
+
+def _known_preset(name: str) -> str:
+    get_preset(name)  # InputError, a ValueError, names the choices
+    return name
+
+
+# The documented choices are the presets known when this process started; a preset that a pipeline worker declared
+# later (adq worker --pipeline) is accepted too.
+PresetName = Annotated[str, AfterValidator(_known_preset), WithJsonSchema({"type": "string", "enum": preset_names()})]
+
+
+def _not_bool(value):
+    # JSON's true is not the number 1: pydantic's lax mode would take it as one, and the schema says number.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+LIMITS = {
+    "ge": (annotated_types.Ge, "minimum"),
+    "le": (annotated_types.Le, "maximum"),
+    "gt": (annotated_types.Gt, "exclusiveMinimum"),
+}
+
+
+def _optional(name: str) -> tuple[Any, Any]:
+    field = JobParams.model_fields[name]
+    kind = PresetName if name == "preset" else field.annotation
+    bounds = BOUNDS.get(name, {})
+    if kind in (int, float):
+        # With a validator in front, pydantic cannot put the bounds into the schema itself: state it outright.
+        limits = [LIMITS[k][0](v) for k, v in bounds.items()]
+        shown = {"type": "integer" if kind is int else "number"} | {LIMITS[k][1]: v for k, v in bounds.items()}
+        number = Annotated[(kind, BeforeValidator(_not_bool), *limits, WithJsonSchema(shown))]
+        return number | None, Field(None, description=field.description)
+    return kind | None, Field(None, description=field.description, **bounds)
+
+
+JobOptions: type[BaseModel] = create_model(
+    "JobOptions",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Parameters a caller may set; unset ones come from the preset.",
+    **{name: _optional(name) for name in SETTABLE},
+)
+
+
+class Delivery(BaseModel):
+    """Where and how a job is delivered, beside its parameters: shared by jobs and batches."""
+
+    priority: Priority = Field("normal", description="Queue priority: high, normal or low")
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[^\s]*)?$",
+        description="POSTed a signed event (Standard Webhooks) when the job finishes; an http(s) URL whose "
+        "host does not resolve to a private, loopback or link-local address",
+    )
+    webhook_events: list[Literal["job.succeeded", "job.failed", "job.cancelled"]] | None = Field(
+        None, min_length=1, description="The events the webhook wants; unset: all three"
+    )
+
+
+class JobRequest(JobOptions, Delivery):  # type: ignore[misc, valid-type]
+    """POST /v1/jobs."""
+
+    prompt: str = Field(**PROMPT)
+
+
+class ImageLinks(BaseModel):
+    student: str | None = None
+    final: str | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+class JobView(JobParams):
+    """A job as callers see it."""
+
+    id: str
+    status: JobStatus
+    threshold: float | None = Field(description="The cut-off tau the decision used (the calibrated prior before)")
+    effective_k: int | None = Field(None, description="The share the decision used, after the controller")
+    threshold_source: str | None = Field(None, description="Where tau came from: live or calibration")
+    control_policy: str | None = Field(None, description="The controller's policy at the decision: fixed, slo, fill")
+    route_reason: str | None = Field(None, description="Why the job went where it went, in one line")
+    student_score: float | None
+    teacher_used: bool | None
+    student_steps_run: int | None
+    teacher_steps_run: int | None
+    total_steps: int | None
+    student_image_key: str | None
+    final_image_key: str | None
+    student_attempts: int = Field(description="Claims of the student stage that count against ADQ_MAX_ATTEMPTS")
+    teacher_attempts: int
+    transient_retries: int = Field(0, description="Outages waited out (never counted against the attempts)")
+    last_transient_error: str | None = None
+    retries: int = Field(0, description="Operator retries (`adq retry`)")
+    history: list = Field(default_factory=list, description="Earlier errors, kept across operator retries")
+    error: str | None
+    student_worker: str | None
+    teacher_worker: str | None
+    timings: dict = Field(description="Seconds: generate_s, score_s, teacher_s")
+    times: dict = Field(description="ISO-8601 UTC times of each step")
+    idempotency_key: str | None = None
+    owner: str | None = None
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+    webhook: dict = Field(
+        default_factory=dict, description="Delivery record: attempts, last_status, last_error, last_at, delivered"
+    )
+    priority: str = "normal"
+    batch_id: str | None = None
+    steps_done: int | None = Field(None, description="Denoising steps a cancelled run had finished when it stopped")
+    expired: bool = Field(False, description="True once retention deleted the images (ADQ_RESULT_TTL_S)")
+    images: ImageLinks = Field(default_factory=ImageLinks, description="Presigned links (gateway only)")
+    created: bool = Field(True, description="False when an idempotency key returned an earlier job")
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def of(cls, job, created: bool = True) -> JobView:
+        own = set(cls.model_fields) - {"timings", "times", "created", "images", "history", "webhook", "expired"}
+        fields = {name: getattr(job, name) for name in own if hasattr(job, name)}
+        fields.update(
+            expired=getattr(job, "expired_at", None) is not None,
+            webhook={
+                "attempts": getattr(job, "webhook_attempts", 0) or 0,
+                "last_status": getattr(job, "webhook_last_status", None),
+                "last_error": getattr(job, "webhook_last_error", None),
+                "last_at": _iso(getattr(job, "webhook_last_at", None)),
+                "delivered": getattr(job, "webhook_delivered", None),
+                "pending": bool(getattr(job, "webhook_pending", False)),
+            }
+            if getattr(job, "webhook_url", None)
+            else {},
+            timings={name: getattr(job, name) for name in TIMINGS},
+            times={name: _iso(getattr(job, name)) for name in AUDIT_TIMES},
+            history=list(getattr(job, "history", None) or []),
+            created=created,
+        )
+        if fields.get("priority") is None:  # a row not yet flushed
+            fields["priority"] = "normal"
+        if fields.get("k_max") is None:  # rows from before k_max existed
+            fields["k_max"] = fields["k"]
+        return cls(**fields)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+BatchItem: type[BaseModel] = create_model(
+    "BatchItem",
+    __base__=JobOptions,
+    __doc__="One prompt of a batch, with its own overrides of the shared parameters.",
+    prompt=(str, Field(**PROMPT)),
+)
+
+
+class BatchRequest(Delivery):
+    """POST /v1/batches: ``shared`` parameters for every item, each item's own overriding them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BatchItem] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=_DEFAULTS["max_batch"].default, description="At most ADQ_MAX_BATCH prompts"
+    )
+    shared: JobOptions = Field(default_factory=JobOptions, description="Parameters every item gets")  # type: ignore
+
+
+class BatchView(BaseModel):
+    id: str
+    size: int
+    created_at: str | None
+    status: dict[str, int] = Field(description="Jobs per status")
+    done: bool = Field(description="True once every job finished")
+    job_ids: list[str]
+    jobs: list[JobView] = Field(default_factory=list, description="The items' jobs, in item order")

@@ -1,0 +1,144 @@
+"""The adaptive student->teacher cascade as plain functions (arXiv 2312.10835, Algorithm 1).
+
+1. generate: the student makes an image in a few steps.
+2. score: the quality estimator scores it against the prompt.
+3. decide: below the cut-off tau (the k-th percentile of calibrated student scores) the teacher improves it.
+4. improve: refine (roll the image back by sigma and denoise with img2img) or regenerate from scratch.
+
+The workers call these steps one stage at a time; ``run`` chains them in one process. Both paths give the same
+final image for the same seed, since the teacher is seeded too and stored images are lossless PNG.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from shared.core.status import Route, Strategy
+from shared.method.params import JobParams
+from shared.method.percentiles import decide as below_cutoff
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    image: object
+    steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    score: float
+    threshold: float | None  # the tau used
+    k: int  # the share used: the job's k, or the controller's effective k
+    threshold_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
+    control_policy: str = "fixed"
+    reason: str = ""
+
+    @property
+    def teacher_used(self) -> bool:
+        return self.route is Route.TEACHER
+
+
+@dataclass(frozen=True)
+class ImproveResult:
+    image: object
+    strategy: str
+    sigma: float | None  # None for regeneration, which rolls back nothing
+    steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CascadeRecord:
+    prompt: str
+    seed: int
+    student_image: object
+    final_image: object
+    score: float
+    threshold: float | None
+    k: int
+    teacher_used: bool
+    strategy: str | None
+    sigma: float | None
+    student_steps: int
+    teacher_steps: int
+    timings: dict = field(default_factory=dict)  # seconds: generate, score, teacher
+
+    @property
+    def total_steps(self) -> int:
+        return self.student_steps + self.teacher_steps
+
+
+def generate(student, params: JobParams) -> GenerateResult:
+    t0 = time.perf_counter()
+    out = student.generate(
+        params.prompt,
+        steps=params.student_steps,
+        guidance=params.student_guidance,
+        width=params.width,
+        height=params.height,
+        seed=params.seed,
+    )
+    return GenerateResult(out.image, out.steps, time.perf_counter() - t0)
+
+
+def score(estimator, prompt: str, image) -> ScoreResult:
+    t0 = time.perf_counter()
+    (value,) = estimator.score([prompt], [image])
+    return ScoreResult(value, time.perf_counter() - t0)
+
+
+def decide(score_value: float, threshold: float | None, k: int) -> Decision:
+    route = Route.TEACHER if below_cutoff(score_value, threshold, k) else Route.FINISH
+    return Decision(route, score_value, threshold, k)
+
+
+def improve(teacher, student_image, params: JobParams) -> ImproveResult:
+    t0 = time.perf_counter()
+    if params.strategy == Strategy.REFINE:
+        out = teacher.refine(
+            student_image,
+            params.prompt,
+            steps=params.teacher_steps,
+            sigma=params.sigma,
+            guidance=params.teacher_guidance,
+            seed=params.seed,
+        )
+        sigma = params.sigma
+    else:
+        out = teacher.regenerate(
+            params.prompt, steps=params.teacher_steps, guidance=params.teacher_guidance, seed=params.seed
+        )
+        sigma = None
+    return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
+
+
+def run(params: JobParams, threshold: float | None, *, student, estimator, teacher) -> CascadeRecord:
+    """The whole cascade in one process, for notebooks, calibration checks and benchmarks."""
+    gen = generate(student, params)
+    scored = score(estimator, params.prompt, gen.image)
+    decision = decide(scored.score, threshold, params.k)
+    better = improve(teacher, gen.image, params) if decision.teacher_used else None
+    return CascadeRecord(
+        prompt=params.prompt,
+        seed=params.seed,
+        student_image=gen.image,
+        final_image=better.image if better else gen.image,
+        score=scored.score,
+        threshold=threshold,
+        k=params.k,
+        teacher_used=decision.teacher_used,
+        strategy=better.strategy if better else None,
+        sigma=better.sigma if better else None,
+        student_steps=gen.steps,
+        teacher_steps=better.steps if better else 0,
+        timings={"generate": gen.seconds, "score": scored.seconds, "teacher": better.seconds if better else 0.0},
+    )

@@ -1,0 +1,305 @@
+"""Student and teacher adapters over diffusers pipelines of any family, plus zero-cost ones for the benchmarks.
+
+Every adapter counts the denoising steps that really ran (callback_on_step_end), so the steps recorded per job are
+measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from shared.core.config import get_settings
+from shared.method import cancel
+from shared.method.models.device import generator
+from shared.method.models.pipelines import Base, RolePipe, role_pipe
+from shared.method.presets import Preset
+
+TEACHER_SEED_OFFSET = 1_000_003  # the teacher draws its own noise, still fixed by the job's seed
+
+
+class _ProbeScheduler:
+    """Enough of a scheduler for an img2img pipeline's ``get_timesteps``: the step count comes from the pipeline's
+    own strength arithmetic, whichever family it is, without running or loading anything."""
+
+    order = 1
+
+    def __init__(self, n: int):
+        import torch
+
+        self.timesteps = torch.arange(n, 0, -1)
+
+    def set_begin_index(self, index: int) -> None:
+        pass
+
+
+def _floor_rule(n: int, sigma: float) -> int:
+    """UNet families (SD1.5, SDXL): diffusers runs min(int(n * strength), n) steps."""
+    return min(int(n * sigma), n)
+
+
+def steps_run(pipe_cls, n: int, sigma: float) -> int:
+    """Denoising steps an img2img pipeline of ``pipe_cls`` runs for num_inference_steps=n and strength=sigma.
+    Flow-matching families (SD3, FLUX, Z-Image) run n - int(n - n * strength), one more than the UNet rule
+    whenever n * strength is not whole."""
+    get_timesteps = getattr(pipe_cls, "get_timesteps", None)
+    if get_timesteps is None:
+        return _floor_rule(n, sigma)
+    probe = type("Probe", (), {"scheduler": _ProbeScheduler(n)})()
+    return int(get_timesteps(probe, n, sigma, "cpu")[1])
+
+
+def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int | None = None) -> int:
+    """num_inference_steps that makes img2img with strength=sigma run exactly ``steps`` steps.
+
+    Closed form plus a bisection over the pipeline's own arithmetic (at most log2(steps/sigma) probes), so any
+    sigma ends quickly. The reference's int(T/sigma + 1) runs T+1 steps at sigma = 1 and divides by zero at 0.
+    n is capped at ``max_steps`` (ADQ_MAX_STEPS): sigma must be at least steps / max_steps."""
+    from shared.core.errors import InputError
+
+    cap = max_steps or get_settings().max_steps
+    if not 0 < sigma <= 1:
+        raise InputError(f"sigma={sigma} must be in (0, 1]")
+    if steps < 1:
+        raise InputError(f"teacher steps={steps} must be at least 1")
+    if sigma * cap < steps:  # compared before dividing: steps / 5e-324 would overflow
+        raise InputError(
+            f"sigma={sigma} with {steps} teacher steps needs over ADQ_MAX_STEPS={cap} scheduler steps; "
+            f"sigma must be at least {steps / cap:.6g}"
+        )
+    hi = min(math.ceil(steps / sigma), cap) + 1
+    run = (lambda n: steps_run(pipe_cls, n, sigma)) if pipe_cls is not None else (lambda n: _floor_rule(n, sigma))
+    lo = steps  # run(n) <= n, so fewer than ``steps`` scheduler steps can never run ``steps``
+    while lo < hi:  # the smallest n with run(n) >= steps; run is non-decreasing in n
+        mid = (lo + hi) // 2
+        if run(mid) >= steps:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo > cap or run(lo) != steps:
+        raise InputError(f"no scheduler step count runs exactly {steps} steps at sigma={sigma}")
+    return lo
+
+
+class _StepCounter:
+    def __init__(self):
+        self.steps = 0
+
+    def __call__(self, pipe, step, timestep, callback_kwargs):
+        self.steps += 1
+        cancel.step_done(self.steps)  # a cancelled job stops here and frees the model (shared.method.cancel)
+        return callback_kwargs
+
+
+@dataclass
+class Output:
+    image: object  # PIL.Image
+    steps: int
+
+
+def _run(role: RolePipe, device, seed: int, **call) -> Output:
+    """One image through a diffusers pipeline: seeded on the job's device, denoising steps counted as they run."""
+    counter = _StepCounter()
+    role.activate()
+    image = role.pipe(**call, generator=generator(device, seed), callback_on_step_end=counter, output_type="pil")
+    return Output(image.images[0], counter.steps)
+
+
+def _run_batch(role: RolePipe, device, seeds: list[int], prompts: list[str], **call) -> list[Output]:
+    """Several images in one pipeline call, each with its own seeded generator (diffusers draws each item's
+    noise from its own generator, so the noise is the one a single run would draw)."""
+    counter = _StepCounter()
+    gens = [generator(device, seed) for seed in seeds]
+    role.activate()
+    images = role.pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images
+    return [Output(image, counter.steps) for image in images]
+
+
+def default_size(pipe) -> tuple[int, int]:
+    """The size a pipeline makes when not told: its denoiser's sample size in pixels (1024 for SDXL and FLUX)."""
+    side = getattr(pipe, "default_sample_size", None)
+    scale = getattr(pipe, "vae_scale_factor", None)
+    if not side or not scale:
+        unet = getattr(pipe, "unet", None)
+        side, scale = (getattr(unet.config, "sample_size", 128), scale or 8) if unet is not None else (128, 8)
+    return int(side * scale), int(side * scale)
+
+
+def _device_of(pipe):
+    import torch
+
+    return getattr(pipe, "device", None) or torch.device("cpu")
+
+
+class DiffusionStudent:
+    def __init__(self, preset: Preset, device):
+        self.device = device
+        self.role = role_pipe(preset.student, device, "text2image")
+        self.pipe = self.role.pipe
+
+    @classmethod
+    def of(cls, pipe) -> DiffusionStudent:
+        """A student over a diffusers text-to-image pipeline you built yourself (the paper's API)."""
+        self = cls.__new__(cls)
+        self.device, self.pipe = _device_of(pipe), pipe
+        self.role = RolePipe(pipe, Base(pipe))
+        return self
+
+    def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
+        size = {"width": width, "height": height}
+        return _run(
+            self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
+        )
+
+    def generate_batch(
+        self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, width: int, height: int
+    ) -> list[Output]:
+        """Same-settings jobs in one call (ADQ_STUDENT_BATCH_MAX > 1). Not bit-identical to single runs on every
+        model (README, "Efficiency"), which is why it is off by default."""
+        call = {"num_inference_steps": steps, "guidance_scale": guidance, "width": width, "height": height}
+        return _run_batch(self.role, self.device, seeds, prompts, **call)
+
+
+class DiffusionTeacher:
+    """Refines with the auto image-to-image pipeline and regenerates with the auto text-to-image one, both views
+    of one loaded base (or of the preset's own regenerator, when it names other weights)."""
+
+    def __init__(self, preset: Preset, device):
+        self.device, self.size = device, tuple(preset.teacher_size)
+        self.role = role_pipe(preset.teacher, device, "image2image")
+        self.pipe = self.role.pipe
+        spec = preset.regenerator or preset.teacher
+        self._make_regen = lambda: role_pipe(spec, device, "text2image")
+        self._regen = None
+
+    @classmethod
+    def of(cls, pipe, regenerator=None, size: tuple[int, int] | None = None) -> DiffusionTeacher:
+        """A teacher over a diffusers image-to-image pipeline you built yourself (the paper's API). ``size`` None
+        keeps the student image's size; regeneration uses ``regenerator``, else a text-to-image view of ``pipe``."""
+        from diffusers import AutoPipelineForText2Image
+
+        self = cls.__new__(cls)
+        self.device, self.size, self.pipe = _device_of(pipe), size, pipe
+        self.role = RolePipe(pipe, Base(pipe))
+
+        def make_regen() -> RolePipe:
+            regen = regenerator or AutoPipelineForText2Image.from_pipe(pipe)
+            regen.set_progress_bar_config(disable=True)
+            return RolePipe(regen, Base(regen))
+
+        self._make_regen, self._regen = make_regen, None
+        return self
+
+    @property
+    def regenerator(self) -> RolePipe:
+        # Made on first use: refinement-only workers never pay for it (from_pipe shares the teacher's weights).
+        if self._regen is None:
+            self._regen = self._make_regen()
+        return self._regen
+
+    def _resize(self, image):
+        from PIL import Image
+
+        if self.size is None or image.size == tuple(self.size):
+            return image
+        return image.resize(tuple(self.size), Image.Resampling.LANCZOS)
+
+    def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
+        n = steps_for_strength(steps, sigma, type(self.pipe))
+        call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
+        image = self._resize(image)
+        if self.role.accepts("width"):  # FLUX and Z-Image img2img take the size; SD and SDXL use the image's
+            call |= {"width": image.size[0], "height": image.size[1]}
+        return _run(self.role, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, image=image, **call)
+
+    def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
+        width, height = self.size or default_size(self.regenerator.pipe)
+        size = {"width": width, "height": height, "num_inference_steps": steps}
+        return _run(
+            self.regenerator, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **size
+        )
+
+
+def _null_image(seed: int, size):
+    from PIL import Image
+
+    return Image.new("RGB", tuple(size), ((seed * 37) % 256, (seed * 101) % 256, (seed * 199) % 256))
+
+
+def textured_image(seed: int, side: int):
+    """A seeded image that PNG-encodes like a real one: smooth colour fields plus fine grain, so encode and upload
+    costs in benchmarks are those of model output, not of a flat 8x8 square."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (max(2, side // 32),) * 2 + (3,), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((side, side), Image.Resampling.BICUBIC), dtype=np.int16)
+    grain = rng.integers(-6, 7, smooth.shape, dtype=np.int16)
+    return Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8))
+
+
+class _Spend:
+    """Fixed cost per image: the time the image takes to make counts towards it, so the cost is ``ms`` whatever
+    the side (a sleep stands in for GPU time: the CPU is free meanwhile, as it is while a GPU computes). The time
+    left is spent in ``steps`` equal slices, each one a denoising step that a cancel can stop after."""
+
+    def __init__(self, ms: float, steps: int = 1):
+        self.start = time.perf_counter()
+        self.ms = ms
+        self.steps = max(1, steps)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        if kind is not None:
+            return
+        for step in range(1, self.steps + 1):
+            left = self.start + self.ms / 1000 * step / self.steps - time.perf_counter()
+            if left > 0:
+                time.sleep(left)
+            cancel.step_done(step)
+
+
+def _null_output(seed: int, side: int, steps: int, flat_size, ms: float) -> Output:
+    with _Spend(ms, steps):
+        return Output(textured_image(seed, side) if side else _null_image(seed, flat_size), steps)
+
+
+class NullStudent:
+    """Costs nothing (or ADQ_NULL_STUDENT_MS, standing in for GPU time): a flat image coloured by the seed, or a
+    textured one at ADQ_NULL_STUDENT_SIDE."""
+
+    def __init__(self, preset: Preset, device=None):
+        self.preset = preset
+
+    def generate(self, prompt, *, steps, guidance, width, height, seed) -> Output:
+        s = get_settings()
+        return _null_output(seed, s.null_student_side, steps, (width, height), s.null_student_ms)
+
+    def generate_batch(self, prompts, seeds, *, steps, guidance, width, height) -> list[Output]:
+        return [
+            self.generate(p, steps=steps, guidance=guidance, width=width, height=height, seed=x)
+            for p, x in zip(prompts, seeds)
+        ]
+
+
+class NullTeacher:
+    def __init__(self, preset: Preset, device=None):
+        self.preset = preset
+
+    def refine(self, image, prompt, *, steps, sigma, guidance, seed) -> Output:
+        from PIL import ImageOps
+
+        s = get_settings()
+        if s.null_teacher_side:
+            return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, None, s.null_teacher_ms)
+        with _Spend(s.null_teacher_ms, steps):
+            return Output(ImageOps.invert(image.convert("RGB")), steps)
+
+    def regenerate(self, prompt, *, steps, guidance, seed) -> Output:
+        s = get_settings()
+        size = self.preset.teacher_size
+        return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, size, s.null_teacher_ms)

@@ -1,0 +1,125 @@
+"""Diffusers pipelines for any family, loaded once per process and shared between roles.
+
+No family's class is named here: a base is loaded with ``DiffusionPipeline.from_pretrained`` (its model_index.json
+names the class), and each role gets the auto-pipeline's view of it through ``from_pipe``, which shares every
+component. A base is keyed by its weights (source, swapped UNet, variant), so the teacher's refiner and its
+regenerator, two presets that name one base, and a LoRA student on its teacher's base all hold one copy.
+
+LoRA adapters are loaded into the shared base under names of their own and switched per call (``activate``): the
+student's call enables its adapters, a call of a role without adapters disables them. Model calls in a process
+take turns on its one model thread (shared.jobs.lane), so a switch cannot race another call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+from shared.core.config import get_settings
+from shared.method.models.device import dtype_for
+from shared.method.models.weights import locate
+from shared.method.presets import ModelSpec
+
+ROLE_CLASSES = {"text2image": "AutoPipelineForText2Image", "image2image": "AutoPipelineForImage2Image"}
+
+
+@dataclass
+class Base:
+    pipe: object
+    adapters: set[str] = field(default_factory=set)  # LoRA adapter names loaded into this base's components
+
+
+@dataclass
+class RolePipe:
+    """One role's pipeline and the adapters it runs with (names and scales)."""
+
+    pipe: object
+    base: Base
+    adapters: tuple[tuple[str, float], ...] = ()
+
+    def activate(self) -> None:
+        if not self.base.adapters:
+            return
+        if self.adapters:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters([n for n, _ in self.adapters], [s for _, s in self.adapters])
+        else:
+            self.pipe.disable_lora()
+
+    def accepts(self, name: str) -> bool:
+        return name in inspect.signature(self.pipe.__call__).parameters
+
+
+_bases: dict[tuple, Base] = {}
+
+
+def _base_key(spec: ModelSpec, device) -> tuple:
+    return (spec.source, spec.unet, spec.variant if device.type == "cuda" else None, str(device))
+
+
+def _load_base(spec: ModelSpec, device) -> Base:
+    import diffusers
+
+    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
+    if spec.variant and device.type == "cuda":
+        kwargs["variant"] = spec.variant
+    if spec.unet:
+        kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
+            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs
+        )
+    pipe = diffusers.DiffusionPipeline.from_pretrained(locate(spec.source, spec.label), **kwargs)
+    pipe.set_progress_bar_config(disable=True)
+    return Base(pipe.to(device))
+
+
+def base_for(spec: ModelSpec, device) -> Base:
+    key = _base_key(spec, device)
+    if key not in _bases:
+        _bases[key] = _load_base(spec, device)
+    return _bases[key]
+
+
+def adapter_name(source: str) -> str:
+    import hashlib
+
+    return "adq_" + hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def role_pipe(spec: ModelSpec, device, role: str) -> RolePipe:
+    """The pipeline for ``role`` ("text2image" or "image2image") on the shared base of ``spec``."""
+    import diffusers
+
+    base = base_for(spec, device)
+    extra = {}
+    if spec.scheduler:
+        extra["scheduler"] = getattr(diffusers, spec.scheduler).from_config(base.pipe.scheduler.config)
+    pipe = getattr(diffusers, ROLE_CLASSES[role]).from_pipe(base.pipe, **extra)
+    pipe.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
+    adapters = []
+    for lora in spec.lora:
+        name = adapter_name(lora.source)
+        if name not in base.adapters:
+            where = locate(lora.source, spec.label + " LoRA", marker=lora.weight_name)
+            pipe.load_lora_weights(where, weight_name=lora.weight_name, adapter_name=name)
+            base.adapters.add(name)
+        adapters.append((name, lora.scale))
+    return RolePipe(pipe, base, tuple(adapters))
+
+
+def held_bytes(pipes) -> int:
+    """Parameter and buffer bytes that ``pipes`` hold together, each tensor's storage counted once."""
+    seen, total = set(), 0
+    for pipe in pipes:
+        for component in pipe.components.values():
+            if not hasattr(component, "parameters"):
+                continue
+            for t in [*component.parameters(), *component.buffers()]:
+                ptr = t.untyped_storage().data_ptr()
+                if ptr not in seen:
+                    seen.add(ptr)
+                    total += t.untyped_storage().nbytes()
+    return total
+
+
+def clear() -> None:
+    _bases.clear()

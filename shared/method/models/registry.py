@@ -1,0 +1,75 @@
+"""Heavy things load once per worker process, on first use, in the process that uses them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.method.presets import get_preset
+
+
+def _device():
+    from shared.method.models.device import configure_torch, resolve_device
+
+    configure_torch()
+    return resolve_device()
+
+
+def _diffusion(role: str, preset_name: str):
+    """The preset's student or teacher: a null model for the overhead benchmark, else a diffusers pipeline."""
+    from shared.method.models import diffusion
+
+    preset = get_preset(preset_name)
+    null, real = {
+        "student": (diffusion.NullStudent, diffusion.DiffusionStudent),
+        "teacher": (diffusion.NullTeacher, diffusion.DiffusionTeacher),
+    }[role]
+    if getattr(preset, role).source.startswith("null:"):
+        return null(preset)
+    return real(preset, _device())
+
+
+_served: dict[str, tuple] = {}  # preset -> (student, teacher, estimator) of a Python pipeline object
+
+
+def serve(name: str, student_, teacher_, estimator_) -> None:
+    """Models this process already holds (an AdaptiveDiffusionPipeline), served under its preset's name."""
+    _served[name] = (student_, teacher_, estimator_)
+
+
+def student(preset_name: str):
+    return _served[preset_name][0] if preset_name in _served else _student(preset_name)
+
+
+def teacher(preset_name: str):
+    return _served[preset_name][1] if preset_name in _served else _teacher(preset_name)
+
+
+def estimator(preset_name: str):
+    return _served[preset_name][2] if preset_name in _served else _estimator(preset_name)
+
+
+@lru_cache(maxsize=16)
+def _student(preset_name: str):
+    return _diffusion("student", preset_name)
+
+
+@lru_cache(maxsize=16)
+def _teacher(preset_name: str):
+    return _diffusion("teacher", preset_name)
+
+
+@lru_cache(maxsize=16)
+def _estimator(preset_name: str):
+    from shared.method.models.estimators import NullEstimator, load_estimator
+
+    spec = get_preset(preset_name).estimator
+    return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
+
+
+def clear() -> None:
+    from shared.method.models import pipelines
+
+    for fn in (_student, _teacher, _estimator):
+        fn.cache_clear()
+    _served.clear()
+    pipelines.clear()

@@ -1,0 +1,65 @@
+"""Find weights locally, or fail fast with a message that names them and says how to point at a local copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.core.config import get_settings
+from shared.core.errors import ModelUnavailable
+from shared.method.presets import ModelSpec
+
+
+def _missing(label: str, source: str, what: str = "a diffusers folder with model_index.json") -> ModelUnavailable:
+    return ModelUnavailable(
+        f"{label} weights {source!r} are not available on this machine and downloads are off. "
+        f"Put {what} at $ADQ_MODEL_DIR/{source} (ADQ_MODEL_DIR={get_settings().model_dir or 'unset'}), "
+        f"or give the folder's path as the source, or set ADQ_ALLOW_DOWNLOADS=true where the hub is reachable."
+    )
+
+
+def locate(source: str, label: str, marker: str = "model_index.json") -> str:
+    """A local folder for ``source``, or the hub id itself when downloads are allowed or it is in the hub cache."""
+    if source.startswith("tiny:"):
+        from shared.method.models import tiny, twins
+
+        name = source.split(":", 1)[1]
+        family = twins.family_of(name)
+        return str((twins.ensure_built(family) if family else tiny.ensure_built()) / name)
+    if source.startswith("data:"):  # weights committed with the project
+        from shared.method.presets import DATA_DIR
+
+        path = DATA_DIR / source.split(":", 1)[1]
+        if not (path / marker).is_file():
+            raise _missing(label, str(path), "the trained weights (run `adq train-shapes` to make them)")
+        return str(path)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / marker).is_file():
+            raise _missing(label, source, f"{marker} (the folder exists but has no {marker})")
+        return str(path)
+    if get_settings().model_dir is not None:
+        local = Path(get_settings().model_dir).expanduser() / source
+        if (local / marker).is_file():
+            return str(local)
+    if get_settings().allow_downloads:
+        return source
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source, marker)
+    except Exception:  # a malformed id is just "not cached"
+        cached = None
+    if isinstance(cached, str):
+        return source
+    raise _missing(label, source, "a folder with " + marker)
+
+
+def check_available(spec: ModelSpec) -> None:
+    """Cheap pre-flight for worker start-up: resolves every source without loading anything."""
+    if spec.source.startswith("null:"):
+        return
+    locate(spec.source, spec.label)
+    if spec.unet:
+        locate(spec.unet, spec.label + " UNet", marker="config.json")
+    for lora in spec.lora:
+        locate(lora.source, spec.label + " LoRA", marker=lora.weight_name)

@@ -1,0 +1,183 @@
+"""Job parameters: resolved from a preset plus overrides, and checked before anything is written or enqueued."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.core.config import get_settings
+from shared.core.errors import InputError
+from shared.core.status import Strategy
+from shared.method.presets import get_preset, settings_hash, student_settings
+
+STRATEGIES = tuple(s.value for s in Strategy)
+MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
+# The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
+# batch items are derived from these fields (shared.jobs.schema), so each is described once, here.
+SETTABLE = ("k", "k_max", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")
+
+
+class JobParams(BaseModel):
+    """Every parameter of a job, resolved from its preset and checked by ``check_inputs``. The job view extends
+    this model, so the field list is written once."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    prompt: str
+    """Text prompt (1 to ADQ_MAX_PROMPT_CHARS characters)"""
+    preset: str
+    """Model preset (`adq presets` lists them); default ADQ_PRESET"""
+    seed: int
+    """Random seed; the same seed gives the same final image"""
+    k: int
+    """Percent of jobs the teacher improves, 0-100"""
+    k_max: int
+    """Highest share the `fill` policy may raise k to while teachers are idle (default, and at least: k)"""
+    sigma: float
+    """Rollback value for refinement, in (0, 1]"""
+    strategy: Strategy
+    """How the teacher improves an image: refine or regenerate"""
+    student_steps: int
+    """Student denoising steps"""
+    student_guidance: float
+    """Student classifier-free guidance"""
+    teacher_steps: int
+    """Teacher denoising steps actually run"""
+    teacher_guidance: float
+    """Teacher classifier-free guidance"""
+    width: int
+    """Student image width (a multiple of 8)"""
+    height: int
+    """Student image height (a multiple of 8)"""
+
+    def student_settings(self) -> dict:
+        return student_settings(self.preset, self.student_steps, self.student_guidance, self.width, self.height)
+
+    def student_hash(self) -> str:
+        return settings_hash(self.student_settings())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters alone (a subclass's extra fields left out), as stored in the jobs row."""
+        return {name: getattr(self, name) for name in JobParams.model_fields}
+
+    @classmethod
+    def of(cls, row) -> JobParams:
+        """The parameters of a jobs row (or any object with these attributes)."""
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        if values["k_max"] is None:  # rows from before k_max existed
+            values["k_max"] = values["k"]
+        return cls(**values)
+
+
+def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobParams:
+    """Fill unset parameters from the preset, then check every value. Raises InputError naming the bad value."""
+    p = get_preset(preset or get_settings().preset)
+    unknown = set(overrides) - set(JobParams.model_fields)
+    if unknown:
+        raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    values = {k: v for k, v in overrides.items() if v is not None}
+    # Built unvalidated: check_inputs gives the errors, each naming the bad value the way callers expect.
+    params = JobParams.model_construct(
+        prompt=prompt,
+        preset=p.name,
+        seed=values.get("seed", secrets.randbelow(2**31)),
+        k=values.get("k", p.k),
+        k_max=values.get("k_max"),
+        sigma=values.get("sigma", p.sigma),
+        strategy=values.get("strategy", p.strategy),
+        student_steps=values.get("student_steps", p.student_steps),
+        student_guidance=values.get("student_guidance", p.student_guidance),
+        teacher_steps=values.get("teacher_steps", p.teacher_steps),
+        teacher_guidance=values.get("teacher_guidance", p.teacher_guidance),
+        width=values.get("width", p.student_size[0]),
+        height=values.get("height", p.student_size[1]),
+    )
+    return check_inputs(params)
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise InputError(f"{name} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise InputError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def check_sigma(sigma: Any) -> float:
+    sigma = _float("sigma", sigma)
+    if not 0.0 < sigma <= 1.0:
+        raise InputError(f"sigma={sigma} is out of range (0, 1]: it is the fraction of the noise schedule to roll back")
+    return sigma
+
+
+def check_k(k: Any) -> int:
+    return _int("k", k, 0, 100)
+
+
+def check_inputs(params: JobParams) -> JobParams:
+    if not isinstance(params.prompt, str):
+        raise InputError(f"prompt must be a string, got {type(params.prompt).__name__}")
+    prompt = params.prompt.strip()
+    if not prompt:
+        raise InputError("prompt is empty")
+    if len(prompt) > get_settings().max_prompt_chars:
+        raise InputError(f"prompt has {len(prompt)} characters; the limit is {get_settings().max_prompt_chars}")
+    if "\x00" in prompt:
+        raise InputError("prompt contains a NUL character")
+    if get_preset(params.preset).grammar == "shapes":
+        from shared.method.shapes.world import parse
+
+        try:
+            parse(prompt)
+        except ValueError:
+            raise InputError(
+                f"prompt {prompt!r} is not in the shapes world's grammar, e.g. \"a large red triangle "
+                f'at the top left on a light blue background"'
+            ) from None
+    if params.strategy not in STRATEGIES:
+        raise InputError(
+            f"strategy={getattr(params.strategy, 'value', params.strategy)!r} is unknown; choose one "
+            f"of {', '.join(STRATEGIES)}"
+        )
+    guidance = {}
+    for name in ("student_guidance", "teacher_guidance"):
+        guidance[name] = _float(name, getattr(params, name))
+        if not 0.0 <= guidance[name] <= 50.0:
+            raise InputError(f"{name}={guidance[name]} is out of range [0, 50]")
+    side = get_settings().max_image_side
+    width, height = _int("width", params.width, 8, side), _int("height", params.height, 8, side)
+    for name, v in (("width", width), ("height", height)):
+        if v % 8:
+            raise InputError(f"{name}={v} must be a multiple of 8")
+    k = check_k(params.k)
+    # k_max is the most the fill policy may raise k to: one below k means k (it may not lower the share).
+    k_max = k if params.k_max is None else max(k, _int("k_max", params.k_max, 0, 100))
+    return JobParams(
+        prompt=prompt,
+        preset=params.preset,
+        strategy=Strategy(params.strategy),
+        seed=_int("seed", params.seed, 0, MAX_SEED),
+        k=k,
+        k_max=k_max,
+        sigma=check_sigma(params.sigma),
+        student_steps=_int("student_steps", params.student_steps, 1, get_settings().max_steps),
+        teacher_steps=_int("teacher_steps", params.teacher_steps, 1, get_settings().max_steps),
+        width=width,
+        height=height,
+        **guidance,
+    )

@@ -1,0 +1,87 @@
+"""`adq simulate`'s report: a Markdown table, a plot and JSON rows, one per (scenario, scaling, control)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS, Result, quality_curve, simulate
+from shared.control.sizing import PolicyConfig
+
+JSON_KEYS = "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs".split()
+
+
+def table(rows: list[dict], target: float) -> str:
+    lines = [
+        f"| scenario | scaling | control | GPU-hours | p50 s | p95 s | p99 s | SLO violations (> {target:g} s) | "
+        "teacher fraction | mean quality | teacher jobs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['scenario']} | {r['scaling']} | {r['control']} | {r['gpu_hours']:.1f} | {r['p50']:.1f} | "
+        f"{r['p95']:.1f} | {r['p99']:.1f} | {100 * r['slo_violations']:.2f} % | {r['teacher_fraction']:.3f} | "
+        f"{r['mean_quality']:.4f} | {r['jobs']} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def plot(cfg: PolicyConfig, results: list[Result], path: Path, dt: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = np.arange(results[0].replicas.size) * dt / 3600
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    for r in results:
+        label = f"{r.policy} / {r.control} ({r.gpu_hours:.0f} GPU-h)"
+        ax1.plot(hours, r.replicas, label=label, lw=1)
+        ax2.plot(hours, r.queue, label=label, lw=0.8)
+    ax1.set_ylabel("teacher GPUs")
+    ax1.legend(loc="upper left", fontsize=8)
+    ax1.set_title(
+        f"Teacher autoscaling over a day ({results[0].scenario}): peak {cfg.peak_start_hour}-{cfg.peak_end_hour} h, "
+        f"k={cfg.k}, {cfg.teacher_time_s:g} s/image, p95 target {cfg.p95_latency_target_s:g} s"
+    )
+    ax2.set_ylabel("waiting teacher jobs")
+    ax2.set_xlabel("hour of day")
+    ax2.set_yscale("symlog")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(
+    cfg: PolicyConfig,
+    seed: int = 0,
+    out_dir: Path = Path(".adq/simulate"),
+    dt: float = 1.0,
+    scenarios=SCENARIOS,
+    policies=POLICIES,
+    controls=CONTROLS,
+    json_path: Path | None = None,
+) -> list[dict]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quality = quality_curve()
+    results = [
+        simulate(cfg, p, seed=seed, dt=dt, control=c, scenario=s, quality=quality)
+        for s in scenarios
+        for p in policies
+        for c in controls
+    ]
+    rows = [r.row(cfg.p95_latency_target_s) for r in results]
+    text = table(rows, cfg.p95_latency_target_s)
+    print(text)
+    (out_dir / "simulation.md").write_text(text + "\n")
+    shown = [
+        r for r in results if r.scenario == scenarios[0] and (r.control == "fixed" or r.policy == "schedule+queue")
+    ]
+    plot(cfg, shown, out_dir / "simulation.png", dt)
+    print(f"\nplot: {out_dir / 'simulation.png'}")
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=1) + "\n")
+    return rows
