@@ -1,4 +1,4 @@
-"""The Celery app. Reliability settings follow the broker facts in the README's "Reliability" section.
+"""The Celery app. Reliability settings follow the broker facts in docs/reliability.md.
 
 ``configure()`` (re)applies the settings through Celery's and kombu's public APIs; importing this module creates
 no folders and touches no private attributes."""
@@ -10,7 +10,7 @@ from kombu import Queue, pools
 
 from shared.core.config import Settings, get_settings
 from shared.core.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.jobs.priority import LANES
+from shared.jobs.priority import STEPS
 from shared.jobs.stage import STAGES
 from tasks.fs_transport import transport_url
 
@@ -30,8 +30,8 @@ def broker_options(s: Settings) -> dict:
         }
     # Redis redelivers an unacked message after visibility_timeout; settings keep it above every hard time limit.
     return {
-        # Priority lanes (shared.jobs.priority): one Redis list per lane, lane 0 served first.
-        "priority_steps": list(LANES),
+        # Queue priorities (shared.jobs.priority): one Redis list per step, step 0 served first.
+        "priority_steps": list(STEPS),
         "sep": ":",
         "queue_order_strategy": "priority",
         "visibility_timeout": s.visibility_timeout_s,

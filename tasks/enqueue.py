@@ -26,9 +26,9 @@ def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) ->
         app.send_task(name, args=args, task_id=task_id, queue=queue, producer=producer, priority=priority)
 
 
-def send_stage(stage: Stage, job_id: str, lane: int) -> None:
-    """Send a stage's message in the job's broker lane (shared.jobs.priority)."""
-    _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=lane)
+def send_stage(stage: Stage, job_id: str, queue_priority: int) -> None:
+    """Send a stage's message at the job's queue priority (shared.jobs.priority)."""
+    _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=queue_priority)
 
 
 def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:

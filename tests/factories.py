@@ -21,5 +21,5 @@ def job(**overrides):
     """A queued job row with a recorded calibration (no message sent)."""
     p = params(**overrides)
     cal_id = calibrations.record(p.student_settings(), percentiles(), n_samples=101, source="factory")
-    row, _ = jobs.insert_row(jobs.new_row(p, threshold=percentiles().tau(p.k), calibration_id=cal_id, owner=None))
+    row, _ = jobs.insert_row(jobs.new_row(p, tau=percentiles().tau(p.k), calibration_id=cal_id, owner=None))
     return row

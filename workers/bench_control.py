@@ -123,7 +123,7 @@ def drift(tau_mode: str, *, jobs: int, log_dir: Path) -> dict:
         "tau_mode": tau_mode,
         "jobs": len(after),
         "teacher_fraction": float(np.mean([v.teacher_used for v in after])),
-        "sources": sorted({v.threshold_source for v in after}),
+        "sources": sorted({v.tau_source for v in after}),
     }
 
 

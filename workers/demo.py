@@ -19,7 +19,7 @@ PRESET_PROMPTS = {"shapes": DATA_DIR / "prompts" / "shapes-demo.txt"}
 
 
 def _table(rows: list[dict]) -> str:
-    cols = ["prompt", "score", "tau", "threshold_source", "effective_k", "teacher", "steps", "latency_s", "image"]
+    cols = ["prompt", "score", "tau", "tau_source", "effective_k", "teacher", "steps", "latency_s", "image"]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     line = "  ".join(c.ljust(widths[c]) for c in cols)
     out = [line, "-" * len(line)]
@@ -103,8 +103,8 @@ def run_demo(
             {
                 "prompt": view.prompt[:48],
                 "score": _fmt(view.student_score),
-                "tau": _fmt(view.threshold),
-                "threshold_source": view.threshold_source or "-",
+                "tau": _fmt(view.tau),
+                "tau_source": view.tau_source or "-",
                 "effective_k": "-" if view.effective_k is None else view.effective_k,
                 "teacher": "yes" if view.teacher_used else "no",
                 "steps": view.total_steps,

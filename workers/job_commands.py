@@ -21,7 +21,7 @@ SHOWN = (
     "sigma",
     "strategy",
     "student_score",
-    "threshold",
+    "tau",
     "teacher_used",
     "total_steps",
     "final_image_key",

@@ -114,7 +114,7 @@ async function renderJobs() {
       el("td", {}, el("span", { class: `status ${v.status}`, text: v.status })),
       el("td", {}, el("a", { href: `#/job/${v.id}`, text: v.prompt.slice(0, 80) })),
       await thumbs(v),
-      el("td", {}, scoreScale(v.student_score, v.threshold)),
+      el("td", {}, scoreScale(v.student_score, v.tau)),
       el("td", { text: v.route_reason || (v.teacher_used ? `teacher (${v.strategy})` : v.teacher_used === false ? "student" : "–") }),
       el("td", { text: v.effective_k ?? v.k }),
       el("td", { text: v.total_steps ?? "–" }),
@@ -192,7 +192,7 @@ async function showJob(id) {
   }
   record($("#decision"), [
     ["status", v.status], ["prompt", v.prompt], ["preset", v.preset], ["score", fmt(v.student_score)],
-    ["τ", fmt(v.threshold)], ["τ from", v.threshold_source], ["k (effective)", `${v.k} (${v.effective_k ?? "–"})`],
+    ["τ", fmt(v.tau)], ["τ from", v.tau_source], ["k (effective)", `${v.k} (${v.effective_k ?? "–"})`],
     ["policy", v.control_policy], ["route", v.route_reason], ["teacher", v.teacher_used ? `yes, ${v.strategy}` : "no"],
     ["steps", `${v.student_steps_run ?? "–"} student + ${v.teacher_steps_run ?? 0} teacher`], ["latency", latency(v)],
     ["error", v.error],

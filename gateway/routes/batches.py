@@ -42,7 +42,7 @@ def view_of(batch: Batch, jobs: list[JobView]) -> BatchView:
 
 
 @router.post("", status_code=202, response_model=BatchView, responses=LIMITED)
-def submit(body: BatchRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+def create_batch(body: BatchRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
     """Check every item, then record them all in one transaction: one bad item refuses the whole batch with a
     422 naming the item and the field, and nothing is written."""
     if len(body.items) > get_settings().max_batch:

@@ -53,8 +53,8 @@ def _teacher_share(who: str | None, window_s: int) -> dict:
 
 @router.get("/v1/console/now")
 def now(who: Reader):
-    """Queue depths per stage and lane, the controller's value, live tau against the calibration per key, and the
-    teacher's share of recent jobs (the caller's own, unless an operator's key)."""
+    """Queue depths per stage and priority step, the controller's value, live tau against the calibration per key,
+    and the teacher's share of recent jobs (the caller's own, unless an operator's key)."""
     from dataclasses import asdict
 
     from gateway.control import current

@@ -54,7 +54,7 @@ def scope_key(who: str | None, key: str | None) -> str | None:
 
 
 @router.post("", status_code=202, response_model=JobView, responses=LIMITED)
-def submit(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+def create_job(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
     hit(who)
     view = queue.submit(
         body.prompt, idempotency_key=scope_key(who, idempotency_key), owner=who, **body.model_dump(exclude={"prompt"})

@@ -44,8 +44,8 @@ def metrics(request: Request):
 
 @router.get("/v1/queues")
 def queues():
-    """Messages waiting per queue, summed over the priority lanes (KEDA's metrics-api triggers read these: the
-    Redis list scaler sees one list, and each queue is one list per lane)."""
+    """Messages waiting per queue, summed over the priority steps (KEDA's metrics-api triggers read these: the
+    Redis list scaler sees one list, and each queue is one list per priority step)."""
     from tasks.broker import queue_depths
 
     return {"depths": queue_depths()}

@@ -55,10 +55,7 @@ class Decider:
         # 3. Route
         decision = cascade.decide(score, tau, k)
         return replace(
-            decision,
-            threshold_source=source,
-            control_policy=policy,
-            reason=_reason(decision, params.k, policy, source, n),
+            decision, tau_source=source, control_policy=policy, reason=_reason(decision, params.k, policy, source, n)
         )
 
 
@@ -68,4 +65,4 @@ def _reason(d: cascade.Decision, asked_k: int, policy: str, source: str, n: int)
         return shift + (f"k={d.k}: " + ("every image goes to the teacher" if d.k >= 100 else "the student's is final"))
     where = f"live p{d.k} of {n} scores" if source == "live" else f"calibration p{d.k}"
     op = "<" if d.route is Route.TEACHER else ">="
-    return f"{shift}score {d.score:.4g} {op} tau {d.threshold:.4g} ({where})"[:255]
+    return f"{shift}score {d.score:.4g} {op} tau {d.tau:.4g} ({where})"[:255]

@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     null_student_side: int = Field(0, ge=0, le=4096, description="Textured null student images this side; 0: flat.")
     null_teacher_side: int = Field(0, ge=0, le=4096, description="Textured null teacher images this side; 0: flat.")
 
-    # Keeping the model busy (README, "Efficiency"). overlapped: task threads do the I/O (claim, encode, upload,
-    # record) of some jobs while one model thread runs another's; serial: one job at a time, as before.
+    # Keeping the model busy (docs/benchmarks.md, "Efficiency"). overlapped: task threads do the I/O (claim, encode,
+    # upload, record) of some jobs while one model thread runs another's; serial: one job at a time, as before.
     worker_design: Literal["overlapped", "serial"] = Field("overlapped", description="overlapped or serial.")
     worker_threads: int = Field(
         0, ge=0, le=64, description="Jobs in flight per worker process (overlapped); 0: the pool's default."
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         "auto", description="auto: text on a terminal, JSON lines elsewhere (shared.core.logs)."
     )
 
-    # The control plane: live tau, effective k, and the controller (README, "Controlling the teacher's cost").
+    # The control plane: live tau, effective k, and the controller (docs/control.md).
     tau_mode: Literal["live", "calibration"] = Field(
         "live",
         description="live: tau from the live student scores (a fixed budget); calibration: the calibrated "
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
     webhook_timeout_s: float = Field(10.0, gt=0)
     webhook_max_attempts: int = Field(8, ge=1, le=50)
-    # The API for web backends (README, "HTTP API").
+    # The API for web backends (docs/http-api.md).
     rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
     rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
     fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")

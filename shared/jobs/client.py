@@ -13,7 +13,7 @@ from shared.core.config import get_settings
 from shared.core.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
 from shared.jobs.db import bookkeeping, calibrations, jobs
 from shared.jobs.db.models import Job
-from shared.jobs.priority import PRIORITIES, lane
+from shared.jobs.priority import PRIORITIES, queue_priority
 from shared.jobs.schema import JobView
 from shared.jobs.storage import get_storage
 from shared.method.params import resolve
@@ -45,13 +45,13 @@ def prepare(prompt: Any, *, owner: str | None = None, unfinished: int | None = N
         unfinished = bookkeeping.unfinished_of(owner) if owner is not None and share > 0 else 0
     row = jobs.new_row(
         resolved,
-        threshold=percentiles.tau(resolved.k),
+        tau=percentiles.tau(resolved.k),
         calibration_id=calibration_id,
         owner=owner,
         webhook_url=webhook_url,
         webhook_events=events,
         priority=priority,
-        queue_priority=lane(priority, unfinished, share),
+        queue_priority=queue_priority(priority, unfinished, share),
         batch_id=batch_id,
     )
     return row, params.get("seed") is not None

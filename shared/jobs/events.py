@@ -88,7 +88,7 @@ def _status_events(cursor: Cursor, job_id: str | None, owner: str | None, scoped
 
 
 def position(job: Job) -> int | None:
-    """Jobs ahead of this one in its queue (same broker lane or a better one, waiting longer), or None."""
+    """Jobs ahead of this one in its queue (same queue priority or a better one, waiting longer), or None."""
     if job.status not in WAITS:
         return None
     since = Job.created_at if job.status == JobStatus.QUEUED else Job.teacher_queued_at

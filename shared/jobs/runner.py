@@ -164,9 +164,9 @@ def student(claim: Claim) -> Outcome:
         steps=gen.value.steps,
         generate_s=gen.seconds,
         score_s=scored.seconds,
-        threshold=decision.threshold,
+        tau=decision.tau,
         effective_k=decision.k,
-        threshold_source=decision.threshold_source,
+        tau_source=decision.tau_source,
         control_policy=decision.control_policy,
         route_reason=decision.reason,
     )

@@ -139,9 +139,9 @@ class JobView(JobParams):
 
     id: str
     status: JobStatus
-    threshold: float | None = Field(description="The cut-off tau the decision used (the calibrated prior before)")
+    tau: float | None = Field(description="The cut-off tau the decision used (the calibrated prior before)")
     effective_k: int | None = Field(None, description="The share the decision used, after the controller")
-    threshold_source: str | None = Field(None, description="Where tau came from: live or calibration")
+    tau_source: str | None = Field(None, description="Where tau came from: live or calibration")
     control_policy: str | None = Field(None, description="The controller's policy at the decision: fixed, slo, fill")
     route_reason: str | None = Field(None, description="Why the job went where it went, in one line")
     student_score: float | None

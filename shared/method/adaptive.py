@@ -4,7 +4,7 @@ Build it from diffusers pipelines of any family and an estimator, as the paper's
 ``shared.method.cascade.run``, the same engine the workers run stage by stage. The object declares a preset (``name=``),
 so ``adq worker student|teacher --pipeline module:attr`` serves this very object to the queues.
 
-The reference's known defects are fixed (README, "From the paper's code to a cluster"): the teacher is seeded, the
+The reference's known defects are fixed (docs/paper-api.md): the teacher is seeded, the
 student image keeps its size, any k from 0 to 100 works, calibration samples under the serving settings, and
 sigma = 0 and sigma = 1 are handled (refused, and exactly T steps).
 """

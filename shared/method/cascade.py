@@ -36,9 +36,9 @@ class ScoreResult:
 class Decision:
     route: Route
     score: float
-    threshold: float | None  # the tau used
+    tau: float | None  # the tau used
     k: int  # the share used: the job's k, or the controller's effective k
-    threshold_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
+    tau_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
     control_policy: str = "fixed"
     reason: str = ""
 
@@ -63,7 +63,7 @@ class CascadeRecord:
     student_image: object
     final_image: object
     score: float
-    threshold: float | None
+    tau: float | None
     k: int
     teacher_used: bool
     strategy: str | None
@@ -96,9 +96,9 @@ def score(estimator, prompt: str, image) -> ScoreResult:
     return ScoreResult(value, time.perf_counter() - t0)
 
 
-def decide(score_value: float, threshold: float | None, k: int) -> Decision:
-    route = Route.TEACHER if below_cutoff(score_value, threshold, k) else Route.FINISH
-    return Decision(route, score_value, threshold, k)
+def decide(score_value: float, tau: float | None, k: int) -> Decision:
+    route = Route.TEACHER if below_cutoff(score_value, tau, k) else Route.FINISH
+    return Decision(route, score_value, tau, k)
 
 
 def improve(teacher, student_image, params: JobParams) -> ImproveResult:
@@ -121,11 +121,11 @@ def improve(teacher, student_image, params: JobParams) -> ImproveResult:
     return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
 
 
-def run(params: JobParams, threshold: float | None, *, student, estimator, teacher) -> CascadeRecord:
+def run(params: JobParams, tau: float | None, *, student, estimator, teacher) -> CascadeRecord:
     """The whole cascade in one process, for notebooks, calibration checks and benchmarks."""
     gen = generate(student, params)
     scored = score(estimator, params.prompt, gen.image)
-    decision = decide(scored.score, threshold, params.k)
+    decision = decide(scored.score, tau, params.k)
     better = improve(teacher, gen.image, params) if decision.teacher_used else None
     return CascadeRecord(
         prompt=params.prompt,
@@ -133,7 +133,7 @@ def run(params: JobParams, threshold: float | None, *, student, estimator, teach
         student_image=gen.image,
         final_image=better.image if better else gen.image,
         score=scored.score,
-        threshold=threshold,
+        tau=tau,
         k=params.k,
         teacher_used=decision.teacher_used,
         strategy=better.strategy if better else None,

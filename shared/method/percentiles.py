@@ -59,7 +59,7 @@ def decide(score: float, tau: float | None, k: int) -> bool:
     if k >= 100:
         return True
     if tau is None:
-        raise CalibrationError(f"no threshold for k={k}")
+        raise CalibrationError(f"no tau for k={k}")
     return score < tau
 
 

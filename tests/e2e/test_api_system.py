@@ -164,4 +164,4 @@ def test_a_flooding_key_does_not_starve_another_and_high_priority_overtakes(syst
         later = [i for i in flood if jobs.get(i).student_started_at > jobs.get(vip[0]).student_started_at]
         assert len(later) > 50, "the high-priority job waits behind the backlog"
     assert waits["5"] <= 2 * _p95_wait(alone), (waits, _p95_wait(alone))
-    assert waits["0"] > 2 * _p95_wait(alone), "without fair lanes the flood starves b: the test could fail"
+    assert waits["0"] > 2 * _p95_wait(alone), "without fair shares the flood starves b: the test could fail"

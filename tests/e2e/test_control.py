@@ -19,7 +19,7 @@ from tests.e2e.test_system import binomial_bounds
 
 WARM = 50  # ADQ_LIVE_TAU_MIN_SCORES' default: the first 49 decisions use the calibration
 MEASURED = 90
-DECISION_FIELDS = ("k", "effective_k", "threshold", "threshold_source", "control_policy", "route_reason")
+DECISION_FIELDS = ("k", "effective_k", "tau", "tau_source", "control_policy", "route_reason")
 
 
 def drifted(i: int) -> str:
@@ -37,9 +37,9 @@ def test_live_tau_holds_k_under_prompt_drift(system):
     done = [client.wait(v.id, timeout=300) for v in views]
     assert [v.status for v in done] == ["succeeded"] * len(done), [v.error for v in done]
     # Decisions are made in order, but with jobs in flight they are recorded out of order: group by the source.
-    warm = [v for v in done if v.threshold_source == "calibration"]
-    live = [v for v in done if v.threshold_source == "live"]
-    assert (len(warm), len(live)) == (WARM - 1, MEASURED), [v.threshold_source for v in done]
+    warm = [v for v in done if v.tau_source == "calibration"]
+    live = [v for v in done if v.tau_source == "live"]
+    assert (len(warm), len(live)) == (WARM - 1, MEASURED), [v.tau_source for v in done]
     # The drift is real: with the calibration's tau most of these jobs went to the teacher ...
     assert sum(v.teacher_used for v in warm) > 0.65 * len(warm)
     # ... and live tau brings the share back to k.

@@ -54,7 +54,7 @@ def assert_finished_once(job_id: str, teacher_attempts: int):
     # The retried teacher is seeded like the first: the final image is the one the cascade gives in one process.
     record = cascade.run(
         JobParams.of(row),
-        row.threshold,
+        row.tau,
         student=registry.student("tiny"),
         estimator=registry.estimator("tiny"),
         teacher=registry.teacher("tiny"),

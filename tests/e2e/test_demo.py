@@ -26,7 +26,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
         "prompt",
         "score",
         "tau",
-        "threshold_source",
+        "tau_source",
         "effective_k",
         "teacher",
         "steps",

@@ -39,7 +39,7 @@ def test_forty_jobs_end_to_end(system):
     for v in done:
         row = jobs.get(v.id)
         assert store.exists(row.final_image_key) and store.exists(row.student_image_key)
-        assert row.teacher_used == (row.student_score < row.threshold)
+        assert row.teacher_used == (row.student_score < row.tau)
         expected_final = f"jobs/{v.id}/final.png" if row.teacher_used else f"jobs/{v.id}/student.png"
         assert row.final_image_key == expected_final
         assert row.total_steps == row.student_steps_run + row.teacher_steps_run
@@ -69,7 +69,7 @@ def test_workers_reproduce_the_in_process_cascade(system):
     params = cascade_params(view)
     record = cascade.run(
         params,
-        view.threshold,
+        view.tau,
         student=registry.student("tiny"),
         estimator=registry.estimator("tiny"),
         teacher=registry.teacher("tiny"),

@@ -30,7 +30,7 @@ def queued_messages() -> int:
 def test_submit_records_and_enqueues(sqlite_env):
     view = client.submit("a lighthouse by the sea", k=30, seed=5)
     assert view.status == "queued" and view.k == 30 and view.seed == 5
-    assert view.threshold == pytest.approx(json.load(open("data/percentiles/tiny.json"))["30"])
+    assert view.tau == pytest.approx(json.load(open("data/percentiles/tiny.json"))["30"])
     assert view.times["enqueued_at"] is not None
     assert (job_count(), queued_messages()) == (1, 1)
 
@@ -72,7 +72,7 @@ def test_recalibration_makes_the_settings_servable(sqlite_env, tmp_path):
     prompts.write_text("a cat\na dog\na red fox\n")
     res = calibrate(prompts, preset="null", n_samples=30, student_steps=3, progress=False)
     view = client.submit("a cat", preset="null", student_steps=3, k=40)
-    assert view.threshold == pytest.approx(res.percentiles.tau(40))
+    assert view.tau == pytest.approx(res.percentiles.tau(40))
 
 
 def test_idempotency_key(sqlite_env):
@@ -108,7 +108,7 @@ def test_cli_submit_json_status_and_bad_input(sqlite_env):
     view = json.loads(out.stdout)
     assert view["status"] == "queued" and view["id"]
     status = json.loads(adq("status", view["id"], "--json", env_home=sqlite_env).stdout)
-    for field in ("id", "status", "teacher_used", "student_score", "threshold", "final_image_key"):
+    for field in ("id", "status", "teacher_used", "student_score", "tau", "final_image_key"):
         assert field in status
     bad = adq("submit", "a cat", "--sigma", "0", "--json", env_home=sqlite_env)
     assert bad.returncode == 2 and "sigma=0.0 is out of range (0, 1]" in bad.stderr

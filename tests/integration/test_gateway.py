@@ -33,7 +33,7 @@ def test_submit_status_and_location(api):
     for field in (
         "status",
         "student_score",
-        "threshold",
+        "tau",
         "k",
         "sigma",
         "strategy",
@@ -43,7 +43,7 @@ def test_submit_status_and_location(api):
         "timings",
     ):
         assert field in got
-    assert got["threshold"] is not None and got["times"]["created_at"]
+    assert got["tau"] is not None and got["times"]["created_at"]
 
 
 def test_auth(api):

@@ -61,12 +61,12 @@ def test_live_tau_holds_the_budget_under_drift(db_env):
     drifted = [rng.uniform(-1.0, -0.5) for _ in range(400)]  # the traffic scores lower than the calibration
     decisions = decide_many(Decider("worker-a"), row, drifted)
     warm, rest = decisions[:49], decisions[49:]
-    assert all(d.threshold_source == "calibration" and d.route is Route.TEACHER for d in warm)
-    assert all(d.threshold_source == "live" for d in rest)
+    assert all(d.tau_source == "calibration" and d.route is Route.TEACHER for d in warm)
+    assert all(d.tau_source == "live" for d in rest)
     used = sum(d.route is Route.TEACHER for d in rest)
     lo, hi = bounds(len(rest), 0.5)
     assert lo <= used <= hi, f"{used}/{len(rest)} to the teacher with live tau"
-    assert rest[-1].threshold == pytest.approx(-0.75, abs=0.03)
+    assert rest[-1].tau == pytest.approx(-0.75, abs=0.03)
     assert "live p50 of 400 scores" in rest[-1].reason
 
 
@@ -74,8 +74,8 @@ def test_calibration_mode_keeps_the_quality_bar_and_lets_the_budget_float(db_env
     with configured(ADQ_TAU_MODE="calibration"):
         row = job(k=50)
         decisions = decide_many(Decider("worker-a"), row, [-0.7] * 100)
-    assert {d.threshold_source for d in decisions} == {"calibration"}
-    assert all(d.route is Route.TEACHER and d.threshold == pytest.approx(0.0) for d in decisions)
+    assert {d.tau_source for d in decisions} == {"calibration"}
+    assert all(d.route is Route.TEACHER and d.tau == pytest.approx(0.0) for d in decisions)
 
 
 def test_drift_statistic_separates_shifted_scores():

@@ -1,5 +1,6 @@
-"""The paper's API (shared/method/adaptive.py, imported as ``adaptive_diffusion``) on the tiny SDXL twins: the README's
-two examples run as printed, the reference's defects stay fixed, and bad arguments are refused before any model runs."""
+"""The paper's API (shared/method/adaptive.py, imported as ``adaptive_diffusion``) on the tiny SDXL twins: the docs'
+two examples (docs/paper-api.md) run as printed, the reference's defects stay fixed, and bad arguments are refused
+before any model runs."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ from PIL import Image
 from shared.method.models import registry, tiny
 from tests.plugins.estimators import ImageRewardLike
 
-README_BLOCKS = 2
+DOC_BLOCKS = 2
 
 
-def _readme_examples() -> list[str]:
+def _doc_examples() -> list[str]:
     from shared.method.presets import DATA_DIR
 
-    text = (DATA_DIR.parent / "README.md").read_text()
+    text = (DATA_DIR.parent / "docs" / "paper-api.md").read_text()
     section = text.split("## From the paper's code to a cluster", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == README_BLOCKS
+    assert len(blocks) == DOC_BLOCKS
     return blocks
 
 
@@ -59,10 +60,10 @@ def _teacher_share(pipeline, k: int, n: int, **call) -> tuple[float, list]:
 
 
 @pytest.mark.parametrize("example", [0, 1])
-def test_the_readme_examples_run_as_printed(tmp_path, example):
-    code = _swapped(_readme_examples()[example], tmp_path, n_samples=32)
+def test_the_doc_examples_run_as_printed(tmp_path, example):
+    code = _swapped(_doc_examples()[example], tmp_path, n_samples=32)
     scope: dict = {}
-    exec(compile(code, f"README example {example + 1}", "exec"), scope)
+    exec(compile(code, f"docs example {example + 1}", "exec"), scope)
     image, pipeline = scope["image"], scope["pipeline_adaptive"]
     assert isinstance(image, Image.Image)
     steps_s, steps_t = (4, 12) if example == 0 else (2, 4)
@@ -122,7 +123,7 @@ def test_any_k_works_and_interpolates_a_reference_file(paper, tmp_path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             record = paper("a red kite", k=35, seed=1, return_record=True)[1]
-        assert record.threshold == pytest.approx((reference["30"] + reference["40"]) / 2)
+        assert record.tau == pytest.approx((reference["30"] + reference["40"]) / 2)
         assert any("records no student settings" in str(w.message) for w in caught)
     finally:
         paper.percentiles = kept

@@ -93,7 +93,7 @@ def test_workers_consume_the_queues_the_code_routes_to(rendered):
 
 
 def queue_of(trigger: dict) -> str | None:
-    """The queue a trigger scales on: the gateway's sum over the queue's priority lanes (GET /v1/queues)."""
+    """The queue a trigger scales on: the gateway's sum over the queue's priority steps (GET /v1/queues)."""
     meta = trigger["metadata"]
     if trigger["type"] == "metrics-api" and meta["url"].endswith("/v1/queues"):
         return meta["valueLocation"].removeprefix("depths.")

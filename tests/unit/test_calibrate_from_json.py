@@ -32,7 +32,7 @@ def test_a_reference_format_file_unlocks_a_preset_under_its_serving_settings(sql
     assert main(["calibrate", "--from-json", str(path), "--preset", "lcm-sdxl"]) == 0
     assert "recorded" in capsys.readouterr().out
     row, created = record("a lighthouse", preset="lcm-sdxl", k=50)
-    assert created and row.threshold == pytest.approx(0.62)
+    assert created and row.tau == pytest.approx(0.62)
     p = get_preset("lcm-sdxl")
     assert row.student_steps == p.student_steps and row.student_guidance == p.student_guidance
 
@@ -49,7 +49,7 @@ def test_our_files_carry_their_settings_and_those_win(sqlite_env, tmp_path):
     # --student-steps 2 is overridden by the file's own settings (3 steps): what was sampled is what counts.
     assert main(["calibrate", "--from-json", str(path), "--preset", "tiny", "--student-steps", "2"]) == 0
     row, _ = record("a lighthouse", preset="tiny", student_steps=3, seed=1, k=50)
-    assert row.threshold == pytest.approx(made.tau(50))
+    assert row.tau == pytest.approx(made.tau(50))
 
 
 def test_from_json_needs_a_preset_and_no_prompt_file(sqlite_env, tmp_path, capsys):

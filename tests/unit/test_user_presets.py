@@ -157,11 +157,11 @@ def test_a_broken_factory_is_refused_by_name():
         CheckedEstimator(Short(), "short").score(["a", "b"], [object(), object()])
 
 
-def test_the_readmes_example_presets_file_validates(tmp_path):
+def test_the_docs_example_presets_file_validates(tmp_path):
     from shared.method.presets import DATA_DIR
 
-    readme = (DATA_DIR.parent / "README.md").read_text()
-    block = readme.split("```yaml\n# my-presets.yaml", 1)[1]
+    page = (DATA_DIR.parent / "docs" / "models.md").read_text()
+    block = page.split("```yaml\n# my-presets.yaml", 1)[1]
     example = block.split("\n", 1)[1].split("```", 1)[0]  # after the comment line, to the fence
     found = load_file(_write(tmp_path, example))
     assert sorted(found) == ["flux-fast", "hyper-sd15"]

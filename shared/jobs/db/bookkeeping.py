@@ -105,7 +105,7 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage, int]]
                 .where(or_(and_(Job.status == stage.waiting, waiting), and_(Job.status == stage.running, expired)))
                 .limit(limit)
             ).all()
-            out += [(job_id, stage, lane) for job_id, lane in rows]
+            out += [(job_id, stage, priority) for job_id, priority in rows]
     return out
 
 

@@ -200,7 +200,7 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 _CLEARED = dict(lease_until=None, error=None, transient_since=None)
 
 
-DECISION_FIELDS = ("threshold", "effective_k", "threshold_source", "control_policy", "route_reason")
+DECISION_FIELDS = ("tau", "effective_k", "tau_source", "control_policy", "route_reason")
 
 
 def record_student(

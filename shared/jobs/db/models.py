@@ -98,10 +98,10 @@ class Job(Base):
 
     # The routing decision and its inputs.
     calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))
-    threshold: Mapped[float | None] = mapped_column(Float)  # the tau the decision used (the prior until decided)
+    tau: Mapped[float | None] = mapped_column(Float)  # the tau the decision used (the prior until decided)
     k_max: Mapped[int | None] = mapped_column(Integer)  # the fill policy may raise the share up to this
     effective_k: Mapped[int | None] = mapped_column(Integer)  # the share the decision used, after the controller
-    threshold_source: Mapped[str | None] = mapped_column(String(16))  # "live" or "calibration"
+    tau_source: Mapped[str | None] = mapped_column(String(16))  # "live" or "calibration"
     control_policy: Mapped[str | None] = mapped_column(String(16))  # "fixed", "slo" or "fill"
     route_reason: Mapped[str | None] = mapped_column(String(255))
     student_score: Mapped[float | None] = mapped_column(Float)
@@ -133,7 +133,7 @@ class Job(Base):
     webhook_last_error: Mapped[str | None] = mapped_column(Text)
     webhook_last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
-    queue_priority: Mapped[int] = mapped_column(Integer, default=3, server_default="3")  # the broker's lane, 0 first
+    queue_priority: Mapped[int] = mapped_column(Integer, default=3, server_default="3")  # the broker's step, 0 first
     batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
     steps_done: Mapped[int | None] = mapped_column(Integer)  # denoising steps a cancelled run had finished
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # images pruned (retention)

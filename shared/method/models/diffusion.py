@@ -156,7 +156,7 @@ class DiffusionStudent:
         self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, width: int, height: int
     ) -> list[Output]:
         """Same-settings jobs in one call (ADQ_STUDENT_BATCH_MAX > 1). Not bit-identical to single runs on every
-        model (README, "Efficiency"), which is why it is off by default."""
+        model (docs/benchmarks.md, "Efficiency"), which is why it is off by default."""
         call = {"num_inference_steps": steps, "guidance_scale": guidance, "width": width, "height": height}
         return _run_batch(self.role, self.device, seeds, prompts, **call)
 
