@@ -18,9 +18,9 @@ from sqlalchemy import case, func, select
 from shared.core.config import get_settings
 from shared.core.status import TERMINAL, JobStatus
 from shared.jobs import metrics
-from shared.jobs.db.bookkeeping import count_by_status, count_live_by_status, count_terminal_by_status
 from shared.jobs.db.jobs import utcnow
 from shared.jobs.db.models import Job
+from shared.jobs.db.queries import count_by_status, count_live_by_status, count_terminal_by_status
 from shared.jobs.db.session import session_scope
 from tasks.broker import queue_depths
 

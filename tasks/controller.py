@@ -18,7 +18,7 @@ from shared.control import published
 from shared.control.live import ks_statistic, window_distributions
 from shared.control.policy import ControlState, Observation, solve
 from shared.core.config import get_settings
-from shared.jobs.db import bookkeeping, calibrations
+from shared.jobs.db import calibrations, queries
 from shared.jobs.holders import holder_id
 from shared.jobs.stage import TEACHER
 from shared.method.presets import get_preset
@@ -60,8 +60,8 @@ def teacher_processes(timeout_s: float = INSPECT_TIMEOUT_S) -> int:
 
 def observe() -> Observation:
     s = get_settings()
-    n, mean_k = bookkeeping.recent_arrivals(ARRIVAL_WINDOW_S)
-    service = bookkeeping.recent_teacher_seconds(SERVICE_WINDOW_S, limit=SERVICE_SAMPLES) or s.teacher_time_s
+    n, mean_k = queries.recent_arrivals(ARRIVAL_WINDOW_S)
+    service = queries.recent_teacher_seconds(SERVICE_WINDOW_S, limit=SERVICE_SAMPLES) or s.teacher_time_s
     return Observation(
         arrival_rate=n / ARRIVAL_WINDOW_S,
         requested_k=mean_k if mean_k is not None else 0.0,

@@ -10,7 +10,7 @@ from kombu import pools
 
 from shared.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
 from shared.jobs import batches, client
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, operator, outbox
 from shared.jobs.db.models import Batch, Job
 from shared.jobs.schema import JobView
 from shared.jobs.stage import STUDENT, Stage
@@ -34,7 +34,7 @@ def send_stage(stage: Stage, job_id: str, queue_priority: int) -> None:
 def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
     try:
         send_stage(stage, job.id, job.queue_priority)
-        return bookkeeping.mark_enqueued(job.id) or job
+        return outbox.mark_enqueued(job.id) or job
     except Exception as exc:  # broker down: the row is safe, and the sweeper sends it later
         log.warning("job %s recorded but not enqueued (%s); the sweeper will send it", job.id, exc)
         return job
@@ -75,7 +75,7 @@ def cancel_batch(batch_id: str) -> list[JobView]:
 
 def retry(job_id: str) -> JobView:
     """Restart a failed job at the stage that failed, with fresh budgets (its earlier error stays in history)."""
-    job, stage = bookkeeping.retry(job_id)
+    job, stage = operator.retry(job_id)
     return JobView.of(_send_or_leave_to_sweeper(stage, job))
 
 

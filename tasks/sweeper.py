@@ -10,7 +10,7 @@ import logging
 import time
 
 from shared.core.config import get_settings
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, outbox
 from tasks.broker import pending_task_ids
 from tasks.enqueue import notify, send_stage, webhook_task_id
 
@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 def sweep_once(older_than_s: float | None = None) -> int:
     s = get_settings()
-    stale = bookkeeping.stale(s.sweep_after_s if older_than_s is None else older_than_s)
+    stale = outbox.stale(s.sweep_after_s if older_than_s is None else older_than_s)
     # Webhooks owed: a much shorter wait, since nothing else will ever send them.
-    due = bookkeeping.webhooks_due(s.outbox_after_s if older_than_s is None else older_than_s)
+    due = outbox.webhooks_due(s.outbox_after_s if older_than_s is None else older_than_s)
     if not stale and not due:
         return 0
     pending = pending_task_ids()
@@ -35,10 +35,10 @@ def sweep_once(older_than_s: float | None = None) -> int:
         log.info("re-sent job %s's webhook from the outbox", job_id)
     for job_id, stage, queue_priority in stale:
         if pending is not None and stage.task_id(job_id) in pending:
-            bookkeeping.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
+            outbox.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
             continue
         send_stage(stage, job_id, queue_priority)
-        bookkeeping.mark_enqueued(job_id)
+        outbox.mark_enqueued(job_id)
         sent += 1
         log.info("re-sent job %s to the %s queue", job_id, stage.queue)
     return sent

@@ -15,7 +15,7 @@ from shared.core.config import get_settings
 from shared.core.constants import WEBHOOK_TASK
 from shared.core.errors import InputError, TransientError, WebhookError, WebhookUnavailable
 from shared.jobs import webhooks
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, outbox
 from shared.jobs.schema import JobView
 from tasks.app import app
 from tasks.base import AdqTask, full_jitter
@@ -37,10 +37,10 @@ def _deliver(self: AdqTask, job_id: str, event_id: str | None, outage_since: flo
         if not job.webhook_url:
             return "none"
         if job.webhook_delivered == event_id:
-            bookkeeping.record_webhook(job_id, event_id, outcome="filtered")  # clears a stale outbox mark
+            outbox.record_webhook(job_id, event_id, outcome="filtered")  # clears a stale outbox mark
             return "duplicate"
         if job.webhook_events is not None and f"job.{job.status.value}" not in job.webhook_events:
-            bookkeeping.record_webhook(job_id, event_id, outcome="filtered")
+            outbox.record_webhook(job_id, event_id, outcome="filtered")
             return "filtered"
         body = webhooks.event_body(event_id, JobView.of(job).to_json())
         try:
@@ -48,18 +48,18 @@ def _deliver(self: AdqTask, job_id: str, event_id: str | None, outage_since: flo
         except WebhookUnavailable as exc:
             last = job.webhook_attempts + 1 >= get_settings().webhook_max_attempts
             outcome = "gave-up" if last else "retrying"
-            bookkeeping.record_webhook(job_id, event_id, outcome=outcome, status=exc.status, error=str(exc))
+            outbox.record_webhook(job_id, event_id, outcome=outcome, status=exc.status, error=str(exc))
             if last:
                 log.error("job %s webhook: giving up after %d attempts: %s", job_id, job.webhook_attempts + 1, exc)
                 return outcome
             raise self.retry(countdown=full_jitter(self.request.retries), kwargs={"event_id": event_id}) from exc
         except (WebhookError, InputError) as exc:
-            bookkeeping.record_webhook(
+            outbox.record_webhook(
                 job_id, event_id, outcome="rejected", status=getattr(exc, "status", None), error=str(exc)
             )
             log.error("job %s webhook rejected: %s", job_id, exc)
             return "rejected"
-        bookkeeping.record_webhook(job_id, event_id, outcome="delivered", status=status)  # before the ack
+        outbox.record_webhook(job_id, event_id, outcome="delivered", status=status)  # before the ack
     except TransientError as exc:  # the database: wait it out like any stage
         self.wait_out(job_id, exc, outage_since=outage_since, event_id=event_id)
         return "failed"

@@ -45,9 +45,9 @@ class Local:
         return client.image_bytes(job_id, which)
 
     def list(self, *, status=None, limit: int = 50, cursor=None, **filters):
-        from shared.jobs.db import bookkeeping
+        from shared.jobs.db import queries
 
-        rows, next_cursor = bookkeeping.list_page(None, scoped=False, cursor=cursor, limit=limit, status=status)
+        rows, next_cursor = queries.list_page(None, scoped=False, cursor=cursor, limit=limit, status=status)
         return [JobView.of(r) for r in rows], next_cursor
 
     def submit_batch(self, items, *, shared=None, idempotency_key=None, **delivery) -> BatchView:

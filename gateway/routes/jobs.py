@@ -19,7 +19,7 @@ from gateway.streams import SSE_RESPONSES, stream
 from shared.core.errors import NoImageYet
 from shared.core.status import JobStatus
 from shared.jobs.client import check_not_expired
-from shared.jobs.db import bookkeeping
+from shared.jobs.db import queries
 from shared.jobs.schema import ImageLinks, JobRequest, JobView
 from shared.jobs.storage import FileStorage, get_storage
 from tasks import client as queue
@@ -86,7 +86,7 @@ def list_jobs(
 ):
     """The caller's jobs (an operator key's: every job), newest first, a page at a time: pass ``next_cursor`` back
     as ``cursor``."""
-    rows, next_cursor = bookkeeping.list_page(
+    rows, next_cursor = queries.list_page(
         who,
         scoped=who is not None,
         cursor=cursor,

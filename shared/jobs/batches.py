@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.core.config import get_settings
 from shared.core.errors import IdempotencyConflict, InputError
 from shared.jobs import client
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, queries
 from shared.jobs.db.models import Batch, Job
 from shared.jobs.db.session import session_scope
 
@@ -44,7 +44,7 @@ def create(
     request_hash = _hash({"items": items, "shared": shared})
     batch_id = str(uuid.uuid4())
     share = get_settings().fair_share_jobs
-    unfinished = bookkeeping.unfinished_of(owner) if owner is not None and share > 0 else 0
+    unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
     created_at = jobs.utcnow()
     rows = []
     for i, item in enumerate(items):

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.core.config import get_settings
 from shared.core.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
-from shared.jobs.db import bookkeeping, calibrations, jobs
+from shared.jobs.db import calibrations, jobs, queries
 from shared.jobs.db.models import Job
 from shared.jobs.priority import PRIORITIES, queue_priority
 from shared.jobs.schema import JobView
@@ -42,7 +42,7 @@ def prepare(prompt: Any, *, owner: str | None = None, unfinished: int | None = N
     calibration_id, percentiles = calibrations.for_job(resolved)
     share = get_settings().fair_share_jobs
     if unfinished is None:
-        unfinished = bookkeeping.unfinished_of(owner) if owner is not None and share > 0 else 0
+        unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
     row = jobs.new_row(
         resolved,
         tau=percentiles.tau(resolved.k),

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, queries
 from shared.jobs.storage import decode_png, get_storage
 from shared.method import cascade
 from shared.method.percentiles import read_prompts
@@ -53,7 +53,7 @@ def test_forty_jobs_end_to_end(system):
         else:
             assert row.teacher_worker is None and row.teacher_started_at is None
         assert row.error is None and row.lease_until is None
-    counts = bookkeeping.count_by_status()
+    counts = queries.count_by_status()
     assert counts == {"succeeded": N_JOBS}
 
 

@@ -91,7 +91,7 @@ def test_bad_input_is_422_naming_the_field(api, body, named):
     assert r.status_code == 422, r.text
     assert named in json.dumps(r.json())
     from shared.jobs.client import get  # noqa: F401  (nothing was written: checked below)
-    from shared.jobs.db.bookkeeping import count_by_status
+    from shared.jobs.db.queries import count_by_status
 
     assert count_by_status() == {}
 

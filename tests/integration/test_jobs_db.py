@@ -4,7 +4,7 @@ import pytest
 
 from shared.core.errors import AttemptsExhausted
 from shared.core.status import JobStatus, Route
-from shared.jobs.db import bookkeeping, jobs
+from shared.jobs.db import jobs, operator, outbox
 from shared.jobs.holders import Claimant
 from shared.jobs.stage import STUDENT, stage_named
 from tests.factories import job
@@ -111,11 +111,11 @@ def test_cancelled_job_is_skipped(db_env):
 
 def test_stale_jobs_are_found_for_the_sweeper(db_env):
     fresh, lost = job(), job()
-    bookkeeping.mark_enqueued(fresh.id)
-    stale = bookkeeping.stale(older_than_s=3600)
+    outbox.mark_enqueued(fresh.id)
+    stale = outbox.stale(older_than_s=3600)
     assert (lost.id, STUDENT, 3) in stale and fresh.id not in {job_id for job_id, _, _ in stale}
     c = claim(fresh.id, worker="w", lease_s=-1)  # lease already expired
-    assert (fresh.id, STUDENT, 3) in bookkeeping.stale(older_than_s=3600)
+    assert (fresh.id, STUDENT, 3) in outbox.stale(older_than_s=3600)
     assert c is not None
 
 
@@ -171,8 +171,8 @@ def test_operator_retry_moves_the_error_to_history(db_env):
     t = claim(row.id, "teacher")
     jobs.fail(row.id, "teacher: ModelError: weights missing")
     with pytest.raises(JobNotRetryable):
-        bookkeeping.retry(job().id)  # a queued job is not retryable
-    again, stage = bookkeeping.retry(row.id)
+        operator.retry(job().id)  # a queued job is not retryable
+    again, stage = operator.retry(row.id)
     assert stage.name == "teacher" and again.status == "teacher_queued"
     assert (again.teacher_attempts, again.student_attempts, again.retries, again.error) == (0, 1, 1, None)
     assert again.history[0]["error"] == "teacher: ModelError: weights missing"

@@ -1,7 +1,7 @@
 """The sweeper re-sends only jobs whose message is gone from the broker (the embedded filesystem broker here;
 the Redis lists and unacked hash in tests/e2e/test_recovery.py)."""
 
-from shared.jobs.db import bookkeeping
+from shared.jobs.db import outbox
 from tasks import client
 from tasks.broker import pending_task_ids
 from tasks.sweeper import sweep_once
@@ -24,4 +24,4 @@ def test_a_job_whose_message_still_waits_is_not_sent_again(sqlite_env):
 def test_a_broker_that_cannot_be_inspected_means_resend(sqlite_env):
     with configured(ADQ_BROKER_URL="memory://"):
         assert pending_task_ids() is None
-    assert bookkeeping.stale(older_than_s=3600) == []
+    assert outbox.stale(older_than_s=3600) == []
