@@ -10,12 +10,13 @@ from prometheus_client.core import GaugeMetricFamily
 
 from shared.control import published
 from shared.control.policy import ControlState
+from shared.core.redisconn import redis_client
 
 
 def current() -> ControlState | None:
     """The fresh published value, or None (no controller, a stale one, no Redis)."""
     try:
-        r = published.redis_client(timeout_s=1.0)
+        r = redis_client(timeout_s=1.0)
         return published.fresh(published.read(r)) if r is not None else None
     except Exception:
         return None

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import math
 import time
-from functools import lru_cache
 
 from limits import parse_many, storage, strategies
 
+from shared.core import process
 from shared.core.config import get_settings
 from shared.core.errors import InputError, RateLimited
 
 
-@lru_cache(maxsize=4)
 def _limiter(url: str) -> strategies.MovingWindowRateLimiter:
-    return strategies.MovingWindowRateLimiter(storage.storage_from_string(url))
+    return process.own(("limiter", url), lambda: strategies.MovingWindowRateLimiter(storage.storage_from_string(url)))
 
 
 def _storage_url() -> str:

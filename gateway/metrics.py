@@ -54,7 +54,7 @@ def scan_table() -> None:
 
 
 def _counts() -> tuple[dict, dict[str, int]]:
-    from shared.control.published import redis_client
+    from shared.core.redisconn import redis_client
 
     r = redis_client(timeout_s=1.0)
     return metrics.read(r) if r is not None else _from_table()

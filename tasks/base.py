@@ -16,6 +16,7 @@ import time
 
 from celery import Task
 
+from shared import context
 from shared.core import logs
 from shared.core.config import get_settings
 from shared.core.errors import Interrupted, TransientError
@@ -73,7 +74,7 @@ class StageTask(AdqTask):
     def _run_stage(self, job_id: str, own_fence: int | None, outage_since: float | None) -> str:
         try:
             who = Claimant(holder_id(self.request.hostname), own_fence, is_gone)
-            outcome = runner.run(self.stage, job_id, who)
+            outcome = runner.run(self.stage, job_id, who, context.current())
         except TransientError as exc:
             if not isinstance(exc, Interrupted):  # the claim itself met the outage
                 try:

@@ -18,6 +18,7 @@ from shared.control import published
 from shared.control.live import ks_statistic, window_distributions
 from shared.control.policy import ControlState, Observation, solve
 from shared.core.config import get_settings
+from shared.core.redisconn import redis_client
 from shared.jobs.db import calibrations, queries
 from shared.jobs.holders import holder_id
 from shared.jobs.stage import TEACHER
@@ -98,7 +99,7 @@ def step(leader: str) -> ControlState:
 def run(interval_s: float | None = None, iterations: int | None = None) -> None:
     s = get_settings()
     interval = interval_s or s.control_interval_s
-    r = published.redis_client(timeout_s=2.0)
+    r = redis_client(timeout_s=2.0)
     if r is None:
         raise RuntimeError("the controller needs Redis: set ADQ_BROKER_URL=redis://... or ADQ_CONTROL_REDIS_URL")
     me = holder_id("controller")

@@ -16,12 +16,10 @@ def noop() -> None:
 @worker_process_init.connect
 def _after_fork(**_kwargs) -> None:
     # Runs in each prefork child. Must stay fast (the parent kills children that take over 4 s here), so models
-    # are not loaded here but on first use; only fork-unsafe clients inherited from the parent are dropped.
-    from shared.jobs import storage
-    from shared.jobs.db import session
+    # are not loaded here but on first use; the fork-unsafe clients inherited from the parent are let go of.
+    from shared.core import process
 
-    session.reset_after_fork()
-    storage.reset()
+    process.reset()
 
 
 _pool: str | None = None
@@ -38,10 +36,10 @@ def _warm(**_kwargs) -> None:
     # The overlapped design runs tasks in this process: load the models on the model lane while the consumer
     # connects, so the first jobs do not wait for them.
     if _pool is not None:
+        from shared import context
         from shared.core.config import get_settings
-        from shared.jobs import runner
 
-        runner.warm(_pool, get_settings().preset)
+        context.warm(_pool, get_settings().preset)
 
 
 @celeryd_after_setup.connect

@@ -73,9 +73,9 @@ def pg_url(pg_server) -> str:
 
     upgrade(url)
     yield url
-    from shared.jobs.db import session
+    from shared import context
 
-    session.dispose()
+    context.reset()  # the engine lets go of the database before it is dropped
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

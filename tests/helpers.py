@@ -19,19 +19,13 @@ def unavailable(what: str, exc: Exception):
 
 
 def reset_process() -> None:
-    """Drop everything this process built from the settings: settings, Celery config, engine, storage, models."""
-    from shared.core.config import reset_settings
-    from shared.jobs import runner, storage
-    from shared.jobs.db import session
-    from shared.method.models import registry
+    """Drop everything this process built from the settings (the one reset: settings, engine, storage, models,
+    lane, clients), then configure Celery from the new ones."""
+    from shared import context
     from tasks.app import configure
 
-    reset_settings()
+    context.reset()
     configure()
-    session.dispose()
-    storage.reset()
-    registry.clear()
-    runner.reset()
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from shared.control import published
 from shared.control.live import forget
 from shared.core.config import get_settings
 from shared.core.errors import InputError
+from shared.core.redisconn import redis_client
 from tasks import client
 from workers.bench import write_json
 
@@ -56,7 +57,7 @@ def _stop(workers, ctl) -> None:
     if ctl is not None:
         os.killpg(ctl.pid, signal.SIGTERM)
         ctl.wait(30)
-        published.redis_client().delete(published.KEY)  # its last value would steer the next case for a while
+        redis_client().delete(published.KEY)  # its last value would steer the next case for a while
     workers.stop()
 
 
@@ -81,7 +82,7 @@ def load_step(policy: str, *, rate: float, seconds: float, teacher_ms: float, ta
         "ADQ_TEACHER_P95_TARGET_S": str(target_s),
         "ADQ_TEACHER_TIME_S": str(teacher_ms / 1000),
     }
-    published.redis_client().delete(published.KEY)
+    redis_client().delete(published.KEY)
     forget()  # each case starts from an empty live window
     workers, ctl = _system(env, log_dir, controller=policy != "fixed")
     try:

@@ -72,6 +72,7 @@ def serve_pipeline(target: str) -> None:
     free of torch (CUDA does not survive fork)."""
     if get_settings().worker_design != "overlapped":
         raise InputError("--pipeline serves the object in this process: use ADQ_WORKER_DESIGN=overlapped")
+    from shared.jobs.db import declared
     from shared.jobs.db.migrate import upgrade
     from shared.method import adaptive
 
@@ -79,7 +80,7 @@ def serve_pipeline(target: str) -> None:
     for pipe in (pipeline.student.pipe, pipeline.teacher.pipe):
         pipe.set_progress_bar_config(disable=True)  # a bar per image would land between the JSON log lines
     upgrade()
-    calibration = pipeline.publish()
+    calibration = declared.publish(pipeline)
     print(f"serving pipeline object {target} as preset {pipeline.name!r} (calibration {calibration})", flush=True)
 
 

@@ -11,21 +11,13 @@ import time
 
 from shared.control.policy import ControlState
 from shared.core.config import get_settings
+from shared.core.redisconn import redis_client
 
 log = logging.getLogger(__name__)
 
 KEY = "adq:control"
 LEADER_LOCK = "adq:controller:leader"
 CACHE_S = 1.0
-
-
-def redis_client(timeout_s: float = 0.2):
-    url = get_settings().effective_control_redis_url
-    if url is None:
-        return None
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 def publish(r, state: ControlState) -> None:

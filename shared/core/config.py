@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.core import process
 from shared.core.constants import ENV_PREFIX
 
 
@@ -176,13 +176,7 @@ class Settings(BaseSettings):
         return "redis" if scheme in ("redis", "rediss") else "other"
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once. Tests that change the environment call
-    ``reset_settings()`` (and the factories' resets) instead of mutating this object."""
-    return Settings()
-
-
-def reset_settings() -> Settings:
-    get_settings.cache_clear()
-    return get_settings()
+    """The process's settings, read from the environment once (shared.core.process holds them). A test that
+    changes the environment calls ``shared.context.reset()``, which drops them with everything built from them."""
+    return process.own(("settings",), Settings)

@@ -46,20 +46,14 @@ HISTOGRAMS = {
 FINISHED = "adq_jobs_finished_total"
 
 
-_clients: dict[tuple[int, str | None], object] = {}
-
-
-def _client():
+def client():
     """The process's client for the configured Redis (its connection pool is thread-safe), made after any fork."""
-    import os
-
-    from shared.control.published import redis_client
+    from shared.core import process
     from shared.core.config import get_settings
+    from shared.core.redisconn import redis_client
 
-    key = (os.getpid(), get_settings().effective_control_redis_url)
-    if key not in _clients:
-        _clients[key] = redis_client(timeout_s=0.5)
-    return _clients[key]
+    url = get_settings().effective_control_redis_url
+    return process.own(("redis", "metrics", url), lambda: redis_client(timeout_s=0.5))
 
 
 def _key(name: str, label: str | None) -> str:
@@ -69,7 +63,7 @@ def _key(name: str, label: str | None) -> str:
 def observe(samples: Iterable[tuple[str, str | None, float | None]], finished: JobStatus | None = None) -> None:
     """Add (histogram, label, value) samples, and count a job that reached a terminal status."""
     try:
-        r = _client()
+        r = client()
         if r is None:
             return
         pipe = r.pipeline(transaction=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+from shared.core import process
 from shared.core.config import get_settings
 from shared.core.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
 from shared.core.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
@@ -184,22 +185,11 @@ def open_storage(url: str) -> Storage:
     raise InputError(f"ADQ_STORAGE_URL={url!r}: use s3://bucket/prefix or file:///path")
 
 
-_storage: Storage | None = None
-
-
 def get_storage() -> Storage:
     """The process's one storage client for the configured URL, made on first use (``open_storage`` makes one
-    for any URL)."""
-    global _storage
-    if _storage is None:
-        _storage = open_storage(get_settings().effective_storage_url)
-    return _storage
-
-
-def reset() -> None:
-    """Drop the client: after a fork (boto3 clients are not fork-safe), or when the settings changed."""
-    global _storage
-    _storage = None
+    for any URL). A forked child makes its own: boto3 clients are not fork-safe."""
+    url = get_settings().effective_storage_url
+    return process.own(("storage", url), lambda: open_storage(url))
 
 
 def encode_png(image, level: int | None = None) -> bytes:

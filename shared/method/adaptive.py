@@ -166,24 +166,6 @@ class AdaptiveDiffusionPipeline:
         )
         self._register()
 
-    def publish(self) -> int | None:
-        """Make this object's preset known to every process (gateways and CLIs submit to it by name), and record
-        its percentiles as the preset's calibration when none is recorded for these settings. Returns the
-        calibration's id, or None when there are no percentiles yet."""
-        from shared.jobs.db import calibrations, declared
-        from shared.method.presets import settings_hash, student_settings, to_entry
-
-        declared.declare(self.name, to_entry(self.preset))
-        if self.percentiles is None:
-            return None
-        p = self.preset
-        settings = student_settings(p.name, p.student_steps, p.student_guidance, *p.student_size)
-        row = calibrations.latest(p.name, settings_hash(settings))
-        if row is not None:
-            return row.id
-        n = self.percentiles.meta.get("n_samples")
-        return calibrations.record(settings, self.percentiles, n_samples=n, source=f"pipeline object {p.name}")
-
     # -- one image --------------------------------------------------------------------------------------------------
     def __call__(
         self,

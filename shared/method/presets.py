@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -210,15 +210,29 @@ def user_files(value: str | None = None) -> list[Path]:
     return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
 
 
-@lru_cache(maxsize=4)
 def _table(files: str) -> dict[str, Preset]:
-    table = load_file(PRESETS_FILE, BUILT_IN)
-    for path in user_files(files):
-        table |= load_file(path)
-    return table
+    """Read once per process and value of the setting (shared.core.process holds it)."""
+    from shared.core import process
+
+    def load() -> dict[str, Preset]:
+        table = load_file(PRESETS_FILE, BUILT_IN)
+        for path in user_files(files):
+            table |= load_file(path)
+        return table
+
+    return process.own(("presets", files), load)
 
 
 _runtime: dict[str, Preset] = {}  # presets of Python pipeline objects made in this process (shared.method.adaptive)
+
+
+_sources: list[Callable[[str], dict | None]] = []  # where unknown names are looked up (shared.jobs adds the DB)
+
+
+def add_source(lookup: Callable[[str], dict | None]) -> None:
+    """Look names this process does not know up in ``lookup`` too (it returns a presets-file entry or None)."""
+    if lookup not in _sources:
+        _sources.append(lookup)
 
 
 def register(preset: Preset) -> None:
@@ -242,11 +256,10 @@ def get_preset(name: str) -> Preset:
     table = all_presets()
     if name in table:
         return table[name]
-    from shared.jobs.db import declared  # a preset served by a pipeline worker elsewhere (adq worker --pipeline)
-
-    entry = declared.lookup(name) if isinstance(name, str) else None
-    if entry is not None:
-        return from_entry(name, entry, origin="declared by a pipeline worker")
+    for source in _sources:  # a preset served by a pipeline worker elsewhere (adq worker --pipeline)
+        entry = source(name) if isinstance(name, str) else None
+        if entry is not None:
+            return from_entry(name, entry, origin="declared by a pipeline worker")
     raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(table))}")
 
 

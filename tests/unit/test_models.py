@@ -163,7 +163,7 @@ def test_a_student_batch_gives_each_job_its_own_seeded_image(tiny):
         params("a blue bird", seed=2),
         params("a red fox at sunset", seed=3),
     ]
-    batched = _generate("tiny", None, jobs_)
+    batched = _generate(registry, "tiny", None, jobs_)
     singles = [cascade.generate(tiny[0], p) for p in jobs_]
     for b, one in zip(batched, singles):
         assert b.steps == one.steps == jobs_[0].student_steps
@@ -178,6 +178,6 @@ def test_scores_in_one_batch_match_scores_one_at_a_time(tiny):
 
     images = [cascade.generate(tiny[0], params(seed=s)).image for s in (1, 2, 3)]
     prompts = ["a red fox at sunset", "a blue bird", "a green tree"]
-    together = _score("tiny", list(zip(prompts, images)))
-    alone = [_score("tiny", [(p, im)])[0] for p, im in zip(prompts, images)]
+    together = _score(registry, "tiny", list(zip(prompts, images)))
+    alone = [_score(registry, "tiny", [(p, im)])[0] for p, im in zip(prompts, images)]
     assert together == pytest.approx(alone, abs=1e-5)

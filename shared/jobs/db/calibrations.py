@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from sqlalchemy import select
 
+from shared.core import process
 from shared.core.config import get_settings
 from shared.core.errors import CalibrationError
 from shared.jobs.db.models import Calibration
@@ -29,18 +29,18 @@ def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: i
         s.add(row)
         s.flush()
         row_id = row.id
-    _latest.clear()  # this process sees its own new calibration at once; others within LATEST_CACHE_S
+    _latest().clear()  # this process sees its own new calibration at once; others within LATEST_CACHE_S
     return row_id
 
 
 def percentiles(calibration_id: int) -> cal.Percentiles:
     """A recorded calibration's percentiles (rows never change, so each is read once per process and database)."""
-    return _percentiles(get_settings().effective_database_url, calibration_id)
-
-
-@lru_cache(maxsize=64)
-def _percentiles(database_url: str, calibration_id: int) -> cal.Percentiles:
     # Keyed by the database too: ids restart in every database, and one process may meet several (tests, tools).
+    key = ("calibration", get_settings().effective_database_url, calibration_id)
+    return process.own(key, lambda: _read(calibration_id))
+
+
+def _read(calibration_id: int) -> cal.Percentiles:
     with session_scope() as s:
         row = s.get(Calibration, calibration_id)
         if row is None:
@@ -49,12 +49,15 @@ def _percentiles(database_url: str, calibration_id: int) -> cal.Percentiles:
 
 
 LATEST_CACHE_S = 5.0  # every submit needs its calibration: one query per key every few seconds, not per job
-_latest: dict[tuple[str, str, str], tuple[float, Calibration]] = {}
+
+
+def _latest() -> dict[tuple[str, str, str], tuple[float, Calibration]]:
+    return process.own(("cache", "latest calibrations"), dict)
 
 
 def latest(preset: str, digest: str) -> Calibration | None:
     key = (get_settings().effective_database_url, preset, digest)
-    hit = _latest.get(key)
+    hit = _latest().get(key)
     if hit is not None and time.monotonic() - hit[0] < LATEST_CACHE_S:
         return hit[1]
     with session_scope() as s:
@@ -65,7 +68,7 @@ def latest(preset: str, digest: str) -> Calibration | None:
             .limit(1)
         ).one_or_none()
     if row is not None:  # a miss is not cached: the first calibration of a key is used as soon as it exists
-        _latest[key] = (time.monotonic(), row)
+        _latest()[key] = (time.monotonic(), row)
     return row
 
 

@@ -1,7 +1,8 @@
 """Presets declared at run time by workers that serve a Python pipeline object (``adq worker --pipeline``).
 
 A worker writes its object's preset here when it starts; a gateway or CLI that does not know a preset name looks
-here before refusing it. The entry is the presets-file format and is validated again when read."""
+here before refusing it (``shared.jobs`` adds ``lookup`` to the presets' sources). The entry is the presets-file
+format and is validated again when read."""
 
 from __future__ import annotations
 
@@ -33,3 +34,22 @@ def lookup(name: str) -> dict | None:
     except SQLAlchemyError as exc:
         log.debug("declared preset %r not looked up: %s", name, exc)
         return None
+
+
+def publish(pipeline) -> int | None:
+    """Make a pipeline object's preset known to every process (gateways and CLIs submit to it by name), and record
+    its percentiles as the preset's calibration when none is recorded for these settings. Returns the calibration's
+    id, or None when the object has no percentiles yet."""
+    from shared.jobs.db import calibrations
+    from shared.method.presets import settings_hash, student_settings, to_entry
+
+    p = pipeline.preset
+    declare(pipeline.name, to_entry(p))
+    if pipeline.percentiles is None:
+        return None
+    settings = student_settings(p.name, p.student_steps, p.student_guidance, *p.student_size)
+    row = calibrations.latest(p.name, settings_hash(settings))
+    if row is not None:
+        return row.id
+    n = pipeline.percentiles.meta.get("n_samples")
+    return calibrations.record(settings, pipeline.percentiles, n_samples=n, source=f"pipeline object {p.name}")

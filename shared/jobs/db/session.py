@@ -1,8 +1,8 @@
 """One engine per process, made by a factory on first use; short-lived sessions from a context manager.
 
 ``make_engine(url)`` builds an engine for any URL (tests and tools call it directly); ``get_engine()`` is the
-process's one engine for the configured URL, and ``dispose()`` drops it (after a fork, or when a test points the
-settings elsewhere)."""
+process's one engine for the configured URL, held by shared.core.process (a forked child makes its own, letting go
+of the parent's pooled connections without closing them; ``shared.context.reset()`` disposes of it)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.core import process
 from shared.core.config import get_settings
 from shared.core.errors import DatabaseUnavailable, SchemaBehind
-
-_engine: Engine | None = None
-_factory: sessionmaker[Session] | None = None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -47,32 +45,29 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
 
 
+def _connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(url)
+    if url.startswith("sqlite"):
+        # The embedded database migrates itself on first use: a new user's first command just works. A server
+        # database is migrated by its operator (`adq migrate`), never behind their back.
+        from shared.jobs.db.migrate import upgrade_engine
+
+        upgrade_engine(engine)
+    return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def _held() -> tuple[Engine, sessionmaker[Session]]:
+    url = get_settings().effective_database_url
+    return process.own(
+        ("engine", url),
+        lambda: _connect(url),
+        close=lambda held: held[0].dispose(),
+        inherited=lambda held: held[0].dispose(close=False),  # the parent's connections stay the parent's
+    )
+
+
 def get_engine() -> Engine:
-    global _engine, _factory
-    if _engine is None:
-        url = get_settings().effective_database_url
-        engine = make_engine(url)
-        if url.startswith("sqlite"):
-            # The embedded database migrates itself on first use: a new user's first command just works. A server
-            # database is migrated by its operator (`adq migrate`), never behind their back.
-            from shared.jobs.db.migrate import upgrade_engine
-
-            upgrade_engine(engine)
-        _engine, _factory = engine, sessionmaker(engine, expire_on_commit=False)
-    return _engine
-
-
-def reset_after_fork() -> None:
-    """A forked child must not reuse the parent's pooled connections."""
-    if _engine is not None:
-        _engine.dispose(close=False)
-
-
-def dispose() -> None:
-    global _engine, _factory
-    if _engine is not None:
-        _engine.dispose()
-    _engine = _factory = None
+    return _held()[0]
 
 
 def _schema_missing(exc: DBAPIError) -> bool:
@@ -84,9 +79,7 @@ def _schema_missing(exc: DBAPIError) -> bool:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """Commit on success, roll back on error; connection failures surface as DatabaseUnavailable (retryable)."""
-    get_engine()
-    assert _factory is not None
-    session = _factory()
+    session = _held()[1]()
     try:
         yield session
         session.commit()

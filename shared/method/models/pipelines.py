@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
+from shared.core import process
 from shared.core.config import get_settings
 from shared.method.models.device import dtype_for
 from shared.method.models.weights import locate
@@ -50,9 +51,6 @@ class RolePipe:
         return name in inspect.signature(self.pipe.__call__).parameters
 
 
-_bases: dict[tuple, Base] = {}
-
-
 def _base_key(spec: ModelSpec, device) -> tuple:
     return (spec.source, spec.unet, spec.variant if device.type == "cuda" else None, str(device))
 
@@ -73,10 +71,7 @@ def _load_base(spec: ModelSpec, device) -> Base:
 
 
 def base_for(spec: ModelSpec, device) -> Base:
-    key = _base_key(spec, device)
-    if key not in _bases:
-        _bases[key] = _load_base(spec, device)
-    return _bases[key]
+    return process.own(("base", *_base_key(spec, device)), lambda: _load_base(spec, device))
 
 
 def adapter_name(source: str) -> str:
@@ -119,7 +114,3 @@ def held_bytes(pipes) -> int:
                     seen.add(ptr)
                     total += t.untyped_storage().nbytes()
     return total
-
-
-def clear() -> None:
-    _bases.clear()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+from shared.core import process
 from shared.method.presets import get_preset
 
 
@@ -48,28 +47,25 @@ def estimator(preset_name: str):
     return _served[preset_name][2] if preset_name in _served else _estimator(preset_name)
 
 
-@lru_cache(maxsize=16)
 def _student(preset_name: str):
-    return _diffusion("student", preset_name)
+    return process.own(("model", "student", preset_name), lambda: _diffusion("student", preset_name))
 
 
-@lru_cache(maxsize=16)
 def _teacher(preset_name: str):
-    return _diffusion("teacher", preset_name)
+    return process.own(("model", "teacher", preset_name), lambda: _diffusion("teacher", preset_name))
 
 
-@lru_cache(maxsize=16)
 def _estimator(preset_name: str):
-    from shared.method.models.estimators import NullEstimator, load_estimator
+    def load():
+        from shared.method.models.estimators import NullEstimator, load_estimator
 
-    spec = get_preset(preset_name).estimator
-    return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
+        spec = get_preset(preset_name).estimator
+        return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
+
+    return process.own(("model", "estimator", preset_name), load)
 
 
 def clear() -> None:
-    from shared.method.models import pipelines
-
-    for fn in (_student, _teacher, _estimator):
-        fn.cache_clear()
+    """Forget every loaded model and served pipeline object of this process (weights shared by a base too)."""
+    process.drop(process.kind("model", "base"))
     _served.clear()
-    pipelines.clear()

@@ -1,0 +1,101 @@
+"""The one worker context: what a worker process holds for every job it runs, built once per process (after the
+fork, in a prefork child) and reached through ``current()``, as arq hands its functions one ``ctx``.
+
+It assembles the rooms: the settings, the database engine, the storage client, the model registry, the model lane,
+the decider (live tau and the controller's k) and the metrics client. The stage library takes it as an argument
+(``shared.jobs.runner.run(stage, job_id, who, ctx)``), so ``jobs`` never imports the control plane. Everything in it
+is held by ``shared.core.process``, and ``reset()`` is the one reset: a test that changed the settings calls it, and
+the next ``current()`` builds a context from the new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from shared.control.decision import Decider
+from shared.core import process
+from shared.core.config import Settings, get_settings
+from shared.jobs import metrics
+from shared.jobs.db.session import get_engine
+from shared.jobs.holders import holder_id
+from shared.jobs.lane import InlineLane, ModelLane
+from shared.jobs.stage import STUDENT, TEACHER
+from shared.jobs.storage import Storage, get_storage
+from shared.method.models import registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    storage: Storage
+    models: ModuleType  # shared.method.models.registry: student(preset), teacher(preset), estimator(preset)
+    lane: InlineLane | ModelLane
+    decider: Decider
+    metrics: Any  # the Redis client the workers count their work in, or None (no Redis)
+
+    @property
+    def engine(self):
+        return get_engine()
+
+
+def _batch_limits(key) -> tuple[int, float]:
+    s = get_settings()
+    return {
+        "generate": (s.student_batch_max, s.student_batch_wait_ms / 1000),
+        "score": (s.score_batch_max, 0.0),  # only what is ready: scoring never waits for company
+    }.get(key[0], (1, 0.0))
+
+
+def _lane(settings: Settings) -> InlineLane | ModelLane:
+    if settings.worker_design == "serial":
+        return InlineLane()
+    return ModelLane(lambda key: _batch_limits(key)[0], lambda key: _batch_limits(key)[1])
+
+
+def _build() -> WorkerContext:
+    settings = get_settings()
+    return WorkerContext(
+        settings=settings,
+        storage=get_storage(),
+        models=registry,
+        lane=_lane(settings),
+        decider=Decider(holder_id(None)),
+        metrics=metrics.client(),
+    )
+
+
+def current() -> WorkerContext:
+    """This process's context, built on first use."""
+    return process.own(("context",), _build, close=lambda ctx: ctx.lane.stop())
+
+
+def reset() -> None:
+    """The one reset: drop the context and every per-process resource (settings, engine, storage, models, lane,
+    clients); the next use builds them from the current settings."""
+    process.reset()
+
+
+def warm(pool: str, preset: str) -> None:
+    """Load the pool's models on the model lane now, while the worker connects, instead of in its first jobs. Only
+    for the overlapped design: a prefork child must start within seconds, so the serial design loads on first use."""
+    ctx = current()
+    loaders = {STUDENT.name: (registry.student, registry.estimator), TEACHER.name: (registry.teacher,)}.get(pool)
+    if not loaders or ctx.settings.worker_design == "serial":
+        return
+
+    def load(batch):
+        for loader in loaders:
+            loader(preset)
+        return batch
+
+    ctx.lane.submit(("warm", pool), load, None).add_done_callback(_log_warm_error)
+
+
+def _log_warm_error(future) -> None:
+    if future.exception() is not None:  # the first job meets the same error and fails with it
+        log.error("loading the models at start-up failed: %s", future.exception())
