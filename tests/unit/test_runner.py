@@ -1,0 +1,186 @@
+"""The stage library and the base task in this process, with no worker: ``shared.jobs.runner`` on the inline lane
+with the null preset (its models cost nothing, its estimator scores in [0, 1)), and ``StageTask`` through
+``task.apply``. Each branch of a stage's run is covered: route, outage, crash, cancel and duplicate.
+
+The factories' calibration spans [-1, 1], so k = 100 puts tau at 1 (every null score is below: the teacher) and
+k = 0 puts it at -1 (none is: finish)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.core.errors import Interrupted, StorageUnavailable
+from shared.core.status import JobStatus, Route
+from shared.jobs import runner
+from shared.jobs.db import jobs
+from shared.jobs.holders import Claimant
+from shared.jobs.stage import STUDENT, TEACHER
+from shared.jobs.storage import get_storage
+from shared.method import cancel
+from shared.method.models import registry
+from tests import factories
+from tests.helpers import configured
+
+ME = Claimant("test@here/1")
+
+
+@pytest.fixture()
+def inline(sqlite_env):
+    """The worker context of the serial design: its inline lane runs model calls on the caller's thread."""
+    from shared import context
+
+    with configured(ADQ_WORKER_DESIGN="serial", ADQ_PRESET="null"):
+        yield context.current()
+
+
+def _job(k: int):
+    return factories.job(preset="null", k=k)
+
+
+def test_student_routes_to_the_teacher_below_tau_and_finishes_above(inline):
+    low, high = _job(k=100), _job(k=0)
+    to_teacher = runner.run(STUDENT, low.id, ME, inline)
+    assert to_teacher.route is Route.TEACHER and to_teacher.job.status is JobStatus.TEACHER_QUEUED
+    assert to_teacher.job.tau == pytest.approx(1.0) and to_teacher.job.tau_source == "calibration"
+    assert get_storage().exists(to_teacher.job.student_image_key)
+
+    done = runner.run(STUDENT, high.id, ME, inline)
+    assert done.route is Route.FINISH and done.finished and done.job.status is JobStatus.SUCCEEDED
+    assert done.job.final_image_key == done.job.student_image_key  # the student's image is the final one
+
+    final = runner.run(TEACHER, low.id, ME, inline)
+    assert final.finished and final.job.teacher_used and final.job.final_image_key != final.job.student_image_key
+
+
+def test_an_outage_gives_the_claim_back_uncounted_and_the_retry_succeeds(inline, monkeypatch):
+    job = _job(k=0)
+    storage = get_storage()
+    real_put = storage.put
+
+    def down(key, data):
+        raise StorageUnavailable("S3 is out")
+
+    monkeypatch.setattr(storage, "put", down)
+    with pytest.raises(Interrupted) as raised:
+        runner.run(STUDENT, job.id, ME, inline)
+    assert raised.value.fence is None  # released: the retry claims afresh
+    row = jobs.get(job.id)
+    assert row.status is JobStatus.QUEUED and row.student_attempts == 0 and "S3 is out" in row.last_transient_error
+
+    monkeypatch.setattr(storage, "put", real_put)
+    assert runner.run(STUDENT, job.id, ME, inline).job.status is JobStatus.SUCCEEDED
+    assert jobs.get(job.id).student_attempts == 1  # the outage's claim was given back, not counted as a crash
+
+
+def test_a_crash_propagates_and_keeps_the_claim_until_its_holder_is_gone(inline, monkeypatch):
+    job = _job(k=0)
+
+    class Broken:
+        def generate(self, *args, **kwargs):
+            raise RuntimeError("CUDA error: an illegal memory access")
+
+    monkeypatch.setattr(registry, "student", lambda preset: Broken())
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        runner.run(STUDENT, job.id, ME, inline)
+    assert jobs.get(job.id).status is JobStatus.STUDENT_RUNNING  # held: the lease, or the task, decides
+
+    monkeypatch.undo()
+    assert runner.run(STUDENT, job.id, Claimant("other@here/2"), inline) is runner.SKIPPED  # a live holder is trusted
+    taken = runner.run(STUDENT, job.id, Claimant("other@here/2", holder_gone=lambda holder: True), inline)
+    assert taken.job.status is JobStatus.SUCCEEDED and taken.job.student_attempts == 2
+
+
+def test_a_cancel_stops_the_model_between_steps_and_a_cancelled_job_is_skipped(inline, monkeypatch):
+    from shared.jobs import client
+
+    job = _job(k=0)
+    real = registry.student("null")
+
+    class CancelledMidway:
+        def generate(self, *args, **kwargs):
+            client.cancel(job.id)  # the user cancels while step 1 runs
+            cancel.step_done(1)  # the adapter's per-step check sees it
+            return real.generate(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "student", lambda preset: CancelledMidway())
+    assert runner.run(STUDENT, job.id, ME, inline) is runner.SKIPPED
+    row = jobs.get(job.id)
+    assert row.status is JobStatus.CANCELLED and row.student_image_key is None
+
+    monkeypatch.undo()
+    assert runner.run(STUDENT, job.id, ME, inline) is runner.SKIPPED  # a message for it arriving later does nothing
+
+
+def test_a_duplicate_message_does_nothing(inline):
+    job = _job(k=0)
+    first = runner.run(STUDENT, job.id, ME, inline)
+    assert first.finished
+    assert runner.run(STUDENT, job.id, ME, inline) is runner.SKIPPED
+    assert runner.run(TEACHER, job.id, ME, inline) is runner.SKIPPED  # no teacher stage for a finished job
+    assert jobs.get(job.id).student_attempts == 1
+
+
+# -- the base task, through task.apply (Celery runs it eagerly, in this thread) ---------------------------------
+
+
+@pytest.fixture()
+def tasks_inline(inline):
+    from tasks import stages
+
+    return stages
+
+
+def test_the_task_routes_and_sends_the_teacher_message(tasks_inline, monkeypatch):
+    sent = []
+    monkeypatch.setattr("tasks.base.send_stage", lambda stage, job_id, priority: sent.append((stage, job_id)))
+    finish, teach = _job(k=0), _job(k=100)
+    assert tasks_inline.student.apply(args=[finish.id]).get() == "succeeded"
+    assert tasks_inline.student.apply(args=[teach.id]).get() == "teacher"
+    assert sent == [(TEACHER, teach.id)]
+    assert tasks_inline.teacher.apply(args=[teach.id]).get() == "succeeded"
+
+
+def test_the_task_waits_out_an_outage_then_succeeds(tasks_inline, monkeypatch):
+    job = _job(k=0)
+    storage = get_storage()
+    real_put, calls = storage.put, []
+
+    def flaky(key, data):
+        calls.append(key)
+        if len(calls) == 1:
+            raise StorageUnavailable("S3 is out")
+        return real_put(key, data)
+
+    monkeypatch.setattr(storage, "put", flaky)
+    monkeypatch.setattr("tasks.base.full_jitter", lambda retries: 0.0)
+    assert tasks_inline.student.apply(args=[job.id]).get() == "succeeded"
+    row = jobs.get(job.id)
+    assert row.transient_retries == 1 and row.student_attempts == 1
+
+
+def test_the_task_fails_the_job_once_the_outage_outlasts_its_budget(tasks_inline, monkeypatch):
+    job = _job(k=0)
+    monkeypatch.setattr(get_storage(), "put", lambda key, data: (_ for _ in ()).throw(StorageUnavailable("out")))
+    assert tasks_inline.student.apply(args=[job.id], kwargs={"outage_since": 1.0}).get() == "failed"
+    row = jobs.get(job.id)
+    assert row.status is JobStatus.FAILED and "ADQ_TRANSIENT_RETRY_FOR_S" in row.error
+
+
+def test_the_task_fails_a_crashing_job_and_skips_a_cancelled_or_duplicate_one(tasks_inline, monkeypatch):
+    from shared.jobs import client
+
+    crash, cancelled, dup = _job(k=0), _job(k=0), _job(k=0)
+
+    class Broken:
+        def generate(self, *args, **kwargs):
+            raise ValueError("bad latent shape")
+
+    with monkeypatch.context() as m:
+        m.setattr(registry, "student", lambda preset: Broken())
+        assert tasks_inline.student.apply(args=[crash.id]).get() == "failed"
+    assert "bad latent shape" in jobs.get(crash.id).error
+
+    client.cancel(cancelled.id)
+    assert tasks_inline.student.apply(args=[cancelled.id]).get() == "skipped"
+    assert tasks_inline.student.apply(args=[dup.id]).get() == "succeeded"
+    assert tasks_inline.student.apply(args=[dup.id]).get() == "skipped"
