@@ -45,6 +45,17 @@ def configured(**env: str):
         reset_process()
 
 
+def stored(storage, key: str) -> bool:
+    """Whether an object is there (the product never asks: it reads, or deletes idempotently)."""
+    from shared.core.errors import ObjectNotFound
+
+    try:
+        storage.get(key)
+        return True
+    except ObjectNotFound:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -54,7 +54,7 @@ class Child:
                 self.proc.wait()
 
 
-def _interrupt(signum, frame):
+def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 

@@ -73,7 +73,3 @@ OPERATOR_RETRY: dict[JobStatus, frozenset[JobStatus]] = {
 def sources_for(target: JobStatus) -> frozenset[JobStatus]:
     """Every state from which ``target`` may be entered."""
     return frozenset(src for src, targets in ALLOWED.items() if target in targets)
-
-
-def can_transition(src: JobStatus, dst: JobStatus) -> bool:
-    return dst in ALLOWED[src]

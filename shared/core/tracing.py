@@ -3,7 +3,7 @@ through the student, the teacher and the webhook. The Celery instrumentation (ta
 context in each message's headers, so a task's span is the child of the span that sent it.
 
 Exporters: ``otlp`` (OTLP over HTTP; the standard OTEL_EXPORTER_OTLP_* variables say where), ``console``, and
-``memory`` (the SDK's in-memory exporter, for tests: ``finished_spans()``)."""
+``memory`` (the SDK's in-memory exporter, which tests read)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ from shared.core.errors import InputError
 EXPORTERS = ("otlp", "console", "memory")
 _lock = threading.Lock()
 _state: dict = {}
-
-
-def enabled() -> bool:
-    return bool(get_settings().otel_exporter)
 
 
 def setup(service: str) -> bool:
@@ -56,9 +52,3 @@ def setup(service: str) -> bool:
         trace.set_tracer_provider(provider)
         _state.update(exporter=exporter)
         return True
-
-
-def finished_spans() -> list:
-    """The spans the ``memory`` exporter holds (tests)."""
-    exporter = _state.get("exporter")
-    return list(exporter.get_finished_spans()) if hasattr(exporter, "get_finished_spans") else []

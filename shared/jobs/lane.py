@@ -69,7 +69,6 @@ class ModelLane:
         self._pending: deque[_Call] = deque()
         self._cond = threading.Condition()
         self._stopped = False
-        self.busy_s = 0.0  # model seconds so far (read by tests and benchmarks)
         self._thread = threading.Thread(target=self._loop, name="adq-model-lane", daemon=True)
         self._thread.start()
 
@@ -143,6 +142,5 @@ class ModelLane:
                 continue
             finally:
                 seconds = time.perf_counter() - t0
-                self.busy_s += seconds
             for c, v in zip(batch, values):
                 c.future.set_result(Timed(v, seconds / len(batch), len(batch)))

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from shared.core.config import Settings, get_settings
 from shared.core.constants import STUDENT_QUEUE, STUDENT_TASK, TEACHER_QUEUE, TEACHER_TASK
-from shared.core.errors import InputError
 from shared.core.status import JobStatus
 
 
@@ -61,11 +60,3 @@ TEACHER = Stage(
     "teacher_time_limit_s",
 )
 STAGES: tuple[Stage, ...] = (STUDENT, TEACHER)
-BY_NAME = {s.name: s for s in STAGES}
-
-
-def stage_named(name: str) -> Stage:
-    try:
-        return BY_NAME[name]
-    except KeyError:
-        raise InputError(f"unknown stage {name!r}; choose one of {', '.join(BY_NAME)}") from None

@@ -35,7 +35,6 @@ class Storage(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str = "image/png") -> None: ...
     def get(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def link(self, key: str, expires_s: int | None = None) -> str: ...
     def check(self) -> None: ...
@@ -72,9 +71,6 @@ class FileStorage:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise ObjectNotFound(f"object {key!r} not found under {self.root}") from None
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
         """Idempotent: a key already gone is not an error."""
@@ -147,13 +143,6 @@ class S3Storage:
 
     def get(self, key: str) -> bytes:
         return self._call("get", key, self.client.get_object, Key=self._key(key))["Body"].read()
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._call("head", key, self.client.head_object, Key=self._key(key))
-            return True
-        except ObjectNotFound:
-            return False
 
     def delete(self, key: str) -> None:
         """Idempotent: S3 answers a delete of a missing key with success."""

@@ -18,8 +18,6 @@ from pathlib import Path
 from shared.core.errors import CalibrationError, InputError
 from shared.method.params import check_k
 
-SEED_KEYS = tuple(str(k) for k in range(10, 100, 10))
-
 
 @dataclass(frozen=True)
 class Percentiles:

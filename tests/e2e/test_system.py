@@ -13,6 +13,7 @@ from shared.method import cascade
 from shared.method.percentiles import read_prompts
 from shared.method.presets import DATA_DIR
 from tasks import client
+from tests.helpers import stored
 
 N_JOBS = 40
 
@@ -38,7 +39,7 @@ def test_forty_jobs_end_to_end(system):
     store = get_storage()
     for v in done:
         row = jobs.get(v.id)
-        assert store.exists(row.final_image_key) and store.exists(row.student_image_key)
+        assert stored(store, row.final_image_key) and stored(store, row.student_image_key)
         assert row.teacher_used == (row.student_score < row.tau)
         expected_final = f"jobs/{v.id}/final.png" if row.teacher_used else f"jobs/{v.id}/student.png"
         assert row.final_image_key == expected_final

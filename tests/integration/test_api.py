@@ -15,7 +15,7 @@ from shared.jobs.db.models import Job
 from shared.jobs.db.session import session_scope
 from shared.jobs.holders import Claimant
 from shared.jobs.stage import STUDENT
-from tests.helpers import configured
+from tests.helpers import configured, stored
 
 KEYS = "alice:key-alice-123,bob:key-bob-456"
 ALICE = {"Authorization": "Bearer key-alice-123"}
@@ -122,7 +122,7 @@ def test_retention_prunes_images_and_an_expired_image_answers_410(api):
     assert prune(ttl_s=3600) == 0  # finished just now
     time.sleep(0.05)
     assert prune(ttl_s=0.01) == 1 and prune(ttl_s=0.01) == 0
-    assert not get_storage().exists(f"jobs/{job['id']}/final.png")
+    assert not stored(get_storage(), f"jobs/{job['id']}/final.png")
     gone = api.get(f"/v1/jobs/{job['id']}/image", headers=ALICE)
     assert gone.status_code == 410 and "expired" in gone.json()["error"]
     assert api.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()["expired"] is True

@@ -6,13 +6,15 @@ from shared.core.errors import AttemptsExhausted
 from shared.core.status import JobStatus, Route
 from shared.jobs.db import jobs, operator, outbox
 from shared.jobs.holders import Claimant
-from shared.jobs.stage import STUDENT, stage_named
+from shared.jobs.stage import STAGES, STUDENT
 from tests.factories import job
 
 
 def claim(job_id, stage="student", reclaim=False, worker="w1", lease_s=60):
     """reclaim: the current holder is known to be gone (its process died), so its live claim may be taken over."""
-    return jobs.claim(job_id, stage_named(stage), Claimant(worker, holder_gone=lambda _holder: reclaim), lease_s)
+    return jobs.claim(
+        job_id, {s.name: s for s in STAGES}[stage], Claimant(worker, holder_gone=lambda _holder: reclaim), lease_s
+    )
 
 
 def finish_student(c, teacher_used):

@@ -106,7 +106,6 @@ def test_model_time_is_shared_across_a_batch():
     out = _callers(lane, [("batched",)] * 2, fn, [1, 2])
     lane.stop()
     assert all(r.batch == 2 and 0.09 < r.seconds < 0.2 for r in out), out
-    assert 0.19 < lane.busy_s < 0.5
 
 
 def test_a_stuck_model_call_exits_the_process_so_it_is_restarted():

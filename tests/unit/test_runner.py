@@ -19,7 +19,7 @@ from shared.jobs.storage import get_storage
 from shared.method import cancel
 from shared.method.models import registry
 from tests import factories
-from tests.helpers import configured
+from tests.helpers import configured, stored
 
 ME = Claimant("test@here/1")
 
@@ -42,7 +42,7 @@ def test_student_routes_to_the_teacher_below_tau_and_finishes_above(inline):
     to_teacher = runner.run(STUDENT, low.id, ME, inline)
     assert to_teacher.route is Route.TEACHER and to_teacher.job.status is JobStatus.TEACHER_QUEUED
     assert to_teacher.job.tau == pytest.approx(1.0) and to_teacher.job.tau_source == "calibration"
-    assert get_storage().exists(to_teacher.job.student_image_key)
+    assert stored(get_storage(), to_teacher.job.student_image_key)
 
     done = runner.run(STUDENT, high.id, ME, inline)
     assert done.route is Route.FINISH and done.finished and done.job.status is JobStatus.SUCCEEDED
