@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADQ := $(VENV)/bin/adq
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint services browser bench calibrate-tiny clean
+.PHONY: install demo test test-fast lint docs services browser bench calibrate-tiny clean
 
 install: $(STAMP)
 
@@ -29,7 +29,11 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: install lint services browser
+# The documentation site, into .adq/site; --strict fails on a broken link or a page outside the navigation.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: install lint docs services browser
 	$(PY) -m pytest -q --durations=15
 
 test-fast: install

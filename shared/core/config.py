@@ -21,8 +21,10 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under home.")
     storage_url: str = Field("", description="s3://bucket/prefix or file:///path; empty means file:// under home.")
     s3_endpoint_url: str | None = Field(None, description="Endpoint of an S3-compatible server.")
-    s3_region: str = "us-east-1"
-    presign_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    s3_region: str = Field("us-east-1", description="Region the S3 client signs for.")
+    presign_expiry_s: int = Field(
+        3600, ge=1, le=7 * 24 * 3600, description="Lifetime of the presigned image links a job view carries."
+    )
 
     preset: str = Field("tiny", description="Default preset for submitted jobs (`adq demo` runs shapes).")
     presets_file: str = Field(
@@ -57,9 +59,11 @@ class Settings(BaseSettings):
 
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.
-    student_time_limit_s: int = Field(300, ge=1)
-    teacher_time_limit_s: int = Field(900, ge=1)
-    visibility_timeout_s: int = Field(3600, ge=2)
+    student_time_limit_s: int = Field(300, ge=1, description="Hard time limit of a student stage (soft: 10 s less).")
+    teacher_time_limit_s: int = Field(900, ge=1, description="Hard time limit of a teacher stage (soft: 10 s less).")
+    visibility_timeout_s: int = Field(
+        3600, ge=2, description="Redis redelivers an unacknowledged message after this; must exceed both hard limits."
+    )
     unacked_restore_interval_s: int = Field(10, ge=1, description="How often Redis workers look for lost messages.")
     max_attempts: int = Field(3, ge=1, le=100, description="Crashed claims per stage before the job fails.")
     retry_backoff_s: float = Field(2.0, gt=0, description="Base of the exponential, fully jittered backoff.")
@@ -104,8 +108,8 @@ class Settings(BaseSettings):
     )
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
     webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
-    webhook_timeout_s: float = Field(10.0, gt=0)
-    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook delivery attempt.")
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a webhook gives up.")
     # The API for web backends (docs/http-api.md).
     rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
     rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
@@ -116,14 +120,14 @@ class Settings(BaseSettings):
     api_insecure: bool = Field(False, description="Let `adq api` serve a non-loopback address with no API keys.")
     api_url: str = Field("", description="The CLI talks to this gateway over HTTP instead of the database.")
     api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")
-    flower_user: str = "admin"
+    flower_user: str = Field("admin", description="Flower basic-auth user.")
     flower_password: str = Field("", description="Flower basic-auth password; empty refuses to start Flower.")
     metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")
 
     # Input bounds.
-    max_prompt_chars: int = Field(2000, ge=1)
-    max_steps: int = Field(200, ge=1)
-    max_image_side: int = Field(4096, ge=8)
+    max_prompt_chars: int = Field(2000, ge=1, description="Longest prompt a job may carry.")
+    max_steps: int = Field(200, ge=1, description="Most student or teacher denoising steps a job may ask for.")
+    max_image_side: int = Field(4096, ge=8, description="Largest width or height a job may ask for.")
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

@@ -1,0 +1,30 @@
+"""MkDocs hooks: the settings reference is rendered from ``Settings.model_fields`` at build time, so it cannot
+drift from the code, and the committed benchmark results are published beside the pages (``results/...``), so the
+pages link them instead of copying their tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "data" / "results"
+MARKER = "<!-- settings-table -->"
+
+
+def on_files(files, config):
+    for path in sorted(p for p in RESULTS.rglob("*") if p.is_file()):
+        uri = "results/" + path.relative_to(RESULTS).as_posix()
+        if path.suffix == ".md":  # shown as files, not pages: they are outputs, outside the navigation
+            uri += ".txt"
+        files.append(File.generated(config, uri, abs_src_path=str(path)))
+    return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    if MARKER not in markdown:
+        return markdown
+    from workers.docs import settings_table
+
+    return markdown.replace(MARKER, settings_table())
