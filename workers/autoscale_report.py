@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS, Result, quality_curve, simulate
+from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS, FrontierPricing, Result, quality_curve, simulate
 from shared.control.sizing import PolicyConfig
 
 JSON_KEYS = "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs".split()
@@ -54,6 +54,16 @@ def plot(cfg: PolicyConfig, results: list[Result], path: Path, dt: float) -> Non
     plt.close(fig)
 
 
+def frontier_pricing(path: Path) -> FrontierPricing:
+    """The simulator's prices from `adq tune`'s frontier.json: every point it measured, at the preset's own S and T."""
+    from shared.method import frontier
+    from shared.method.presets import get_preset
+
+    data = json.loads(Path(path).read_text())
+    preset = get_preset(data["preset"])
+    return FrontierPricing(frontier.from_json(data["points"]), preset.student_steps, preset.teacher_steps)
+
+
 def report(
     cfg: PolicyConfig,
     seed: int = 0,
@@ -63,11 +73,17 @@ def report(
     policies=POLICIES,
     controls=CONTROLS,
     json_path: Path | None = None,
+    frontier_file: Path | None = None,
 ) -> list[dict]:
+    """Every (scenario, scaling, control). With a tune's frontier file, quality comes from its points for every
+    control (one scale for all rows), and the slo+frontier control is added."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    quality = quality_curve()
+    quality, pricing = quality_curve(), None
+    if frontier_file is not None:
+        pricing = frontier_pricing(frontier_file)
+        controls = tuple(controls) + (() if "slo+frontier" in controls else ("slo+frontier",))
     results = [
-        simulate(cfg, p, seed=seed, dt=dt, control=c, scenario=s, quality=quality)
+        simulate(cfg, p, seed=seed, dt=dt, control=c, scenario=s, quality=quality, frontier=pricing)
         for s in scenarios
         for p in policies
         for c in controls

@@ -33,6 +33,26 @@ from workers.commands import (
 from workers.job_commands import _cancel, _jobs, _prune, _result, _retry, _status, _submit, _watch
 
 
+def _ints(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: comma-separated integers") from None
+
+
+def _floats(value: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: comma-separated numbers") from None
+
+
+def _tune(a) -> int:
+    from workers.tune import command
+
+    return command(a)
+
+
 def add_job_options(p: argparse.ArgumentParser) -> None:
     """One flag per settable job parameter, generated from the schema (its type, choices and description)."""
     import enum
@@ -134,6 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int)
     p.set_defaults(fn=_calibrate)
 
+    p = sub.add_parser("tune", help="search k, sigma, teacher steps and strategy for the best judge score per budget")
+    p.add_argument("prompts", help="validation prompts: CSV with a caption column, or one prompt per line")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--budget", type=float, action="append", default=[], help="mean steps per image (repeatable)")
+    p.add_argument(
+        "--budget-seconds", type=float, action="append", default=[], help="measured seconds per image (repeatable)"
+    )
+    p.add_argument("--judge", help="estimator kind or module:callable that grades (default: the preset's judge)")
+    p.add_argument("--out", default=".adq/tune", help="folder for the frontier, plot, table, presets and cache")
+    p.add_argument("--student-steps", type=_ints, help="comma-separated (default: the preset's)")
+    p.add_argument("--teacher-steps", type=_ints, help="comma-separated (default: 4,8,12,16,20)")
+    p.add_argument("--sigmas", type=_floats, help="comma-separated rollbacks for refinement (default: 0.3,0.5,0.7)")
+    p.add_argument("--ks", type=_ints, help="comma-separated teacher shares (default: 0,10,...,100)")
+    p.add_argument("--strategies", type=lambda v: tuple(v.split(",")), help="regenerate,refine (default: both)")
+    p.add_argument("--limit", type=int, help="use only the first N prompts")
+    p.add_argument("--heldout", metavar="FILE", help="grade each recommendation against the preset's own setting here")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--record", action="store_true", help="record the frontier for the preset: control policies use it")
+    p.set_defaults(fn=_tune)
+
     p = sub.add_parser("worker", help="run a worker pool bound to its queue")
     p.add_argument("pool", choices=["student", "teacher", "webhooks"])
     p.add_argument(
@@ -187,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="only these scenarios (repeatable)")
     p.add_argument("--scaling", action="append", choices=POLICIES, help="only these scaling policies")
-    p.add_argument("--control", action="append", choices=CONTROLS, help="only these control policies")
+    p.add_argument(
+        "--control", action="append", choices=(*CONTROLS, "slo+frontier"), help="only these control policies"
+    )
+    p.add_argument("--frontier", help="a tune's frontier.json: price quality by it, and add the slo+frontier control")
     p.set_defaults(fn=_simulate)
 
     p = sub.add_parser("train-shapes", help="train the shapes world's teacher, student, estimator and judge")

@@ -225,6 +225,7 @@ def _simulate(a) -> int:
         policies=a.scaling or POLICIES,
         controls=a.control or CONTROLS,
         json_path=Path(a.json) if a.json else None,
+        frontier_file=Path(a.frontier) if a.frontier else None,
     )
     return 0
 

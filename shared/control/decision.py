@@ -11,8 +11,9 @@ from shared.control.policy import effective_k
 from shared.control.published import Published
 from shared.core.config import get_settings
 from shared.core.status import Route
-from shared.jobs.db import calibrations
+from shared.jobs.db import calibrations, frontiers
 from shared.method import cascade
+from shared.method.frontier import Point, best_for_work
 from shared.method.params import JobParams
 
 
@@ -41,6 +42,10 @@ class Decider:
         k = effective_k(
             params.k, params.k_max, policy, state.share if state else None, state.requested_k if state else None
         )
+        # 1b. Along the tuned frontier: the best setting whose teacher work fits what that share affords
+        point = along_frontier(params, k) if policy != "fixed" else None
+        if point is not None:
+            k = point.setting.k
         # 2. Tau: the live distribution's k-th percentile once it is large enough; the calibration before
         key = live_key(params)
         self.live.record(key, score)
@@ -54,9 +59,21 @@ class Decider:
             tau = calibrations.percentiles(calibration_id).tau(k)
         # 3. Route
         decision = cascade.decide(score, tau, k)
-        return replace(
-            decision, tau_source=source, control_policy=policy, reason=_reason(decision, params.k, policy, source, n)
-        )
+        reason = _reason(decision, params.k, policy, source, n)
+        if point is not None:
+            s = point.setting
+            reason = f"frontier {s.label}; " + reason
+            point = {"k": s.k, "strategy": s.strategy, "sigma": s.sigma, "teacher_steps": s.teacher_steps}
+        return replace(decision, tau_source=source, control_policy=policy, reason=reason[:255], point=point)
+
+
+def along_frontier(params: JobParams, k: int) -> Point | None:
+    """The preset's recorded frontier point (`adq tune --record`) with the job's student steps that is best within
+    the teacher work ``k`` affords at the job's own teacher steps; None when no frontier is recorded."""
+    points = frontiers.latest(params.preset)
+    if not points:
+        return None
+    return best_for_work(points, params.student_steps, k / 100 * params.teacher_steps)
 
 
 def _reason(d: cascade.Decision, asked_k: int, policy: str, source: str, n: int) -> str:

@@ -10,8 +10,10 @@ Scaling (the teacher pool):
 - schedule+queue+controller: also the controller's desired replicas (the metrics-api trigger).
 
 Control (the teacher's share, re-solved every CONTROL_INTERVAL_S by shared.control.policy, as `adq controller`
-does): fixed, slo or fill. Scenario drift: from noon the raw teacher share doubles (traffic that scores lower than
-the calibration, decided with calibration tau).
+does): fixed, slo or fill; and, given a tuned frontier (`adq simulate --frontier`), slo+frontier: the slo share's
+teacher work moves jobs along the frontier (shared.method.frontier.best_for_work), so a teacher job takes that
+point's steps (its service time scales with them) and a job's quality is that point's. Scenario drift: from noon
+the raw teacher share doubles (traffic that scores lower than the calibration, decided with calibration tau).
 
 Latency counts from submit to final image for the jobs routed to the teacher (the others never wait for a GPU).
 GPU-hours count every replica from the moment it is requested, start-up included. Quality per job is the judge
@@ -29,6 +31,7 @@ import numpy as np
 
 from shared.control.policy import Observation, desired_replicas, effective_k, share_for
 from shared.control.sizing import PolicyConfig, keda_numbers
+from shared.method.frontier import Point, best_for_work
 
 DAY = 86_400
 POLICIES = ("static", "queue", "schedule+queue", "schedule+queue+controller")
@@ -45,6 +48,33 @@ def quality_curve(path: Path = QUALITY_FILE):
     ks = np.array(sorted(int(k) for k in table), dtype=float)
     qs = np.array([table[str(int(k))] for k in ks])
     return lambda k: float(np.interp(k, ks, qs))
+
+
+class FrontierPricing:
+    """A tune's points as the simulator prices them: quality at a share k for the preset's own setting (the other
+    controls), and the point the slo+frontier control moves to for a share's teacher work."""
+
+    def __init__(self, points: list[Point], student_steps: int, teacher_steps: int):
+        own = sorted(
+            (p for p in points if p.setting.strategy == "regenerate" and p.setting.student_steps == student_steps
+             and p.setting.teacher_steps == teacher_steps),
+            key=lambda p: p.setting.k,
+        )  # fmt: skip
+        if not own:
+            raise ValueError(f"the frontier file has no regenerate points at S={student_steps}, T={teacher_steps}")
+        self.ks = np.array([p.setting.k for p in own], float)
+        self.qs = np.array([p.quality for p in own])
+        self.points, self.S, self.T = points, student_steps, teacher_steps
+
+    def quality(self, k: float) -> float:
+        return float(np.interp(k, self.ks, self.qs))
+
+    def along(self, share: float) -> tuple[float, float, float]:
+        """(teacher share in percent, service-time scale, quality) of the point the share's work affords."""
+        p = best_for_work(self.points, self.S, share / 100 * self.T)
+        if p is None:
+            return 0.0, 1.0, self.quality(0)
+        return float(p.setting.k), p.teacher_steps_per_image / self.T, p.quality
 
 
 def arrival_rate(cfg: PolicyConfig, t: np.ndarray, bursts: list[tuple[float, float]]) -> np.ndarray:
@@ -107,9 +137,13 @@ def simulate(
     control: str = "fixed",
     scenario: str = "base",
     quality=None,
+    frontier: FrontierPricing | None = None,
 ) -> Result:
     rng = np.random.default_rng(seed)
-    quality = quality or quality_curve()
+    quality = frontier.quality if frontier is not None else (quality or quality_curve())
+    on_frontier = control == "slo+frontier"
+    if on_frontier and frontier is None:
+        raise ValueError("the slo+frontier control needs a frontier (adq simulate --frontier FILE)")
     steps = int(DAY / dt)
     t = np.arange(steps) * dt
     burst_rng = np.random.default_rng(seed + 1)
@@ -131,6 +165,7 @@ def simulate(
     recent: deque[tuple[float, int]] = deque()  # (time, arrivals) within the controller's arrival window
     desired = static if policy == "static" else 0
     share, want_control, quality_sum, total = cfg.k, 0, 0.0, 0
+    routed_share, service_scale, job_quality = cfg.k, 1.0, quality(cfg.k)
     for i in range(steps):
         now = t[i]
         raw = raw_share(cfg, scenario, now)
@@ -146,18 +181,23 @@ def simulate(
                 teacher_service_s=cfg.teacher_time_s,
                 teacher_workers=len(busy_until),
             )
+            solved = "slo" if on_frontier else control
             share = effective_k(
                 round(raw),
                 cfg.k_max if control == "fill" else None,
-                control,
-                share_for(control, obs, teacher_target),
+                solved,
+                share_for(solved, obs, teacher_target),
                 raw,
             )
+            routed_share, service_scale, job_quality = share, 1.0, quality(share)
+            if on_frontier:  # the share's teacher work, spent on the best point it affords
+                k, service_scale, job_quality = frontier.along(share * cfg.k / max(raw, 1e-9))
+                routed_share = min(100.0, k * raw / cfg.k)
             want_control = min(desired_replicas(obs, teacher_target), keda.teacher_max)
         for _ in range(arrivals[i]):
             total += 1
-            quality_sum += quality(share)
-            if route_rng.random() < share / 100:
+            quality_sum += job_quality
+            if route_rng.random() < routed_share / 100:
                 queue.append(now + rng.uniform(0, dt) + cfg.student_time_s)
         if now >= next_poll:  # the autoscaler's view: waiting messages (and the controller's number)
             next_poll = now + cfg.polling_interval_s
@@ -192,7 +232,7 @@ def simulate(
         for j, free_at in enumerate(busy_until):
             while free_at <= now + dt and queue and queue[0] <= now + dt:
                 start = max(free_at, queue[0])
-                service = cfg.teacher_time_s * rng.lognormal(-0.02, 0.2)
+                service = cfg.teacher_time_s * service_scale * rng.lognormal(-0.02, 0.2)
                 free_at = start + service
                 latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
             busy_until[j] = free_at

@@ -112,6 +112,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
         tau_source=decision.tau_source,
         control_policy=decision.control_policy,
         route_reason=decision.reason,
+        frontier_point=decision.point,
     )
     if row is None:
         return SKIPPED
@@ -121,6 +122,11 @@ def student(claim: Claim, ctx: Context) -> Outcome:
 
 def teacher(claim: Claim, ctx: Context) -> Outcome:
     params = JobParams.of(claim.job)
+    if claim.job.frontier_point:  # the controller moved the job along the tuned frontier (shared.control.decision)
+        moved = claim.job.frontier_point
+        params = params.model_copy(
+            update={key: moved[key] for key in ("strategy", "sigma", "teacher_steps") if moved[key]}
+        )
     # 2. Generate: refine the student's image, or regenerate
     student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
 

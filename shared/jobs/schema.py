@@ -144,6 +144,9 @@ class JobView(JobParams):
     tau_source: str | None = Field(None, description="Where tau came from: live or calibration")
     control_policy: str | None = Field(None, description="The controller's policy at the decision: fixed, slo, fill")
     route_reason: str | None = Field(None, description="Why the job went where it went, in one line")
+    frontier_point: dict | None = Field(
+        None, description="The tuned setting (k, strategy, sigma, teacher_steps) a control policy moved the job to"
+    )
     student_score: float | None
     teacher_used: bool | None
     student_steps_run: int | None

@@ -41,6 +41,7 @@ class Decision:
     tau_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
     control_policy: str = "fixed"
     reason: str = ""
+    point: dict | None = None  # the tuned setting the controller moved the job to (k, strategy, sigma, T), if any
 
     @property
     def teacher_used(self) -> bool:

@@ -26,7 +26,7 @@ PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 BUILT_IN = "built in"
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 # "pipeline": the estimator object of a served AdaptiveDiffusionPipeline (adq worker --pipeline), never loaded by kind.
-ESTIMATOR_KINDS = ("imagereward", "pickscore", "tiny", "shapes", "null", "python", "pipeline")
+ESTIMATOR_KINDS = ("imagereward", "pickscore", "tiny", "shapes", "shapes-judge", "null", "python", "pipeline")
 
 
 class PresetFileError(InputError):
@@ -78,6 +78,7 @@ class Preset:
     regenerator: ModelSpec | None = None  # text2img model for regeneration; None means the teacher's components
     percentiles_file: str | None = None  # shipped calibration under data/percentiles/; default "<name>.json"
     grammar: str | None = None  # "shapes": prompts must parse in the shapes world (its estimator grades attributes)
+    judge: EstimatorSpec | None = None  # grades `adq tune` (never routes); None: tune needs --judge
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 
@@ -138,6 +139,7 @@ class _Preset(_Entry):
     strategy: Strategy = Strategy.REFINE
     percentiles_file: str | None = None
     grammar: Literal["shapes"] | None = None
+    judge: _Estimator | Literal[ESTIMATOR_KINDS] | None = None  # type: ignore[valid-type]
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")
@@ -161,9 +163,13 @@ def _preset(name: str, entry: _Preset, origin: str) -> Preset:
         for role in ("student", "teacher", "regenerator")
         if getattr(entry, role) is not None
     }
-    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator"})
-    estimator = EstimatorSpec(est) if isinstance(est, str) else EstimatorSpec(**est.model_dump())
-    return Preset(name=name, **models, **rest, estimator=estimator, origin=origin)
+    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge"})
+    judge = None if entry.judge is None else _estimator_spec(entry.judge)
+    return Preset(name=name, **models, **rest, estimator=_estimator_spec(est), judge=judge, origin=origin)
+
+
+def _estimator_spec(est) -> EstimatorSpec:
+    return EstimatorSpec(est) if isinstance(est, str) else EstimatorSpec(**est.model_dump())
 
 
 def _where(error: dict) -> str:
@@ -280,7 +286,9 @@ def to_entry(preset: Preset) -> dict:
     for key in ("name", "origin"):
         entry.pop(key)
     entry["strategy"] = Strategy(preset.strategy).value
-    entry["estimator"] = {k: v for k, v in entry["estimator"].items() if v is not None}
+    for key in ("estimator", "judge"):
+        if entry.get(key) is not None:
+            entry[key] = {k: v for k, v in entry[key].items() if v is not None}
     for role in ("student", "teacher", "regenerator"):
         if entry.get(role) is None:
             entry.pop(role, None)

@@ -200,7 +200,7 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 _CLEARED = dict(lease_until=None, error=None, transient_since=None)
 
 
-DECISION_FIELDS = ("tau", "effective_k", "tau_source", "control_policy", "route_reason")
+DECISION_FIELDS = ("tau", "effective_k", "tau_source", "control_policy", "route_reason", "frontier_point")
 
 
 def record_student(

@@ -72,6 +72,18 @@ class DeclaredPreset(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class Frontier(Base):
+    """The Pareto frontier `adq tune --record` stored for a preset: the settings the controller moves jobs along."""
+
+    __tablename__ = "frontiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    preset: Mapped[str] = mapped_column(String(64), index=True)
+    points: Mapped[list] = mapped_column(JSON)  # shared.method.frontier.to_json
+    source: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_owner_created", "owner", "created_at"),)  # a caller's job list, by cursor
@@ -123,6 +135,7 @@ class Job(Base):
     last_transient_error: Mapped[str | None] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # operator retries
     history: Mapped[list | None] = mapped_column(JSON)  # earlier errors, kept across operator retries
+    frontier_point: Mapped[dict | None] = mapped_column(JSON)  # the tuned setting the controller chose, if any
     webhook_delivered: Mapped[str | None] = mapped_column(String(128))  # id of the last event delivered
     webhook_events: Mapped[list | None] = mapped_column(JSON)  # the events the receiver wants; None: all
     # The outbox: set by the same UPDATE that commits the final state, cleared once the event is delivered (or

@@ -220,6 +220,22 @@ class DiffusionTeacher:
             self.regenerator, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **size
         )
 
+    # Batches of the same settings (`adq tune`, `adq bench quality`): each item seeded as its single run is.
+    def regenerate_batch(self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float) -> list[Output]:
+        width, height = self.size or default_size(self.regenerator.pipe)
+        call = {"width": width, "height": height, "num_inference_steps": steps, "guidance_scale": guidance}
+        return _run_batch(self.regenerator, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
+
+    def refine_batch(
+        self, images: list, prompts: list[str], seeds: list[int], *, steps: int, sigma: float, guidance: float
+    ) -> list[Output]:
+        n = steps_for_strength(steps, sigma, type(self.pipe))
+        images = [self._resize(image) for image in images]
+        call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance, "image": images}
+        if self.role.accepts("width"):
+            call |= {"width": images[0].size[0], "height": images[0].size[1]}
+        return _run_batch(self.role, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
+
 
 def _null_image(seed: int, size):
     from PIL import Image

@@ -257,6 +257,8 @@ def load_estimator(spec, device) -> Estimator:
             if not (folder / "model.safetensors").is_file():
                 raise ModelUnavailable(f"shapes estimator weights missing at {folder}; run `adq train-shapes`")
             return AttributeScorer(folder, device)
+        if kind == "shapes-judge":
+            return _shapes_judge(device)
         if kind == "null":
             return NullEstimator()
         if kind == "python":
@@ -333,3 +335,24 @@ def as_batched(estimator) -> Estimator:
     names = [p for p in inspect.signature(score).parameters if p != "self"][:2]
     name = type(estimator).__name__
     return CheckedEstimator(estimator if names == ["prompts", "images"] else PerItemEstimator(estimator), name)
+
+
+class AccuracyJudge:
+    """The shapes judge as an estimator: its score is the fraction of the prompt's attributes it sees (the
+    quality benchmark's measure), so `adq tune` grades on the same scale."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def score(self, prompts, images) -> list[float]:
+        return self.scorer.accuracy(prompts, images)
+
+
+def _shapes_judge(device) -> AccuracyJudge:
+    from shared.method.presets import DATA_DIR
+    from shared.method.shapes.scorers import AttributeScorer
+
+    folder = DATA_DIR / "models" / "shapes" / "judge"
+    if not (folder / "model.safetensors").is_file():
+        raise ModelUnavailable(f"shapes judge weights missing at {folder}; run `adq train-shapes`")
+    return AccuracyJudge(AttributeScorer(folder, device))
