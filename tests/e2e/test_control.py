@@ -131,3 +131,26 @@ def test_two_controllers_elect_one_leader_and_the_other_takes_over(system):
                 p.wait(10)
     r.delete(published.KEY)
     assert TestClient(create_app()).get("/v1/control").status_code == 503  # no fresh value: KEDA's other triggers
+
+
+def test_a_slo_controller_moves_jobs_along_the_recorded_frontier(system):
+    """Real workers: with a frontier recorded and a slo share published, each job's decision picks the point
+    the share's teacher work affords, records it, and its teacher stage runs that point's steps."""
+    from shared.control.policy import ControlState
+    from shared.jobs.db import frontiers
+    from shared.method.frontier import Point, Setting
+
+    cheap = Point(Setting(1, 100, "regenerate", None, 2), 3.0, 2.0, 0.61)
+    rich = Point(Setting(1, 100, "regenerate", None, 4), 5.0, 4.0, 0.64)
+    frontiers.record("null", [cheap, rich], source="e2e")
+    system.worker("student", ADQ_PRESET="null")
+    system.worker("teacher", ADQ_PRESET="null")
+    r = redis.Redis.from_url(system.env["ADQ_BROKER_URL"])
+    published.publish(r, ControlState("slo", 50.0, 100.0, 10.0, 1, time.time(), "e2e"))  # affords 2 steps a job
+    views = [client.submit(f"job {i}", preset="null", k=100, teacher_steps=4, seed=i) for i in range(6)]
+    done = [client.wait(v.id, timeout=120) for v in views]
+    r.delete(published.KEY)
+    assert [v.status for v in done] == ["succeeded"] * len(done), [v.error for v in done]
+    for v in done:
+        assert v.frontier_point == {"k": 100, "strategy": "regenerate", "sigma": None, "teacher_steps": 2}, v
+        assert v.teacher_steps_run == 2 and v.control_policy == "slo" and v.route_reason.startswith("frontier ")
