@@ -14,7 +14,7 @@ from shared.core.status import Strategy
 from shared.method import frontier
 from shared.method import percentiles as cal
 from shared.method.frontier import Point
-from shared.method.presets import Preset, student_settings, to_entry
+from shared.method.presets import Preset, settings_hash, student_settings, to_entry
 from workers.shapes_bench import paired_bootstrap_ci
 
 SERVABLE = (Strategy.REFINE.value, Strategy.REGENERATE.value, "student")  # what a preset can express
@@ -51,10 +51,15 @@ def preset_file(preset: Preset, point: Point, budget: float, by: str, scores: np
     name = f"{preset.name}-tuned-{budget:g}{'s' if by == 'seconds' else ''}"
     settings = student_settings(preset.name, s.student_steps, preset.student_guidance, *preset.student_size)
     settings["preset"] = name
-    pct_path = cal.save(
-        cal.from_scores(scores, {**settings, "n_samples": len(scores), "source": "adq tune"}),
-        out_dir / f"{name}.percentiles.json",
-    )
+    meta = {
+        "preset": name,
+        "student_settings": settings,
+        "settings_hash": settings_hash(settings),
+        "n_samples": len(scores),
+        "estimator": preset.estimator.kind,
+        "source": "adq tune",
+    }  # what calibrate writes
+    pct_path = cal.save(cal.from_scores(scores, meta), out_dir / f"{name}.percentiles.json")
     entry = to_entry(preset) | {"student_steps": s.student_steps, "k": s.k, "percentiles_file": str(pct_path.resolve())}
     if s.strategy != "student":
         entry |= {"strategy": s.strategy, "teacher_steps": s.teacher_steps}

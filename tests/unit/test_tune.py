@@ -83,6 +83,12 @@ def test_the_recommended_setting_is_a_presets_file_that_loads(null_home, tmp_pat
     s = rec["setting"]
     assert (preset.student_steps, preset.k) == (s["student_steps"], s["k"])
     assert preset.percentiles_path.is_file() and (tmp_path / "out" / "frontier.png").stat().st_size > 1000
+    with configured(ADQ_PRESETS_FILE=str(tmp_path / "out" / "null-tuned-6.yaml")):  # it serves: τ is calibrated
+        from shared.jobs.db.calibrations import for_job
+        from shared.method.params import resolve
+
+        calibration_id, percentiles = for_job(resolve("a lamp", preset="null-tuned-6"))
+        assert calibration_id is not None and percentiles.meta["n_samples"] == 24
     assert "| setting |" in (tmp_path / "out" / "frontier.md").read_text()
 
 
