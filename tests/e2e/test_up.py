@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -28,6 +29,10 @@ def _start(tmp_path):
         text=True,
     )
     url = proc.stdout.readline().strip()
+    # The children's logs come through these pipes: read them as they come, or a full pipe blocks `adq up` itself.
+    proc.lines = {"out": [], "err": []}
+    for name, pipe in (("out", proc.stdout), ("err", proc.stderr)):
+        threading.Thread(target=lambda n=name, p=pipe: proc.lines[n].extend(p), daemon=True).start()
     match = re.match(rf"adq up: console at (http://127\.0\.0\.1:{port}/console)#key=(\S+)$", url)
     assert match, url
     page, key = match.groups()
@@ -65,7 +70,9 @@ def test_up_names_a_child_that_dies_and_stops_the_rest(tmp_path):
         workers = [c for c in psutil.Process(proc.pid).children() if "teacher" in c.cmdline()]
         others = [c for c in psutil.Process(proc.pid).children() if "teacher" not in c.cmdline()]
         os.killpg(workers[0].pid, signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(60)
+        time.sleep(0.5)  # the reader threads take the pipes' last lines
+        err = "".join(proc.lines["err"])
     finally:
         if proc.poll() is None:
             proc.kill()
