@@ -8,6 +8,8 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
 from gateway import errors
+from gateway.auth import configured_keys
+from gateway.body import BodyGuard
 from gateway.routes import batches, console, events, jobs, ops
 from shared.core import logs
 from tasks import tracing as tasks_tracing
@@ -22,11 +24,13 @@ def create_app() -> FastAPI:
     from shared.method.presets import all_presets
 
     all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
+    configured_keys()  # so do keys that would fail open or collide (gateway.auth)
     app = FastAPI(title="adq gateway", version="1", description="Adaptive student->teacher diffusion jobs")
     # A request id per request (X-Request-ID, kept when the caller sends one), on the answer and on every log line.
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=_request_id_ok)
     logs.add_field("request_id", correlation_id.get)
     errors.install(app)
+    app.add_middleware(BodyGuard)  # before any route parses a body: its size, and with keys, the caller's key
     if tasks_tracing.setup("adq-gateway"):  # one trace per job, from this request on (ADQ_OTEL_EXPORTER)
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -1,4 +1,8 @@
-"""Bearer API keys from ADQ_API_KEYS ("name:key" pairs or bare keys), compared in constant time."""
+"""Bearer API keys from ADQ_API_KEYS ("name:key" pairs or bare keys), compared in constant time.
+
+The one parser serves the gateway's auth and `adq api`'s exposure check, and refuses what would fail open or
+collide: a value that holds no key (","), a key under MIN_KEY_CHARS or a known placeholder, a name over 64
+characters (the owner column) and two keys with one name (the owner is the name, so they would share a tenant)."""
 
 from __future__ import annotations
 
@@ -7,11 +11,18 @@ import hmac
 
 from fastapi import Header, HTTPException
 
+from shared.core import process
 from shared.core.config import get_settings
+from shared.core.errors import InputError, JobNotFound
+
+MIN_KEY_CHARS = 16
+MAX_NAME_CHARS = 64
+PLACEHOLDERS = {"change-me", "changeme", "change-me-please", "secret", "password", "example", "test", "key", "xxx"}
 
 
 def parse_keys(raw: str) -> dict[str, str]:
-    """key -> name. A bare key is named by a short hash of itself, so names never reveal keys."""
+    """key -> name. A bare key is named by a short hash of itself, so names never reveal keys. Raises InputError
+    naming the fault (and the key's name, never the key)."""
     keys: dict[str, str] = {}
     for item in (part.strip() for part in raw.split(",")):
         if not item:
@@ -19,13 +30,30 @@ def parse_keys(raw: str) -> dict[str, str]:
         name, sep, key = item.partition(":")
         if not sep:
             name, key = "key-" + hashlib.sha256(item.encode()).hexdigest()[:10], item
-        keys[key.strip()] = name.strip()
+        name, key = name.strip(), key.strip()
+        if not name or len(name) > MAX_NAME_CHARS:
+            raise InputError(f"ADQ_API_KEYS: a key name must have 1 to {MAX_NAME_CHARS} characters ({name[:20]!r}…)")
+        if name in keys.values():
+            raise InputError(f"ADQ_API_KEYS: two keys are named {name!r}; a name is a tenant, so each needs its own")
+        if len(key) < MIN_KEY_CHARS or key.lower() in PLACEHOLDERS or len(set(key)) < 4:
+            raise InputError(
+                f"ADQ_API_KEYS: the key named {name!r} is weak or a placeholder; use at least {MIN_KEY_CHARS} "
+                "random characters (python -c 'import secrets; print(secrets.token_urlsafe(24))' prints one)"
+            )
+        keys[key] = name
+    if raw.strip() and not keys:
+        raise InputError(f"ADQ_API_KEYS={raw!r} holds no key: leave it empty to turn auth off, or give name:key pairs")
     return keys
+
+
+def configured_keys() -> dict[str, str]:
+    raw = get_settings().api_keys
+    return process.own(("api keys", raw), lambda: parse_keys(raw))
 
 
 def caller(authorization: str | None = Header(default=None)) -> str | None:
     """The API key's name, or None when auth is off (no keys configured)."""
-    keys = parse_keys(get_settings().api_keys)
+    keys = configured_keys()
     if not keys:
         return None
     scheme, _, token = (authorization or "").partition(" ")
@@ -40,9 +68,10 @@ def caller(authorization: str | None = Header(default=None)) -> str | None:
     return name
 
 
-def check_owner(job_owner: str | None, who: str | None) -> None:
-    if who is not None and job_owner != who:
-        raise HTTPException(403, "this job belongs to another API key")
+def check_owner(owner: str | None, who: str | None, row_id: str, what: str = "job") -> None:
+    """Another key's job answers exactly as a missing one does: a 403 would tell a prober that the id exists."""
+    if who is not None and owner != who:
+        raise JobNotFound(f"no {what} with id {row_id!r}")
 
 
 def operator_names() -> set[str]:

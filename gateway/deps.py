@@ -12,13 +12,14 @@ from shared.jobs.schema import JobView
 
 Caller = Annotated[str | None, Depends(caller)]
 Reader = Annotated[str | None, Depends(reader)]  # None: may read every job (an operator key, or auth off)
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+# Stored scoped by the key's name ("name:key", shared.jobs.client), in a 255-character column: 190 + 1 + 64 fits.
+IdempotencyKey = Annotated[str | None, Header(max_length=190)]
 
 
 def owned_job(job_id: str, who: Reader) -> JobView:
-    """The job, if the caller's key owns it or is an operator's (404 when missing, 403 when another key's)."""
+    """The job, if the caller's key owns it or is an operator's (404 when missing or another key's)."""
     view = client.get(job_id)
-    check_owner(view.owner, who)
+    check_owner(view.owner, who, job_id)
     return view
 
 

@@ -18,6 +18,7 @@ from shared.core.errors import (
     InputError,
     JobConflict,
     JobNotFound,
+    NotEntitled,
     ObjectNotFound,
     RateLimited,
     ResultExpired,
@@ -33,6 +34,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (CalibrationError, 409),
     (InputError, 422),
     (JobNotFound, 404),
+    (NotEntitled, 403),
     (ObjectNotFound, 404),
     (JobConflict, 409),
     (ResultExpired, 410),
@@ -51,6 +53,7 @@ HTTP_TYPES = {
     405: "MethodNotAllowed",
     409: "Conflict",
     410: "Gone",
+    413: "BodyTooLarge",
     422: "InvalidRequest",
     429: "RateLimited",
     500: "InternalError",
@@ -68,7 +71,7 @@ class ErrorResponse(BaseModel):
     detail: str | list | None = None
 
 
-RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 422, 503)}
+RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
 LIMITED = {429: {"model": ErrorResponse, "description": "over ADQ_RATE_LIMIT; see Retry-After"}}
 
 

@@ -1,19 +1,25 @@
-"""Readiness: the broker, the database and the storage are reachable."""
+"""Readiness: the broker, the database and the storage are reachable. The answer names only which dependency is
+down; what went wrong (hosts, users, buckets) goes to the log, never to whoever can reach the probe."""
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import text
 
 from shared.jobs.db.session import get_engine
 from shared.jobs.storage import get_storage
 
+log = logging.getLogger(__name__)
 
-def _check(fn) -> str:
+
+def _check(name: str, fn) -> str:
     try:
         fn()
         return "ok"
     except Exception as exc:  # report, never raise: this is the probe
-        return f"{type(exc).__name__}: {exc}"[:300]
+        log.warning("readiness: the %s is down: %s: %s", name, type(exc).__name__, exc)
+        return "down"
 
 
 def _database() -> None:
@@ -29,4 +35,5 @@ def _broker() -> None:
 
 
 def readiness() -> dict[str, str]:
-    return {"database": _check(_database), "broker": _check(_broker), "storage": _check(get_storage().check)}
+    checks = {"database": _database, "broker": _broker, "storage": lambda: get_storage().check()}
+    return {name: _check(name, fn) for name, fn in checks.items()}

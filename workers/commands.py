@@ -130,7 +130,10 @@ def check_api_exposure(host: str, insecure: bool) -> None:
     """With no API keys the gateway serves anyone who can reach it: only on loopback, unless told that is meant."""
     import ipaddress
 
-    if get_settings().api_keys or insecure or get_settings().api_insecure:
+    from gateway.auth import parse_keys
+
+    # The auth's own parser: "," or a placeholder key is refused here, not read as "keys are set".
+    if parse_keys(get_settings().api_keys) or insecure or get_settings().api_insecure:
         return
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -167,16 +170,13 @@ def _flower(a) -> int:
         raise InputError(
             "set ADQ_FLOWER_PASSWORD (and optionally ADQ_FLOWER_USER): Flower is never served without basic auth"
         )
+    import os
+
     from tasks import app
 
-    app.start(
-        [
-            "flower",
-            f"--address={a.address}",
-            f"--port={a.port}",
-            f"--basic-auth={get_settings().flower_user}:{get_settings().flower_password}",
-        ]
-    )
+    # Flower reads FLOWER_* from the environment: the password never appears in an argument list.
+    os.environ["FLOWER_BASIC_AUTH"] = f"{get_settings().flower_user}:{get_settings().flower_password}"
+    app.start(["flower", f"--address={a.address}", f"--port={a.port}"])
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway import entitlements
 from gateway.auth import check_owner
 from gateway.deps import Caller, IdempotencyKey
 from gateway.errors import LIMITED, RESPONSES
@@ -17,12 +18,14 @@ from shared.jobs.db.models import Batch
 from shared.jobs.schema import BatchRequest, BatchView, JobView, _iso
 from tasks import client as queue
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=RESPONSES)
+router = APIRouter(
+    prefix="/v1/batches", tags=["batches"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
+)
 
 
 def owned_batch(batch_id: str, who: Caller) -> Batch:
     batch = batches.get(batch_id)
-    check_owner(batch.owner, who)
+    check_owner(batch.owner, who, batch_id, what="batch")
     return batch
 
 
@@ -47,9 +50,12 @@ def create_batch(body: BatchRequest, response: Response, who: Caller, idempotenc
     422 naming the item and the field, and nothing is written."""
     if len(body.items) > get_settings().max_batch:
         raise InputError(f"items: a batch holds at most ADQ_MAX_BATCH={get_settings().max_batch} items")
-    hit(who, cost=len(body.items))
+    if len(body.items) > 1:
+        hit(who, cost=len(body.items) - 1)  # one hit per item: the router counted the request's first
     shared = body.shared.model_dump(exclude_none=True) | body.model_dump(exclude={"items", "shared"})
     items = [item.model_dump(exclude_none=True) for item in body.items]
+    for i, item in enumerate(items):
+        entitlements.check(who, shared | item, where=f"items[{i}]: ")
     batch, views = queue.submit_batch(items, shared, owner=who, idempotency_key=scope_key(who, idempotency_key))
     response.headers["Location"] = f"/v1/batches/{batch.id}"
     return view_of(batch, views)

@@ -51,5 +51,10 @@ def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
             timeout=60,
         )
         assert done.returncode == 2 and "--insecure" in done.stderr, done.stderr
-    with configured(ADQ_API_KEYS="web:secret"):
+    with configured(ADQ_API_KEYS="web:8f3kq0zv7LmN2xPw"):
         check_api_exposure("0.0.0.0", insecure=False)
+    for raw, fault in ((",", "holds no key"), ("web:change-me", "weak or a placeholder"), ("web:short", "weak"),
+                       ("a:8f3kq0zv7LmN2xPw,a:9g4lr1aw8MnO3yQx", "two keys are named 'a'"),
+                       ("n" * 65 + ":8f3kq0zv7LmN2xPw", "1 to 64 characters")):  # fmt: skip
+        with configured(ADQ_API_KEYS=raw), pytest.raises(InputError, match=fault):
+            check_api_exposure("0.0.0.0", insecure=False)  # auth would fail open or collide: refused, never served

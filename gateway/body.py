@@ -1,0 +1,59 @@
+"""The request body, guarded before anything parses it.
+
+- A body over ADQ_MAX_BODY_BYTES answers 413 naming the limit: at once from Content-Length, or as soon as a
+  chunked body passes it. Nothing larger than the limit is ever held.
+- With API keys configured, a request that carries a body answers 401 before one byte of it is read, unless its
+  bearer key is valid: an unauthenticated caller cannot make the gateway read (or parse) what it sends.
+
+A pure ASGI middleware: it sees the body as it streams, where a route sees it only once it is whole."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+
+from gateway.auth import caller, configured_keys
+from gateway.errors import error
+from shared.core.config import get_settings
+
+WITH_BODY = ("POST", "PUT", "PATCH")
+
+
+class BodyGuard:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in WITH_BODY:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if configured_keys():
+            try:
+                caller((headers.get(b"authorization") or b"").decode("latin-1") or None)
+            except HTTPException as exc:
+                return await error(401, str(exc.detail), headers=exc.headers)(scope, receive, send)
+        limit = get_settings().max_body_bytes
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _too_large(limit)(scope, receive, send)
+        received = 0
+
+        async def counted():
+            # Raised as the body streams in: the route's body reader passes an HTTPException on as it is (any
+            # other error there becomes FastAPI's 400), and the error table answers it.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, _message(limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _message(limit: int) -> str:
+    return f"request body over ADQ_MAX_BODY_BYTES={limit} bytes"
+
+
+def _too_large(limit: int):
+    return error(413, _message(limit), kind="BodyTooLarge")
