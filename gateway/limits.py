@@ -24,8 +24,10 @@ def _storage_url() -> str:
     return s.effective_broker_url if s.broker_kind == "redis" else "memory://"
 
 
-def rules() -> list:
-    raw = get_settings().rate_limit
+def rules(who: str | None = None) -> list:
+    from gateway.entitlements import of
+
+    raw = of(who).rate_limit or get_settings().rate_limit if who is not None else get_settings().rate_limit
     if not raw:
         return []
     try:
@@ -36,7 +38,7 @@ def rules() -> list:
 
 def hit(who: str | None, cost: int = 1) -> None:
     """Count ``cost`` requests against the caller's key; RateLimited (429, Retry-After) when over a limit."""
-    limits_ = rules()
+    limits_ = rules(who)
     if not limits_:
         return
     limiter = _limiter(_storage_url())

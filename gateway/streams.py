@@ -9,14 +9,17 @@ per poll; the wait between polls is asynchronous, so an open stream holds no thr
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import Counter
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from shared.core.config import get_settings
-from shared.core.errors import InputError
-from shared.jobs.events import Event, Follower
+from shared.core.errors import InputError, RateLimited
+from shared.jobs.events import Event, Follower, newest_id
 
 SSE_RESPONSES = {
     200: {
@@ -26,16 +29,40 @@ SSE_RESPONSES = {
 }
 
 
-def _after(last_event_id: str | None) -> int:
+MAX_EVENT_ID = 2**63 - 1  # the log's ids are BIGINT
+
+
+def _after(last_event_id: str | None) -> int | None:
     if not last_event_id:
-        return 0
+        return None
     try:
         after = int(last_event_id)
     except ValueError:
         raise InputError(f"Last-Event-ID {last_event_id[:40]!r} must be an event id this API sent") from None
-    if after < 0:
-        raise InputError("Last-Event-ID must not be negative")
+    if not 0 <= after <= MAX_EVENT_ID:
+        raise InputError(f"Last-Event-ID must be an event id between 0 and {MAX_EVENT_ID}")
     return after
+
+
+class _Open:
+    """Open streams per key in this gateway process: over ADQ_MAX_STREAMS_PER_KEY a new one answers 429."""
+
+    def __init__(self):
+        self.lock, self.count = threading.Lock(), Counter()
+
+    def take(self, key: str) -> None:
+        cap = get_settings().max_streams_per_key
+        with self.lock:
+            if self.count[key] >= cap:
+                raise RateLimited(f"over ADQ_MAX_STREAMS_PER_KEY={cap} open event streams for this key", 30)
+            self.count[key] += 1
+
+    def give(self, key: str) -> None:
+        with self.lock:
+            self.count[key] -= 1
+
+
+OPEN = _Open()
 
 
 def _message(event: Event) -> ServerSentEvent:
@@ -50,17 +77,29 @@ def _message(event: Event) -> ServerSentEvent:
 
 
 def stream(*, job_id: str | None, owner: str | None, last_event_id: str | None) -> EventSourceResponse:
+    """One job's stream starts at its first event; the stream of every job starts at the newest event unless
+    resumed with Last-Event-ID (it never walks the whole log). A stream ends after ADQ_STREAM_LIFETIME_S: the
+    client reconnects with Last-Event-ID and misses nothing."""
     # owner None: a reader who may see every job (an operator key, or auth off), as the jobs list does.
-    follower = Follower(job_id=job_id, owner=owner, scoped=owner is not None, after=_after(last_event_id))
-    poll_s = get_settings().events_poll_s
+    after = _after(last_event_id)
+    if after is None:
+        after = 0 if job_id is not None else newest_id()
+    key = owner or "-"
+    OPEN.take(key)
+    follower = Follower(job_id=job_id, owner=owner, scoped=owner is not None, after=after)
+    s = get_settings()
+    poll_s, ends_at = s.events_poll_s, time.monotonic() + s.stream_lifetime_s
 
     async def messages():
-        while True:
-            batch = await run_in_threadpool(lambda: [_message(e) for e in follower.poll()])
-            for message in batch:
-                yield message
-            if follower.done:
-                return
-            await anyio.sleep(poll_s)
+        try:
+            while time.monotonic() < ends_at:
+                batch = await run_in_threadpool(lambda: [_message(e) for e in follower.poll()])
+                for message in batch:
+                    yield message
+                if follower.done:
+                    return
+                await anyio.sleep(poll_s)
+        finally:
+            OPEN.give(key)
 
     return EventSourceResponse(messages(), ping=15)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 
+from gateway import entitlements
 from gateway.deps import Reader
 from gateway.errors import RESPONSES
 from gateway.streams import SSE_RESPONSES, stream
 
-router = APIRouter(prefix="/v1/events", tags=["events"], responses=RESPONSES)
+router = APIRouter(
+    prefix="/v1/events", tags=["events"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
+)
 
 
 @router.get("", responses=SSE_RESPONSES, response_class=Response)

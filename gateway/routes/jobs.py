@@ -8,13 +8,13 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
+from gateway import entitlements
 from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from gateway.errors import LIMITED, RESPONSES, ErrorResponse
-from gateway.limits import hit
 from gateway.streams import SSE_RESPONSES, stream
 from shared.core.errors import NoImageYet
 from shared.core.status import JobStatus
@@ -24,7 +24,7 @@ from shared.jobs.schema import ImageLinks, JobRequest, JobView
 from shared.jobs.storage import FileStorage, get_storage
 from tasks import client as queue
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)])
 log = logging.getLogger(__name__)
 
 
@@ -37,15 +37,45 @@ class JobList(BaseModel):
 
 
 def with_links(view: JobView) -> JobView:
+    """The view a caller gets: its image links, and none of the server's own facts (worker hosts and pids, raw
+    exception text, file paths, a webhook receiver's error); operators read those in logs and `adq status`."""
+    view = view.model_copy(update=public_facts(view))
     if view.expired:
         return view
     store = get_storage()
     links = {
-        name: store.link(key)
+        name: _served_link(view.id, name, store.link(key))
         for name, key in (("student", view.student_image_key), ("final", view.final_image_key))
         if key
     }
     return view.model_copy(update={"images": ImageLinks(**links)})
+
+
+def _served_link(job_id: str, which: str, link: str) -> str:
+    # A file:// link is a path on the server: callers get the gateway's own route for the image instead.
+    return f"/v1/jobs/{job_id}/image?which={which}" if link.startswith("file:") else link
+
+
+def public_error(text: str | None) -> str | None:
+    """``stage: ErrorType`` without the exception's own text (hosts, paths, users), or the project's own reason."""
+    if text is None:
+        return None
+    if text.startswith("outage lasted"):
+        return text.split("; last error", 1)[0]
+    return ": ".join(text.split(": ")[:2])
+
+
+def public_facts(view: JobView) -> dict:
+    history = [{**h, "error": public_error(h.get("error"))} for h in view.history or []]
+    webhook = {**view.webhook, "last_error": None} if view.webhook else view.webhook
+    return {
+        "student_worker": None,
+        "teacher_worker": None,
+        "last_transient_error": None,
+        "history": history,
+        "error": public_error(view.error),
+        "webhook": webhook,
+    }
 
 
 def scope_key(who: str | None, key: str | None) -> str | None:
@@ -55,7 +85,7 @@ def scope_key(who: str | None, key: str | None) -> str | None:
 
 @router.post("", status_code=202, response_model=JobView, responses=LIMITED)
 def create_job(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
-    hit(who)
+    entitlements.check(who, body.model_dump())
     view = queue.submit(
         body.prompt, idempotency_key=scope_key(who, idempotency_key), owner=who, **body.model_dump(exclude={"prompt"})
     )

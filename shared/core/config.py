@@ -107,16 +107,28 @@ class Settings(BaseSettings):
         "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
     )
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
-    webhook_allow_private: bool = Field(False, description="Allow webhooks to loopback/private/link-local hosts.")
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhooks to hosts that are not public (and to any port): development only."
+    )
+    webhook_ports: str = Field("443,80,8443", description="Comma-separated ports webhook URLs may name.")
     webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook delivery attempt.")
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a webhook gives up.")
     # The API for web backends (docs/http-api.md).
     rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
+    key_entitlements: str = Field(
+        "",
+        description='JSON by key name ("default" for the rest): presets, max_priority, max_k, max_teacher_steps, '
+        "rate_limit. Unnamed keys: normal priority at most, k up to 100, 50 teacher steps (docs/http-api.md).",
+    )
     rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
     fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")
     max_batch: int = Field(100, ge=1, le=10000, description="Most prompts in one POST /v1/batches.")
     result_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Seconds finished jobs keep images; 0 keeps them.")
     events_poll_s: float = Field(0.5, gt=0, le=10, description="How often an event stream looks for new events.")
+    max_streams_per_key: int = Field(8, ge=1, description="Open event streams per API key, per gateway process.")
+    stream_lifetime_s: float = Field(
+        3600.0, gt=0, description="An event stream ends after this; clients resume with Last-Event-ID."
+    )
     api_insecure: bool = Field(False, description="Let `adq api` serve a non-loopback address with no API keys.")
     api_url: str = Field("", description="The CLI talks to this gateway over HTTP instead of the database.")
     api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")
@@ -125,6 +137,9 @@ class Settings(BaseSettings):
     metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")
 
     # Input bounds.
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the gateway reads; larger ones answer 413 unread."
+    )
     max_prompt_chars: int = Field(2000, ge=1, description="Longest prompt a job may carry.")
     max_steps: int = Field(200, ge=1, description="Most student or teacher denoising steps a job may ask for.")
     max_image_side: int = Field(4096, ge=8, description="Largest width or height a job may ask for.")

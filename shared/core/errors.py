@@ -62,6 +62,10 @@ class ResultExpired(AdqError):
     """The job's images were deleted by retention (ADQ_RESULT_TTL_S); HTTP answers 410."""
 
 
+class NotEntitled(AdqError):
+    """The API key's entitlements (ADQ_KEY_ENTITLEMENTS) do not allow this preset, priority, k or teacher steps."""
+
+
 class RateLimited(AdqError):
     """The API key is over ADQ_RATE_LIMIT; ``retry_after_s`` says when to try again."""
 

@@ -87,6 +87,12 @@ def _status_events(cursor: Cursor, job_id: str | None, owner: str | None, scoped
     ]
 
 
+def newest_id() -> int:
+    """The id of the newest event in the log (0 when it is empty): where a new stream of every job starts."""
+    with session_scope() as s:
+        return int(s.scalar(select(func.max(JobEvent.id))) or 0)
+
+
 def position(job: Job) -> int | None:
     """Jobs ahead of this one in its queue (same queue priority or a better one, waiting longer), or None."""
     if job.status not in WAITS:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from shared.core.config import get_settings
 from shared.core.status import TERMINAL
 from shared.jobs.db.jobs import utcnow
-from shared.jobs.db.models import Job
+from shared.jobs.db.models import Job, JobEvent
 from shared.jobs.db.session import session_scope
 from shared.jobs.storage import get_storage
 
@@ -55,5 +55,17 @@ def prune(ttl_s: float | None = None, limit: int = 1000, dry_run: bool = False) 
                 .execution_options(synchronize_session=False)
             )
         expired += 1
-    log.info("pruned %d jobs older than %g s", expired, ttl_s)
+    events = 0 if dry_run else prune_events(ttl_s)
+    log.info("pruned %d jobs and %d events older than %g s", expired, events, ttl_s)
     return expired
+
+
+def prune_events(ttl_s: float, limit: int = 10_000) -> int:
+    """Delete up to ``limit`` event-log rows older than ``ttl_s``: a stream resumes within hours, not weeks, and
+    the log would otherwise grow with every job ever run."""
+    cutoff = utcnow() - timedelta(seconds=ttl_s)
+    with session_scope() as s:
+        ids = list(s.scalars(select(JobEvent.id).where(JobEvent.at < cutoff).order_by(JobEvent.id).limit(limit)))
+        if ids:
+            s.execute(delete(JobEvent).where(JobEvent.id.in_(ids)).execution_options(synchronize_session=False))
+    return len(ids)

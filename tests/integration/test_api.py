@@ -17,14 +17,17 @@ from shared.jobs.holders import Claimant
 from shared.jobs.stage import STUDENT
 from tests.helpers import configured, stored
 
-KEYS = "alice:key-alice-123,bob:key-bob-456"
-ALICE = {"Authorization": "Bearer key-alice-123"}
-BOB = {"Authorization": "Bearer key-bob-456"}
+KEYS = "alice:key-alice-0123456789,bob:key-bob-0123456789"
+ALICE = {"Authorization": "Bearer key-alice-0123456789"}
+BOB = {"Authorization": "Bearer key-bob-0123456789"}
 
 
 @pytest.fixture()
 def api(sqlite_env):
-    with configured(ADQ_API_KEYS=KEYS, ADQ_WEBHOOK_SECRET="s3cret", ADQ_EVENTS_POLL_S="0.05"):
+    grants = '{"default": {"max_priority": "high"}}'  # the priority tests send high-priority jobs
+    with configured(
+        ADQ_API_KEYS=KEYS, ADQ_WEBHOOK_SECRET="s3cret", ADQ_EVENTS_POLL_S="0.05", ADQ_KEY_ENTITLEMENTS=grants
+    ):
         from gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
@@ -91,7 +94,7 @@ def test_a_batch_is_all_or_nothing_with_its_own_idempotency_key(api):
     with session_scope() as s:
         assert s.query(Job).count() == before  # nothing written
 
-    assert api.get(f"/v1/batches/{batch['id']}", headers=BOB).status_code == 403
+    assert api.get(f"/v1/batches/{batch['id']}", headers=BOB).status_code == 404
     _finish(batch["job_ids"][0])
     cancelled = api.post(f"/v1/batches/{batch['id']}/cancel", headers=ALICE).json()
     assert cancelled["status"] == {"succeeded": 1, "cancelled": 1} and cancelled["done"]
@@ -157,7 +160,7 @@ def test_job_events_replay_from_last_event_id_and_end_after_the_terminal_event(a
     assert [d["status"] for k, _, d in resumed if k == "status"] == ["student_running", "succeeded"]
     caught_up = _events(api, f"/v1/jobs/{job['id']}/events", ALICE | {"Last-Event-ID": events[-1][1]})
     assert caught_up == []  # nothing missed, and the stream ends: the job had finished
-    assert api.get(f"/v1/jobs/{job['id']}/events", headers=BOB).status_code == 403
+    assert api.get(f"/v1/jobs/{job['id']}/events", headers=BOB).status_code == 404
 
 
 def test_a_waiting_job_streams_progress_with_its_position(api):
@@ -190,7 +193,7 @@ def test_the_typed_client_against_the_app(api):
     from shared.core.errors import InputError, JobConflict, JobNotFound
     from shared.sdk import Client
 
-    adq = Client("http://testserver", api_key="key-alice-123")
+    adq = Client("http://testserver", api_key="key-alice-0123456789")
     adq.http = api  # the TestClient is an httpx.Client: the same app, in-process
     adq.http.headers.update(ALICE)
     view = adq.submit("a kettle", k=10, priority="low", idempotency_key="c-1")
@@ -269,7 +272,7 @@ def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     schema = api.get("/openapi.json").json()["components"]["schemas"]["ErrorResponse"]
     assert "type" in schema["required"] and "CalibrationError" in schema["properties"]["type"]["description"]
 
-    adq = Client("http://testserver", api_key="key-alice-123")
+    adq = Client("http://testserver", api_key="key-alice-0123456789")
     adq.http = api
     adq.http.headers.update(ALICE)
     with pytest.raises(CalibrationError):  # was JobConflict, guessed from the status

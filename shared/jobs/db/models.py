@@ -204,7 +204,8 @@ class JobEvent(Base):
     client that reconnects with Last-Event-ID misses nothing."""
 
     __tablename__ = "job_events"
-    __table_args__ = {"sqlite_autoincrement": True}
+    # (status, at): the service rate the events' ETAs use counts one status's recent rows (shared.jobs.events).
+    __table_args__ = (Index("ix_job_events_status_at", "status", "at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True

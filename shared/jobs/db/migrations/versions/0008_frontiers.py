@@ -1,4 +1,5 @@
-"""frontiers recorded by `adq tune --record`, and the frontier point each job used
+"""frontiers recorded by `adq tune --record`, the frontier point each job used, and the event log's index for the
+service rate
 
 Revision ID: 0008
 Revises: 0007
@@ -25,9 +26,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("frontier_point", sa.JSON(), nullable=True))
+    op.create_index("ix_job_events_status_at", "job_events", ["status", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_job_events_status_at", table_name="job_events")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("frontier_point")
     op.drop_table("frontiers")

@@ -1,0 +1,186 @@
+"""A probe of the gateway on PostgreSQL and Redis (issue 23's first part): a body too large or sent without a key
+is refused before it is read, keys that would fail open or collide stop the gateway, and another key's job answers
+exactly as a missing one does."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shared.core.errors import InputError
+from tests.helpers import configured
+
+KEYS = "alice:key-alice-0123456789,bob:key-bob-0123456789"
+ALICE = {"Authorization": "Bearer key-alice-0123456789"}
+BOB = {"Authorization": "Bearer key-bob-0123456789"}
+
+
+@pytest.fixture()
+def api(pg_env, redis_url):
+    with configured(ADQ_API_KEYS=KEYS, ADQ_MAX_BODY_BYTES="4096", ADQ_RATE_LIMIT_STORAGE_URL=redis_url):
+        from gateway.app import create_app
+
+        yield TestClient(create_app(), raise_server_exceptions=False)
+
+
+def test_a_body_over_the_limit_is_refused_unread(api):
+    big = b'{"prompt": "' + b"a" * 10_000 + b'"}'
+    r = api.post("/v1/jobs", content=big, headers={**ALICE, "Content-Type": "application/json"})
+    assert (
+        r.status_code == 413 and r.json()["type"] == "BodyTooLarge" and "ADQ_MAX_BODY_BYTES=4096" in r.json()["error"]
+    )
+
+    def chunks():  # no Content-Length: counted as it streams, refused once past the limit
+        for _ in range(10):
+            yield b"x" * 1000
+
+    r = api.post("/v1/jobs", content=chunks(), headers={**ALICE, "Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).status_code == 202  # under it: served
+
+
+def test_a_body_without_a_valid_key_is_refused_before_it_is_read(api):
+    big = b"{" + b" " * 100_000  # over the limit too: the key is checked first, so the answer is 401
+    for headers in ({}, {"Authorization": "Bearer not-a-key-0123456789"}):
+        r = api.post("/v1/jobs", content=big, headers={**headers, "Content-Type": "application/json"})
+        assert r.status_code == 401 and r.json()["type"] == "Unauthorized", r.text
+
+
+def test_another_keys_job_answers_as_a_missing_one(api):
+    job = api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).json()
+    theirs = api.get(f"/v1/jobs/{job['id']}", headers=BOB)
+    missing = api.get("/v1/jobs/00000000-0000-0000-0000-000000000000", headers=BOB)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["type"] == missing.json()["type"] == "JobNotFound"
+    for path in ("/image", "/events", "/cancel"):
+        call = api.post if path == "/cancel" else api.get
+        assert call(f"/v1/jobs/{job['id']}{path}", headers=BOB).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "raw, fault",
+    [
+        (",", "holds no key"),
+        ("web:change-me", "weak or a placeholder"),
+        ("web:aaaaaaaaaaaaaaaaaaaa", "weak or a placeholder"),
+        ("a:key-one-0123456789,a:key-two-0123456789", "two keys are named"),
+        ("n" * 65 + ":key-one-0123456789", "1 to 64 characters"),
+    ],
+)
+def test_keys_that_would_fail_open_or_collide_stop_the_gateway(sqlite_env, raw, fault):
+    from gateway.app import create_app
+
+    with configured(ADQ_API_KEYS=raw), pytest.raises(InputError, match=fault):
+        create_app()
+
+
+def test_a_job_view_shows_no_hosts_pids_paths_or_raw_exception_text(api):
+    from shared.jobs.db import jobs
+
+    job = api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).json()
+    jobs.fail(job["id"], "teacher: RuntimeError: /srv/models/unet.safetensors is corrupt (gpu-7.internal)")
+    view = api.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()
+    assert view["error"] == "teacher: RuntimeError"
+    assert "/srv" not in str(view) and "gpu-7" not in str(view)
+    assert view["student_worker"] is view["teacher_worker"] is view["last_transient_error"] is None
+    assert view["webhook"].get("last_error") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://100.100.100.200/latest/meta-data",  # shared address space 100.64.0.0/10: a cloud metadata address
+        "http://169.254.169.254/latest",
+        "http://[fec0::1]/hook",  # IPv6 site-local
+        "http://10.0.0.7/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "https://hooks.example.com:6379/hook",  # a port outside ADQ_WEBHOOK_PORTS
+    ],
+)
+def test_webhook_targets_that_are_not_public_are_refused_at_submit_without_a_lookup(sqlite_env, url, monkeypatch):
+    import socket
+
+    from shared.jobs import webhooks
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("no DNS lookup at submit"))
+    with configured(ADQ_WEBHOOK_SECRET="master-secret"), pytest.raises(InputError) as refused:
+        webhooks.check_url(url)
+    assert "resolves to" not in str(refused.value)
+    with configured(ADQ_WEBHOOK_SECRET="master-secret"):
+        assert webhooks.check_url("https://hooks.never-resolves.invalid/x") == "https://hooks.never-resolves.invalid/x"
+
+
+def test_each_tenant_verifies_its_own_webhooks_and_no_other(sqlite_env):
+    from shared.jobs import webhooks
+
+    with configured(ADQ_WEBHOOK_SECRET="master-secret"):
+        alice, bob = webhooks.secret_for("alice"), webhooks.secret_for("bob")
+        assert alice.startswith("whsec_") and alice != bob and alice == webhooks.secret_for("alice")
+        body = b'{"type": "job.succeeded"}'
+        headers = webhooks.sign_headers("e1", body, secret=alice)
+        assert webhooks.verify(body, headers, alice)
+        assert not webhooks.verify(body, headers, bob) and not webhooks.verify(body, headers, "master-secret")
+
+
+def test_event_streams_are_bounded(api):
+    job = api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).json()
+    too_far = api.get("/v1/events", headers={**ALICE, "Last-Event-ID": str(2**63)})
+    assert too_far.status_code == 422 and "Last-Event-ID" in too_far.json()["error"]
+    with configured(ADQ_STREAM_LIFETIME_S="1.5", ADQ_MAX_STREAMS_PER_KEY="1", ADQ_EVENTS_POLL_S="0.1"):
+        with api.stream("GET", "/v1/events", headers=ALICE) as first:  # starts at the newest event: not a replay
+            assert first.status_code == 200
+            second = api.get("/v1/events", headers=ALICE)
+            assert second.status_code == 429 and "ADQ_MAX_STREAMS_PER_KEY=1" in second.json()["error"]
+            assert api.get("/v1/jobs", headers=BOB).status_code == 200  # another key is not held up
+            body = first.read().decode()  # the stream ends by itself after its lifetime
+        assert job["id"] not in body
+        replay = api.get("/v1/events", headers={**ALICE, "Last-Event-ID": "0"}).text  # a resume replays
+        assert job["id"] in replay
+
+
+def test_prune_also_prunes_the_event_log(api):
+    from sqlalchemy import func, select
+
+    from shared.jobs import retention
+    from shared.jobs.db.models import JobEvent
+    from shared.jobs.db.session import session_scope
+
+    api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE)
+    with session_scope() as s:
+        before = s.scalar(select(func.count()).select_from(JobEvent))
+    assert before >= 1 and retention.prune_events(ttl_s=3600) == 0  # recent events stay
+    assert retention.prune_events(ttl_s=-1) == before  # everything older than "now + 1 s" goes
+
+
+def test_a_key_gets_only_what_it_is_entitled_to_and_every_request_counts(api, redis_url):
+    import redis
+    from sqlalchemy import func, select
+
+    from shared.jobs.db.models import Job
+    from shared.jobs.db.session import session_scope
+
+    def n_jobs():
+        with session_scope() as s:
+            return s.scalar(select(func.count()).select_from(Job))
+
+    grants = '{"bob": {"presets": ["tiny"], "max_k": 50, "max_teacher_steps": 8, "rate_limit": "7/minute"}}'
+    redis.Redis.from_url(redis_url).flushdb()
+    with configured(ADQ_KEY_ENTITLEMENTS=grants, ADQ_RATE_LIMIT_STORAGE_URL=redis_url):
+        before = n_jobs()
+        for body, fault in (
+            ({"k": 60}, "k=60 is over this key's largest, 50"),
+            ({"preset": "null"}, "preset='null' is not one of this key's presets"),
+            ({"priority": "high"}, "priority='high' is above this key's highest, 'normal'"),
+            ({"teacher_steps": 20}, "teacher_steps=20 is over this key's largest, 8"),
+        ):
+            r = api.post("/v1/jobs", json={"prompt": "a fox", **body}, headers=BOB)
+            assert r.status_code == 403 and r.json()["type"] == "NotEntitled" and fault in r.json()["error"], r.text
+        r = api.post("/v1/batches", json={"items": [{"prompt": "a"}, {"prompt": "b", "k": 90}]}, headers=BOB)
+        assert r.status_code == 403 and r.json()["error"].startswith("items[1]: k=90")
+        assert n_jobs() == before  # nothing written for a refused job or batch
+        # Alice is not named: the safe defaults (normal priority at most, 50 teacher steps)
+        assert api.post("/v1/jobs", json={"prompt": "a", "priority": "high"}, headers=ALICE).status_code == 403
+        # Bob's own rate limit counts every request: 4 + 2 (a batch of two) so far, then a list, then 429
+        assert api.get("/v1/jobs", headers=BOB).status_code == 200
+        limited = api.get("/v1/jobs", headers=BOB)
+        assert limited.status_code == 429 and "7 per 1 minute" in limited.json()["error"]
