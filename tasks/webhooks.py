@@ -44,7 +44,7 @@ def _deliver(self: AdqTask, job_id: str, event_id: str | None, outage_since: flo
             return "filtered"
         body = webhooks.event_body(event_id, JobView.of(job).to_json())
         try:
-            status = webhooks.deliver(job.webhook_url, body, event_id)
+            status = webhooks.deliver(job.webhook_url, body, event_id, owner=job.owner)
         except WebhookUnavailable as exc:
             last = job.webhook_attempts + 1 >= get_settings().webhook_max_attempts
             outcome = "gave-up" if last else "retrying"

@@ -47,6 +47,16 @@ def _floats(value: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{value!r}: comma-separated numbers") from None
 
 
+def _webhook_secret(a) -> int:
+    from shared.core.config import get_settings
+    from shared.jobs.webhooks import secret_for
+
+    if not get_settings().webhook_secret:
+        raise InputError("ADQ_WEBHOOK_SECRET is not set: webhooks are off, and there is nothing to derive from")
+    print(secret_for(a.name))
+    return 0
+
+
 def _tune(a) -> int:
     from workers.tune import command
 
@@ -153,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
     p.set_defaults(fn=_calibrate)
+
+    p = sub.add_parser("webhook-secret", help="print the secret a tenant's webhook receiver verifies with")
+    p.add_argument("name", help="the API key's name (the job owner)")
+    p.set_defaults(fn=_webhook_secret)
 
     p = sub.add_parser("tune", help="search k, sigma, teacher steps and strategy for the best judge score per budget")
     p.add_argument("prompts", help="validation prompts: CSV with a caption column, or one prompt per line")

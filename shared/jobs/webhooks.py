@@ -2,17 +2,25 @@
 
 Each delivery carries ``webhook-id`` (the event's id, the same on every retry, so receivers drop repeats),
 ``webhook-timestamp`` (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``.
-The key is ADQ_WEBHOOK_SECRET: a ``whsec_<base64>`` secret is decoded as the standard says; any other string is
-used as its UTF-8 bytes (so ``standardwebhooks.Webhook(secret.encode())`` verifies it).
+Each tenant has its own key, derived from the master ADQ_WEBHOOK_SECRET: ``secret_for(owner)`` is
+``whsec_<base64 HMAC-SHA256(master, "adq-webhook:" + owner)>``, so one tenant's receiver cannot be sent events
+signed by another tenant, and no key is stored beside the master. `adq webhook-secret NAME` prints a tenant's; jobs
+submitted with auth off are signed with the master itself. A ``whsec_<base64>`` master is decoded as the standard
+says; any other string is used as its UTF-8 bytes.
 
-Targets must be http(s) and, unless the operator allows it, must not resolve to loopback, link-local, private or
-otherwise reserved addresses. The name is resolved once per delivery and the request goes to the address that was
-checked (the Host header and TLS name stay the URL's), so a DNS answer that changes in between (rebinding) cannot
-move it. Redirects are not followed.
+Targets must be http(s) on an allowed port (ADQ_WEBHOOK_PORTS) and, unless the operator allows it, must not
+resolve to any address that is not globally routable (loopback, private, link-local, shared address space such as
+100.64.0.0/10, site-local, reserved, multicast). At submit only the URL's form is checked (and a literal IP): the
+name is resolved at delivery, once, and the request goes to the address that was checked (the Host header and TLS
+name stay the URL's), so a DNS answer that changes in between (rebinding) cannot move it. Redirects are not
+followed. Refusals never name the address a host resolved to.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import json
 import socket
@@ -32,15 +40,25 @@ EVENTS = ("job.succeeded", "job.failed", "job.cancelled")
 
 
 def _forbidden(ip: ipaddress._BaseAddress) -> bool:
+    v6 = isinstance(ip, ipaddress.IPv6Address)
     return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
+        not ip.is_global  # private, loopback, link-local, shared address space (100.64.0.0/10), documentation, ...
+        or ip.is_private
         or ip.is_reserved
         or ip.is_multicast
         or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None and _forbidden(ip.ipv4_mapped))
+        or (v6 and ip.is_site_local)  # fec0::/10, which is_global does not cover
+        or (v6 and ip.ipv4_mapped is not None and _forbidden(ip.ipv4_mapped))
+        or (v6 and ip.sixtofour is not None and _forbidden(ip.sixtofour))
     )
+
+
+def allowed_ports() -> set[int]:
+    raw = get_settings().webhook_ports
+    try:
+        return {int(p) for p in raw.split(",") if p.strip()}
+    except ValueError:
+        raise InputError(f"ADQ_WEBHOOK_PORTS={raw!r}: comma-separated port numbers") from None
 
 
 @dataclass(frozen=True)
@@ -50,8 +68,8 @@ class Target:
     address: str  # the checked IP the request connects to
 
 
-def resolve_target(url: str) -> Target:
-    """Check the URL and resolve its host once; InputError names what is wrong."""
+def _form(url: str) -> tuple[str, int]:
+    """The URL's form: scheme, host, an allowed port, and a literal IP host that is allowed. No DNS."""
     if not isinstance(url, str) or len(url) > MAX_URL:
         raise InputError(f"webhook_url must be a string of at most {MAX_URL} characters")
     parsed = urlparse(url)
@@ -59,34 +77,58 @@ def resolve_target(url: str) -> Target:
         raise InputError(f"webhook_url {url!r} must be an http:// or https:// URL with a host")
     if not get_settings().webhook_secret:
         raise InputError("webhook_url given but the server has no ADQ_WEBHOOK_SECRET to sign webhooks with")
-    host = parsed.hostname
     try:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except ValueError:
         raise InputError(f"webhook_url {url!r} has an invalid port") from None
+    open_ = get_settings().webhook_allow_private
+    if not open_ and port not in allowed_ports():
+        raise InputError(f"webhook_url port {port} is not one of ADQ_WEBHOOK_PORTS={get_settings().webhook_ports}")
+    try:
+        literal = ipaddress.ip_address(parsed.hostname.split("%", 1)[0])
+    except ValueError:
+        literal = None
+    if literal is not None and not open_ and _forbidden(literal):
+        raise InputError(_refusal(parsed.hostname))
+    return parsed.hostname, port
+
+
+def _refusal(host: str) -> str:
+    # Never the resolved address: a refusal that names it would map the internal network for whoever asks.
+    return (
+        f"webhook_url host {host!r} is not a public address (loopback, private, link-local, shared or reserved); "
+        "set ADQ_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+    )
+
+
+def resolve_target(url: str) -> Target:
+    """At delivery: check the URL and resolve its host once; InputError names what is wrong."""
+    host, port = _form(url)
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError, ValueError):
         raise WebhookUnavailable(f"webhook_url host {host!r} does not resolve (now)") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-    if not get_settings().webhook_allow_private:
-        for ip in addresses:
-            if _forbidden(ip):
-                raise InputError(
-                    f"webhook_url host {host!r} resolves to {ip}, a loopback, private, link-local or "
-                    f"reserved address; set ADQ_WEBHOOK_ALLOW_PRIVATE=true to allow it"
-                )
+    if not get_settings().webhook_allow_private and any(_forbidden(ip) for ip in addresses):
+        raise InputError(_refusal(host))
     return Target(url, host, str(addresses[0]))
 
 
 def check_url(url: str) -> str:
-    """At submit: the URL's form, and the addresses its host resolves to now. A host that does not resolve yet is
-    accepted (DNS may lag a deploy); every delivery resolves and checks again, and connects to what it checked."""
-    try:
-        resolve_target(url)
-    except WebhookUnavailable:
-        pass
+    """At submit: the URL's form only, never a DNS lookup (a name server that never answers would stall every
+    caller of the gateway). Each delivery resolves, checks and connects to what it checked."""
+    _form(url)
     return url
+
+
+def secret_for(owner: str | None) -> str:
+    """The signing secret of a tenant's webhooks (``whsec_…``): derived from the master, per API key name."""
+    master = get_settings().webhook_secret
+    if owner is None:
+        return master
+    key = base64.b64decode(master[6:]) if master.startswith("whsec_") else master.encode()
+    derived = hmac.new(key, b"adq-webhook:" + owner.encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.b64encode(derived).decode()
 
 
 def check_events(events) -> list[str] | None:
@@ -137,13 +179,13 @@ def _pinned(target: Target) -> tuple[str, dict, dict]:
     return urlunparse(parsed._replace(netloc=netloc)), headers, extensions
 
 
-def deliver(url: str, body: bytes, event_id: str) -> int:
-    """POST once. Raises WebhookUnavailable (retry) on timeouts, connection errors, 429 and 5xx, and WebhookError
-    (give up) on other answers outside 2xx, or a target that is no longer allowed."""
+def deliver(url: str, body: bytes, event_id: str, owner: str | None = None) -> int:
+    """POST once, signed with the owner's secret. Raises WebhookUnavailable (retry) on timeouts, connection errors,
+    429 and 5xx, and WebhookError (give up) on other answers outside 2xx, or a target that is not allowed."""
     target = resolve_target(url)
     pinned, headers, extensions = _pinned(target)
     headers |= {"Content-Type": "application/json", "User-Agent": "adq-webhook/2"}
-    headers |= sign_headers(event_id, body)
+    headers |= sign_headers(event_id, body, secret=secret_for(owner))
     try:
         with httpx.Client(timeout=get_settings().webhook_timeout_s, follow_redirects=False, trust_env=False) as http:
             resp = http.post(pinned, content=body, headers=headers, extensions=extensions)

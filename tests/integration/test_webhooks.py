@@ -85,9 +85,16 @@ def test_delivery_connects_to_the_address_it_checked_and_never_follows_redirects
         answer.update(code=503, location=None)
         with pytest.raises(WebhookUnavailable, match="503"):
             webhooks.deliver(url, b"{}", "e3")
-    private_refused = pytest.raises(InputError, match="127.0.0.1, a loopback")  # checked again at delivery
-    with configured(ADQ_WEBHOOK_SECRET=PLAIN, ADQ_WEBHOOK_ALLOW_PRIVATE="false"), private_refused:
+        answer.update(code=200)
+        webhooks.deliver(url, b"{}", "e5", owner="alice")  # a tenant's job: signed with that tenant's secret
+        signed = {k.lower(): v for k, v in got[-1][0].items()}
+        assert webhooks.verify(got[-1][1], signed, webhooks.secret_for("alice"))
+        assert not webhooks.verify(got[-1][1], signed, PLAIN)
+    private_refused = pytest.raises(InputError, match="'hooks.example' is not a public address")  # at delivery
+    closed = dict(ADQ_WEBHOOK_SECRET=PLAIN, ADQ_WEBHOOK_ALLOW_PRIVATE="false", ADQ_WEBHOOK_PORTS=str(port))
+    with configured(**closed), private_refused as refused:
         webhooks.deliver(f"http://hooks.example:{port}/hook", b"{}", "e4")
+    assert "127.0.0.1" not in str(refused.value)  # the refusal does not map the network for the caller
 
 
 def _succeeded(job_id: str) -> None:
