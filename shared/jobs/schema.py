@@ -41,7 +41,7 @@ _DEFAULTS = Settings.model_fields
 BOUNDS: dict[str, dict] = {
     "k": dict(ge=0, le=100),
     "k_max": dict(ge=0, le=100),
-    "sigma": dict(gt=0, le=1),
+    "sigma": dict(ge=1 / _DEFAULTS["max_steps"].default, le=1),  # the floor: 1 / ADQ_MAX_STEPS
     "seed": dict(ge=0, le=MAX_SEED),
     "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
     "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),

@@ -122,6 +122,9 @@ def check_sigma(sigma: Any) -> float:
     sigma = _float("sigma", sigma)
     if not 0.0 < sigma <= 1.0:
         raise InputError(f"sigma={sigma} is out of range (0, 1]: it is the fraction of the noise schedule to roll back")
+    floor = 1 / get_settings().max_steps  # one step of the longest schedule a job may ask for (ADQ_MAX_STEPS)
+    if sigma < floor:
+        raise InputError(f"sigma={sigma:g} is under its floor: sigma must be at least {floor:g} (1 / ADQ_MAX_STEPS)")
     return sigma
 
 
@@ -167,6 +170,8 @@ def check_inputs(params: JobParams) -> JobParams:
     k = check_k(params.k)
     # k_max is the most the fill policy may raise k to: one below k means k (it may not lower the share).
     k_max = k if params.k_max is None else max(k, _int("k_max", params.k_max, 0, 100))
+    sigma, cap = check_sigma(params.sigma), get_settings().max_steps
+    teacher_steps = _int("teacher_steps", params.teacher_steps, 1, cap)
     return JobParams(
         prompt=prompt,
         preset=params.preset,
@@ -174,9 +179,9 @@ def check_inputs(params: JobParams) -> JobParams:
         seed=_int("seed", params.seed, 0, MAX_SEED),
         k=k,
         k_max=k_max,
-        sigma=check_sigma(params.sigma),
-        student_steps=_int("student_steps", params.student_steps, 1, get_settings().max_steps),
-        teacher_steps=_int("teacher_steps", params.teacher_steps, 1, get_settings().max_steps),
+        sigma=sigma,
+        student_steps=_int("student_steps", params.student_steps, 1, cap),
+        teacher_steps=teacher_steps,
         width=width,
         height=height,
         **guidance,

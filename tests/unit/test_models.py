@@ -48,9 +48,10 @@ def test_sigma_floor_follows_max_steps():
     from shared.core.errors import InputError
 
     assert steps_for_strength(200, 1.0) == 200
-    with pytest.raises(InputError, match="at least 0.5"):
-        steps_for_strength(100, 0.4, max_steps=200)
     assert steps_for_strength(100, 0.5, max_steps=200) == 200
+    assert steps_for_strength(100, 0.4, max_steps=200) == 200  # capped: its 200 scheduler steps run 80 of the 100
+    with pytest.raises(InputError, match="at least 0.005"):
+        steps_for_strength(1, 0.004, max_steps=200)
 
 
 def test_reference_formula_runs_extra_step_at_sigma_one():

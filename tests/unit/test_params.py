@@ -42,7 +42,7 @@ def test_defaults_come_from_the_preset():
 
 
 @pytest.mark.parametrize("k", [0, 1, 37, 99, 100])
-@pytest.mark.parametrize("sigma", [0.01, 0.5, 1.0])
+@pytest.mark.parametrize("sigma", [0.005, 0.5, 1.0])  # 0.005: the floor, 1 / ADQ_MAX_STEPS
 def test_every_k_and_sigma_in_range_is_accepted(k, sigma):
     p = params(k=k, sigma=sigma)
     assert (p.k, p.sigma) == (k, sigma)
@@ -58,3 +58,15 @@ def test_prompt_is_stripped_and_seed_random_when_unset():
     assert len(seeds) > 1  # drawn at random: five equal draws from 2**31 would mean a fixed seed
     assert params().student_hash() == params(seed=99).student_hash()  # the seed is not a student setting
     assert params().student_hash() != params(student_steps=3).student_hash()
+
+
+def test_a_sigma_under_its_floor_is_refused_at_submit_not_on_the_teacher():
+    """The floor follows ADQ_MAX_STEPS (issue 23, high 1): one step of the longest schedule. Above it a refinement
+    whose T / sigma passes the cap runs the capped schedule (shared.method.models.diffusion.steps_for_strength)."""
+    from shared.core.errors import InputError
+    from shared.method.params import resolve
+
+    for sigma in (1e-8, 1e-300, 5e-324, 0.004):
+        with pytest.raises(InputError, match="sigma must be at least 0.005"):
+            resolve("a fox", preset="tiny", strategy="refine", sigma=sigma, teacher_steps=200)
+    assert resolve("a fox", preset="tiny", strategy="refine", sigma=0.005, teacher_steps=200).sigma == 0.005

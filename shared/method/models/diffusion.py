@@ -55,7 +55,8 @@ def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int |
 
     Closed form plus a bisection over the pipeline's own arithmetic (at most log2(steps/sigma) probes), so any
     sigma ends quickly. The reference's int(T/sigma + 1) runs T+1 steps at sigma = 1 and divides by zero at 0.
-    n is capped at ``max_steps`` (ADQ_MAX_STEPS): sigma must be at least steps / max_steps."""
+    n is capped at ``max_steps`` (ADQ_MAX_STEPS): below steps / max_steps the capped schedule runs fewer steps
+    than asked (the job records the steps that ran), and sigma's floor is 1 / max_steps, where one step runs."""
     from shared.core.errors import InputError
 
     cap = max_steps or get_settings().max_steps
@@ -63,11 +64,10 @@ def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int |
         raise InputError(f"sigma={sigma} must be in (0, 1]")
     if steps < 1:
         raise InputError(f"teacher steps={steps} must be at least 1")
-    if sigma * cap < steps:  # compared before dividing: steps / 5e-324 would overflow
-        raise InputError(
-            f"sigma={sigma} with {steps} teacher steps needs over ADQ_MAX_STEPS={cap} scheduler steps; "
-            f"sigma must be at least {steps / cap:.6g}"
-        )
+    if sigma * cap < 1:  # compared before dividing: steps / 5e-324 would overflow
+        raise InputError(f"sigma={sigma} is under its floor: sigma must be at least {1 / cap:.6g} (1 / ADQ_MAX_STEPS)")
+    if sigma * cap < steps:  # the schedule is capped: it runs what ADQ_MAX_STEPS scheduler steps run at sigma
+        return cap
     hi = min(math.ceil(steps / sigma), cap) + 1
     run = (lambda n: steps_run(pipe_cls, n, sigma)) if pipe_cls is not None else (lambda n: _floor_rule(n, sigma))
     lo = steps  # run(n) <= n, so fewer than ``steps`` scheduler steps can never run ``steps``
