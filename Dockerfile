@@ -7,6 +7,7 @@ COPY shared ./shared
 COPY tasks ./tasks
 COPY workers ./workers
 COPY gateway ./gateway
+COPY adaptive_diffusion.py ./
 COPY data ./data
 RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 adq && mkdir -p /var/lib/adq /models \
     && chown adq /var/lib/adq

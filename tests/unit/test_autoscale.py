@@ -114,7 +114,9 @@ def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):
 def test_env_names_are_settings_fields(rendered):
     fields = {f"ADQ_{n.upper()}" for n in Settings.model_fields}
     assert set(by_kind(rendered, "ConfigMap")["adq-config"]["data"]) <= fields
-    example = (ROOT / "infra" / "k8s" / "secrets.example.env").read_text().splitlines()
+    example = [
+        line for f in (ROOT / "infra" / "k8s" / "secrets").glob("*.example.env") for line in f.read_text().splitlines()
+    ]
     names = {line.split("=", 1)[0] for line in example if "=" in line and not line.startswith("#")}
     assert {n for n in names if n.startswith("ADQ_")} <= fields
     for dep in by_kind(rendered, "Deployment").values():
