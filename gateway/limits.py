@@ -27,7 +27,7 @@ def _storage_url() -> str:
 def rules(who: str | None = None) -> list:
     from gateway.entitlements import of
 
-    raw = of(who).rate_limit or get_settings().rate_limit if who is not None else get_settings().rate_limit
+    raw = of(who).rate_limit or get_settings().rate_limit  # the key's own limit, else everyone's
     if not raw:
         return []
     try:

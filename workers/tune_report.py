@@ -131,7 +131,7 @@ def write(preset: Preset, points, grades, students, budgets, by: str, out_dir: P
         p = recommend(points, budget, by)
         chosen.append(p)
         s = p.setting
-        path = preset_file(preset, p, budget, by, students[s.student_steps or min(students)].score, out_dir)
+        path = preset_file(preset, p, budget, by, students[s.student_steps].score, out_dir)
         recommended.append(
             {
                 "budget": budget,
