@@ -44,14 +44,26 @@ class Child:
             tail = "\n".join(self.tail) or "(no output)"
             raise WorkerDied(f"{self.name} exited with {self.proc.returncode}; its last lines:\n{tail}")
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def terminate(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)  # Celery's warm shutdown; uvicorn's graceful one
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+
+    def wait_or_kill(self, deadline: float) -> None:
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def stop_all(children: list[Child], timeout: float = 30.0) -> None:
+    """Every child stops at once, within one shared timeout: stopped one after another, three warm shutdowns
+    would add up, and a child that hangs would hold up the others' stop."""
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + timeout
+    for child in children:
+        child.wait_or_kill(deadline)
 
 
 def _interrupt(_signum, _frame):
@@ -99,5 +111,4 @@ def run(port: int = 8000) -> int:
         print("adq up: stopping", flush=True)
         return 0
     finally:
-        for child in children:
-            child.stop()
+        stop_all(children)

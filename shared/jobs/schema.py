@@ -49,7 +49,7 @@ BOUNDS: dict[str, dict] = {
 PROMPT = dict(
     min_length=1,
     max_length=_DEFAULTS["max_prompt_chars"].default,
-    pattern=r"^[^\x00]*\S[^\x00]*$",  # not blank, no NUL
+    pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",  # not blank, no NUL (a bare \S would match the NUL itself)
     description=JobParams.model_fields["prompt"].description,
 )
 
