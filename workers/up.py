@@ -92,6 +92,9 @@ def run(port: int = 8000) -> int:
     # SIGTERM (a service manager, `timeout`) stops the tree as Ctrl-C does: the children run in their own sessions,
     # so without this they would outlive us.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C explicitly too: a process started in the background by a shell inherits SIGINT ignored, and Python
+    # then leaves it ignored (seen in CI: the test's SIGINT did nothing).
+    signal.signal(signal.SIGINT, _interrupt)
     upgrade()  # once, here, rather than raced by the children
     ensure_broker_folders()
     key = None if get_settings().api_keys else secrets.token_urlsafe(24)
