@@ -15,6 +15,7 @@ import time
 from redis.exceptions import LockError
 
 from shared.control import published
+from shared.control.fairshare import capped_mean
 from shared.control.live import ks_statistic, window_distributions
 from shared.control.policy import ControlState, Observation, solve
 from shared.core.config import get_settings
@@ -59,9 +60,18 @@ def teacher_processes(timeout_s: float = INSPECT_TIMEOUT_S) -> int:
     return sum(_model_slots(stats.get(node, {})) for node in nodes)
 
 
+def arrivals() -> tuple[int, float | None]:
+    """Jobs submitted in the window and the mean k they asked for. Every job is load, but no key's k outweighs
+    the others' by more than its capped share."""
+    by_owner = queries.recent_arrivals(ARRIVAL_WINDOW_S)
+    n = sum(count for count, _ in by_owner.values())
+    share = get_settings().live_key_max_share
+    return n, capped_mean({owner or "": v for owner, v in by_owner.items()}, share)
+
+
 def observe() -> Observation:
     s = get_settings()
-    n, mean_k = queries.recent_arrivals(ARRIVAL_WINDOW_S)
+    n, mean_k = arrivals()
     service = queries.recent_teacher_seconds(SERVICE_WINDOW_S, limit=SERVICE_SAMPLES) or s.teacher_time_s
     return Observation(
         arrival_rate=n / ARRIVAL_WINDOW_S,

@@ -30,11 +30,13 @@ class Decider:
         self.published = Published()
         self._lock = threading.Lock()  # task threads of one process share it (the overlapped design)
 
-    def decide(self, params: JobParams, calibration_id: int | None, score: float) -> cascade.Decision:
+    def decide(
+        self, params: JobParams, calibration_id: int | None, score: float, owner: str | None = None
+    ) -> cascade.Decision:
         with self._lock:
-            return self._decide(params, calibration_id, score)
+            return self._decide(params, calibration_id, score, owner)
 
-    def _decide(self, params: JobParams, calibration_id: int | None, score: float) -> cascade.Decision:
+    def _decide(self, params: JobParams, calibration_id: int | None, score: float, owner: str | None):
         s = get_settings()
         # 1. The share: the controller's effective k, or the job's own when there is no fresh value
         state = self.published.current()
@@ -46,12 +48,13 @@ class Decider:
         point = along_frontier(params, k) if policy != "fixed" else None
         if point is not None:
             k = point.setting.k
-        # 2. Tau: the live distribution's k-th percentile once it is large enough; the calibration before
+        # 2. Tau: the live distribution's k-th percentile once it is large enough (the owner's own scores, or the
+        #    pooled window with each key's weight capped); the calibration before
         key = live_key(params)
-        self.live.record(key, score)
+        self.live.record(key, score, owner=owner)
         tau, source, n = None, "calibration", 0
         if s.tau_mode == "live" and 0 < k < 100:
-            dist = self.live.distribution(key)
+            dist = self.live.distribution(key, owner=owner)
             n = dist.n
             if n >= s.live_tau_min_scores:
                 tau, source = float(dist.get_quantile(k / 100)), "live"

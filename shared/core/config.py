@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     live_tau_min_scores: int = Field(50, ge=1, description="Live scores needed before live tau replaces the prior.")
     live_tau_window_s: int = Field(900, ge=10, description="Window of the live score distribution.")
     live_flush_s: float = Field(1.0, gt=0, description="How often a worker shares its scores with the others.")
+    live_key_max_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Most weight one API key has in the pooled live scores and the controller's requested k.",
+    )
     control_policy: Literal["fixed", "slo", "fill"] = Field("fixed", description="The controller's policy.")
     control_interval_s: float = Field(2.0, gt=0, description="How often the controller re-solves effective k.")
     control_stale_s: float = Field(15.0, gt=0, description="Older published values are ignored: job k is used.")

@@ -58,7 +58,7 @@ class Context(Protocol):
     storage: Storage
     models: Any  # student(preset), teacher(preset), estimator(preset)
     lane: InlineLane | ModelLane
-    decider: Any  # decide(params, calibration_id, score) -> cascade.Decision
+    decider: Any  # decide(params, calibration_id, score, owner) -> cascade.Decision
 
 
 def _generate(models, preset: str, job_id: str | None, batch: list[JobParams]) -> list:
@@ -94,7 +94,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     score = partial(_score, ctx.models, params.preset)
     scored = ctx.lane.call(("score", params.preset), score, (params.prompt, image), timeout_s=limit)
     # 4. Decide: the one place "score < tau" becomes a route (with live tau and the controller's k)
-    decision = ctx.decider.decide(params, claim.job.calibration_id, scored.value)
+    decision = ctx.decider.decide(params, claim.job.calibration_id, scored.value, claim.job.owner)
     # 5. Store
     key = job_key(claim.job_id, STUDENT.image)
     ctx.storage.put(key, encode_png(image))

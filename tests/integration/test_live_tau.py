@@ -12,6 +12,7 @@ from shared.control.decision import Decider, live_key
 from shared.control.live import LiveScores, ks_statistic
 from shared.control.policy import ControlState
 from shared.core.status import Route
+from shared.method.params import JobParams
 from tests.factories import job, percentiles
 from tests.helpers import configured
 
@@ -48,11 +49,27 @@ def test_scores_leave_the_window(db_env):
     assert live.distribution("tiny:abc").n == 0
 
 
-def decide_many(decider, row, scores):
-    from shared.method.params import JobParams
-
+def decide_many(decider, row, scores, owner=None):
     params = JobParams.of(row)
-    return [decider.decide(params, row.calibration_id, s) for s in scores]
+    return [decider.decide(params, row.calibration_id, s, owner) for s in scores]
+
+
+def test_a_flooding_key_does_not_move_another_keys_teacher_share(db_env):
+    from shared.control.live import window_distributions
+
+    row = job(k=20)
+    decider, rng = Decider("worker-a"), random.Random(7)
+    mine = []
+    for _ in range(400):  # five low-scoring flood jobs from one key for every job of another
+        decide_many(decider, row, [rng.gauss(-3, 1) for _ in range(5)], owner="flood")
+        mine += decide_many(decider, row, [rng.gauss(0, 1)], owner="tenant")
+    rest = [d for d in mine if d.tau_source == "live"]
+    used = sum(d.route is Route.TEACHER for d in rest)
+    lo, hi = bounds(len(rest), 0.2)
+    assert len(rest) >= 350 and lo <= used <= hi, f"{used}/{len(rest)} of the tenant's jobs to the teacher"
+    decider.live.flush()
+    pooled = window_distributions()[live_key(JobParams.of(row))]
+    assert pooled.n == 800  # two keys: the flood's 2,000 scores weigh as much as the tenant's 400
 
 
 def test_live_tau_holds_the_budget_under_drift(db_env):
@@ -147,3 +164,16 @@ def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
             calibrations.record({"preset": "tiny", "x": name}, percentiles(lo, hi), n_samples=101, source="test")
             taus.append(calibrations.percentiles(2).tau(50))
     assert taus == [pytest.approx(0.0), pytest.approx(2.0)]
+
+
+def test_a_flooding_key_does_not_set_the_controllers_requested_k(db_env):
+    from shared.jobs.db import jobs
+    from tasks.controller import arrivals
+    from tests.factories import params
+
+    for owner, k, n in [("flood", 100, 120), ("a", 10, 10), ("b", 10, 10), ("c", 10, 10)]:
+        for _ in range(n):
+            jobs.insert_row(jobs.new_row(params(k=k), tau=0.0, calibration_id=None, owner=owner))
+    n, requested_k = arrivals()
+    assert n == 150  # every job is load
+    assert requested_k == pytest.approx(10 + 0.25 * 90)  # the flood's k weighs a quarter, not 80 %

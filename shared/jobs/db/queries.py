@@ -85,12 +85,14 @@ def count_terminal_by_status() -> dict[str, int]:
     return _count_where(TERMINAL)
 
 
-def recent_arrivals(window_s: float) -> tuple[int, float | None]:
-    """Jobs submitted in the last window_s, and the mean k they asked for (None when there were none)."""
+def recent_arrivals(window_s: float) -> dict[str | None, tuple[int, float]]:
+    """Per owner, the jobs submitted in the last window_s and the mean k they asked for."""
     since = utcnow() - timedelta(seconds=window_s)
     with session_scope() as s:
-        n, mean_k = s.execute(select(func.count(), func.avg(Job.k)).where(Job.created_at >= since)).one()
-    return int(n), None if mean_k is None else float(mean_k)
+        rows = s.execute(
+            select(Job.owner, func.count(), func.avg(Job.k)).where(Job.created_at >= since).group_by(Job.owner)
+        ).all()
+    return {owner: (int(n), float(mean_k)) for owner, n, mean_k in rows}
 
 
 def recent_teacher_seconds(window_s: float, limit: int = 200) -> float | None:
