@@ -1,4 +1,8 @@
-"""Bearer API keys from ADQ_API_KEYS ("name:key" pairs or bare keys), compared in constant time.
+"""Bearer API keys from ADQ_API_KEYS, compared in constant time.
+
+Each entry is ``name:sha256:<hex digest of the key>`` (what `adq api-key NAME` prints; the key itself is stored
+nowhere), or, for development, ``name:key`` or a bare key. Either way only digests are kept in memory, and a caller's
+token is hashed and compared against every digest.
 
 The one parser serves the gateway's auth and `adq api`'s exposure check, and refuses what would fail open or
 collide: a value that holds no key (","), a key under MIN_KEY_CHARS or a known placeholder, a name over 64
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 
 from fastapi import Header, HTTPException
 
@@ -17,30 +22,53 @@ from shared.core.errors import InputError, JobNotFound
 
 MIN_KEY_CHARS = 16
 MAX_NAME_CHARS = 64
+HASHED = "sha256:"
 PLACEHOLDERS = {"change-me", "changeme", "change-me-please", "secret", "password", "example", "test", "key", "xxx"}
 
 
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(name: str) -> tuple[str, str]:
+    """A fresh random key and its ADQ_API_KEYS entry (hash form)."""
+    key = secrets.token_urlsafe(32)
+    entry = f"{name}:{HASHED}{digest(key)}"
+    parse_keys(entry)  # the name is checked as the gateway will check it
+    return key, entry
+
+
+def _stored(name: str, key: str) -> str:
+    """The digest of an entry's key: given in hash form, or computed from a plain key that is strong enough."""
+    if key.startswith(HASHED):
+        hexed = key[len(HASHED) :].lower()
+        if len(hexed) != 64 or any(c not in "0123456789abcdef" for c in hexed):
+            raise InputError(f"ADQ_API_KEYS: the key named {name!r} has a malformed sha256 digest (64 hex digits)")
+        return hexed
+    if len(key) < MIN_KEY_CHARS or key.lower() in PLACEHOLDERS or len(set(key)) < 4:
+        raise InputError(
+            f"ADQ_API_KEYS: the key named {name!r} is weak or a placeholder; use at least {MIN_KEY_CHARS} "
+            "random characters (`adq api-key NAME` makes one and prints its hashed entry)"
+        )
+    return digest(key)
+
+
 def parse_keys(raw: str) -> dict[str, str]:
-    """key -> name. A bare key is named by a short hash of itself, so names never reveal keys. Raises InputError
-    naming the fault (and the key's name, never the key)."""
+    """sha256 digest -> name. A bare key is named by a short hash of itself, so names never reveal keys. Raises
+    InputError naming the fault (and the key's name, never the key)."""
     keys: dict[str, str] = {}
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
         name, sep, key = item.partition(":")
         if not sep:
-            name, key = "key-" + hashlib.sha256(item.encode()).hexdigest()[:10], item
+            name, key = "key-" + digest(item)[:10], item
         name, key = name.strip(), key.strip()
         if not name or len(name) > MAX_NAME_CHARS:
             raise InputError(f"ADQ_API_KEYS: a key name must have 1 to {MAX_NAME_CHARS} characters ({name[:20]!r}…)")
         if name in keys.values():
             raise InputError(f"ADQ_API_KEYS: two keys are named {name!r}; a name is a tenant, so each needs its own")
-        if len(key) < MIN_KEY_CHARS or key.lower() in PLACEHOLDERS or len(set(key)) < 4:
-            raise InputError(
-                f"ADQ_API_KEYS: the key named {name!r} is weak or a placeholder; use at least {MIN_KEY_CHARS} "
-                "random characters (python -c 'import secrets; print(secrets.token_urlsafe(24))' prints one)"
-            )
-        keys[key] = name
+        keys[_stored(name, key)] = name
     if raw.strip() and not keys:
         raise InputError(f"ADQ_API_KEYS={raw!r} holds no key: leave it empty to turn auth off, or give name:key pairs")
     return keys
@@ -59,9 +87,9 @@ def caller(authorization: str | None = Header(default=None)) -> str | None:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "missing bearer API key", headers={"WWW-Authenticate": "Bearer"})
-    name = None
-    for key, key_name in keys.items():  # compare against every key: timing reveals nothing about which matched
-        if hmac.compare_digest(token.encode(), key.encode()):
+    name, seen = None, digest(token)
+    for stored, key_name in keys.items():  # compare against every key: timing reveals nothing about which matched
+        if hmac.compare_digest(seen, stored):
             name = key_name
     if name is None:
         raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "Bearer"})

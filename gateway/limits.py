@@ -25,9 +25,12 @@ def _storage_url() -> str:
 
 
 def rules(who: str | None = None) -> list:
-    from gateway.entitlements import of
+    from gateway.entitlements import UNLIMITED, of
 
-    raw = of(who).rate_limit or get_settings().rate_limit  # the key's own limit, else everyone's
+    granted = of(who)
+    if granted is UNLIMITED:  # auth off (no tenant to protect) or an operator's key
+        return []
+    raw = granted.rate_limit or get_settings().rate_limit  # the key's own limit, else every key's
     if not raw:
         return []
     try:

@@ -57,6 +57,22 @@ def _webhook_secret(a) -> int:
     return 0
 
 
+def _api_key(a) -> int:
+    from gateway.auth import new_key
+
+    key, entry = new_key(a.name)
+    print(f"key (give it to the client; it is not stored anywhere): {key}")
+    print(f"ADQ_API_KEYS entry (what the gateway keeps): {entry}")
+    if a.webhook_secret:
+        from shared.core.config import get_settings
+        from shared.jobs.webhooks import secret_for
+
+        if not get_settings().webhook_secret:
+            raise InputError("ADQ_WEBHOOK_SECRET is not set: webhooks are off, and there is nothing to derive from")
+        print(f"webhook secret (the receiver verifies with it): {secret_for(a.name)}")
+    return 0
+
+
 def _tune(a) -> int:
     from workers.tune import command
 
@@ -167,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("webhook-secret", help="print the secret a tenant's webhook receiver verifies with")
     p.add_argument("name", help="the API key's name (the job owner)")
     p.set_defaults(fn=_webhook_secret)
+
+    p = sub.add_parser("api-key", help="make a new API key and print it with its hashed ADQ_API_KEYS entry")
+    p.add_argument("name", help="the key's name: the tenant that owns the jobs it submits")
+    p.add_argument("--webhook-secret", action="store_true", help="also print the tenant's webhook secret")
+    p.set_defaults(fn=_api_key)
 
     p = sub.add_parser("tune", help="search k, sigma, teacher steps and strategy for the best judge score per budget")
     p.add_argument("prompts", help="validation prompts: CSV with a caption column, or one prompt per line")

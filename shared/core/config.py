@@ -108,7 +108,11 @@ class Settings(BaseSettings):
     teacher_time_s: float = Field(4.0, gt=0, description="Teacher service time assumed until jobs measure it.")
 
     # HTTP gateway, webhooks, Flower.
-    api_keys: str = Field("", description="Comma-separated name:key pairs (or bare keys); empty disables auth.")
+    api_keys: str = Field(
+        "",
+        description="Comma-separated name:sha256:DIGEST entries (`adq api-key NAME`), or name:key pairs and bare "
+        "keys in development; empty disables auth.",
+    )
     operator_keys: str = Field(
         "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
     )
@@ -120,7 +124,10 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook delivery attempt.")
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a webhook gives up.")
     # The API for web backends (docs/http-api.md).
-    rate_limit: str = Field("", description="Per API key, in the limits library's notation (20/second); empty: off.")
+    rate_limit: str = Field(
+        "600/minute",
+        description="Per API key, in the limits library's notation (20/second); empty: off. Auth off: no limit.",
+    )
     key_entitlements: str = Field(
         "",
         description='JSON by key name ("default" for the rest): presets, max_priority, max_k, max_teacher_steps, '

@@ -4,13 +4,18 @@ exactly as a missing one does."""
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 
 from shared.core.errors import InputError
 from tests.helpers import configured
 
-KEYS = "alice:key-alice-0123456789,bob:key-bob-0123456789"
+# alice's key as given in development, bob's in the hash form production keeps (only the digest is configured)
+KEYS = "alice:key-alice-0123456789,bob:sha256:" + hashlib.sha256(b"key-bob-0123456789").hexdigest()
 ALICE = {"Authorization": "Bearer key-alice-0123456789"}
 BOB = {"Authorization": "Bearer key-bob-0123456789"}
 
@@ -65,6 +70,8 @@ def test_another_keys_job_answers_as_a_missing_one(api):
         ("web:aaaaaaaaaaaaaaaaaaaa", "weak or a placeholder"),
         ("a:key-one-0123456789,a:key-two-0123456789", "two keys are named"),
         ("n" * 65 + ":key-one-0123456789", "1 to 64 characters"),
+        ("web:sha256:abc123", "malformed sha256 digest"),
+        ("web:sha256:" + "g" * 64, "malformed sha256 digest"),
     ],
 )
 def test_keys_that_would_fail_open_or_collide_stop_the_gateway(sqlite_env, raw, fault):
@@ -72,6 +79,21 @@ def test_keys_that_would_fail_open_or_collide_stop_the_gateway(sqlite_env, raw, 
 
     with configured(ADQ_API_KEYS=raw), pytest.raises(InputError, match=fault):
         create_app()
+
+
+def test_a_new_key_made_by_the_cli_authenticates_through_its_hash_alone(sqlite_env):
+    from gateway.app import create_app
+
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "api-key", "carol"], capture_output=True, text=True, check=True
+    ).stdout
+    key = out.split("not stored anywhere): ")[1].split()[0]
+    entry = out.split("what the gateway keeps): ")[1].split()[0]
+    assert entry.startswith("carol:sha256:") and key not in entry and len(key) >= 32
+    with configured(ADQ_API_KEYS=entry):
+        api = TestClient(create_app())
+        assert api.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert api.get("/v1/jobs", headers={"Authorization": f"Bearer {entry}"}).status_code == 401
 
 
 def test_a_job_view_shows_no_hosts_pids_paths_or_raw_exception_text(api):
@@ -184,3 +206,14 @@ def test_a_key_gets_only_what_it_is_entitled_to_and_every_request_counts(api, re
         assert api.get("/v1/jobs", headers=BOB).status_code == 200
         limited = api.get("/v1/jobs", headers=BOB)
         assert limited.status_code == 429 and "7 per 1 minute" in limited.json()["error"]
+
+
+def test_every_key_is_rate_limited_by_default_and_auth_off_is_not(sqlite_env, monkeypatch):
+    from gateway.limits import rules
+    from shared.core.process import reset
+
+    monkeypatch.delenv("ADQ_RATE_LIMIT")
+    with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="bob"):
+        reset()
+        assert [str(r) for r in rules("alice")] == ["600 per 1 minute"]
+        assert rules("bob") == [] and rules(None) == []  # an operator's key, and auth off: no tenant to protect
