@@ -8,7 +8,7 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
 from gateway import errors
-from gateway.auth import configured_keys
+from gateway.auth import configured_keys, guarded
 from gateway.body import BodyGuard
 from gateway.routes import batches, console, events, jobs, ops
 from shared.core import logs
@@ -25,7 +25,22 @@ def create_app() -> FastAPI:
 
     all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
     configured_keys()  # so do keys that would fail open or collide (gateway.auth)
-    app = FastAPI(title="adq gateway", version="1", description="Adaptive student->teacher diffusion jobs")
+    # The interactive docs only on an open development gateway; with keys, /openapi.json needs a key (routes.ops)
+    docs = None if guarded() else "/docs"
+    app = FastAPI(
+        title="adq gateway",
+        version="1",
+        description="Adaptive student->teacher diffusion jobs",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    if docs:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        app.add_api_route(
+            docs, lambda: get_swagger_ui_html(openapi_url="/openapi.json", title="adq gateway"), include_in_schema=False
+        )
     # A request id per request (X-Request-ID, kept when the caller sends one), on the answer and on every log line.
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=_request_id_ok)
     logs.add_field("request_id", correlation_id.get)
@@ -39,5 +54,6 @@ def create_app() -> FastAPI:
     app.include_router(batches.router)
     app.include_router(events.router)
     app.include_router(ops.router)
+    app.include_router(ops.guarded)
     app.include_router(console.router)
     return app

@@ -111,3 +111,39 @@ def reader(authorization: str | None = Header(default=None)) -> str | None:
     is off. Writes (submit) still record the key's own name."""
     who = caller(authorization)
     return None if who is not None and who in operator_names() else who
+
+
+def _bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def guarded() -> bool:
+    """Whether the operational endpoints need a credential: once there are API keys or an ops token."""
+    return bool(get_settings().ops_token or configured_keys())
+
+
+def operations(authorization: str | None = Header(default=None)) -> None:
+    """The ops token (Prometheus, KEDA) or an operator's API key; open only when nothing is configured."""
+    if not guarded():
+        return
+    token, ops = _bearer(authorization), get_settings().ops_token
+    if token is not None and ops and hmac.compare_digest(digest(token), digest(ops)):
+        return
+    if token is not None and configured_keys():
+        name = caller(authorization)  # 401 for a key that is not one
+        if name in operator_names():
+            return
+    raise HTTPException(
+        401,
+        "operational endpoint: send the ops token (ADQ_OPS_TOKEN) or an operator's API key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def any_caller(authorization: str | None = Header(default=None)) -> None:
+    """The OpenAPI document: any valid API key or the ops token."""
+    token, ops = _bearer(authorization), get_settings().ops_token
+    if not guarded() or (token is not None and ops and hmac.compare_digest(digest(token), digest(ops))):
+        return
+    caller(authorization)

@@ -12,24 +12,63 @@ import json
 import threading
 import time
 from collections import Counter
+from typing import Annotated
 
 import anyio
+from fastapi import Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from shared.core.config import get_settings
 from shared.core.errors import InputError, RateLimited
+from shared.core.status import JobStatus
 from shared.jobs.events import Event, Follower, newest_id
+
+
+def _event_schema(kind: str, with_id: bool) -> dict:
+    """One event as a client parses it: its type, its id, and a ``data`` line of JSON."""
+    data = {
+        "type": "object",
+        "required": ["job_id", "status"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "status": {"enum": [s.value for s in JobStatus]},
+            "job": {"type": "object", "description": "the whole job view, on the terminal event"},
+        },
+    }
+    schema = {
+        "type": "object",
+        "required": ["event", "data", *(["id"] if with_id else [])],
+        "properties": {
+            "event": {"const": kind},
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+    }
+    return schema
+
 
 SSE_RESPONSES = {
     200: {
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        "description": "An event stream: `status` events with ids, `progress` events without",
+        "content": {
+            "text/event-stream": {
+                # Open API before 3.2: the schema of a text/event-stream describes each event
+                "schema": {"oneOf": [_event_schema("status", True), _event_schema("progress", False)]}
+            }
+        },
+        "description": "An event stream: `status` events with ids, `progress` events without (a client's parser "
+        "may repeat the last id on them)",
     }
 }
 
 
 MAX_EVENT_ID = 2**63 - 1  # the log's ids are BIGINT
+# What the schema admits: an id this API sent (up to 18 digits; ids reach 10^18 long after anything else breaks)
+EVENT_ID_PATTERN = r"^(0|[1-9][0-9]{0,17})$"
+# Typed str, not str | None (the default is None all the same): a nullable header's schema admits "null" as a value
+LastEventId = Annotated[
+    str, Header(pattern=EVENT_ID_PATTERN, description="Resume after this event id (the last `id:` seen)")
+]
 
 
 def _after(last_event_id: str | None) -> int | None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Response
 
 from gateway import entitlements
 from gateway.deps import Reader
 from gateway.errors import RESPONSES
-from gateway.streams import SSE_RESPONSES, stream
+from gateway.streams import SSE_RESPONSES, LastEventId, stream
 
 router = APIRouter(
     prefix="/v1/events", tags=["events"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
@@ -17,7 +15,7 @@ router = APIRouter(
 
 
 @router.get("", responses=SSE_RESPONSES, response_class=Response)
-async def events(who: Reader, last_event_id: Annotated[str | None, Header()] = None):
+async def events(who: Reader, last_event_id: LastEventId = None):
     """Server-Sent Events for all of the caller's jobs (an operator key's: every job): a ``status`` event for
     every change, with ids (resume with Last-Event-ID). The stream stays open; ``: ping`` comments keep proxies
     from closing it."""

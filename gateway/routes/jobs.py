@@ -8,14 +8,14 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from gateway import entitlements
 from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from gateway.errors import LIMITED, RESPONSES, ErrorResponse
-from gateway.streams import SSE_RESPONSES, stream
+from gateway.streams import SSE_RESPONSES, LastEventId, stream
 from shared.core.errors import NoImageYet
 from shared.core.status import JobStatus
 from shared.jobs.client import check_not_expired
@@ -203,7 +203,7 @@ def _thumbnail(key: str, side: int) -> bytes:
 
 
 @router.get("/{job_id}/events", responses=SSE_RESPONSES, response_class=Response)
-async def events(job: OwnedJob, who: Reader, last_event_id: Annotated[str | None, Header()] = None):
+async def events(job: OwnedJob, who: Reader, last_event_id: LastEventId = None):
     """Server-Sent Events for one job: ``status`` events (with ids; resume with Last-Event-ID), ``progress``
     events with the queue position and an ETA, and the final links in the terminal event, which ends the stream."""
     return stream(job_id=job.id, owner=who, last_event_id=last_event_id)

@@ -1,11 +1,17 @@
-"""Health, readiness and Prometheus metrics."""
+"""Health and readiness (open: probes carry no credentials, and they say only "ok" or which dependency is down),
+and the operational reads (metrics, queue depths, the controller's value, the OpenAPI document), which need the
+ops token or an operator's key once the gateway has keys (gateway.auth.operations)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from gateway.auth import any_caller, operations
 
 router = APIRouter(tags=["operations"])
+guarded = APIRouter(tags=["operations"], dependencies=[Depends(operations)])
 
 
 @router.get("/healthz")
@@ -22,7 +28,7 @@ def readyz():
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get(
+@guarded.get(
     "/metrics",
     response_class=Response,
     responses={
@@ -42,7 +48,7 @@ def metrics(request: Request):
     return Response(body, media_type=content_type)
 
 
-@router.get("/v1/queues")
+@guarded.get("/v1/queues")
 def queues():
     """Messages waiting per queue, summed over the priority steps (KEDA's metrics-api triggers read these: the
     Redis list scaler sees one list, and each queue is one list per priority step)."""
@@ -51,7 +57,24 @@ def queues():
     return {"depths": queue_depths()}
 
 
-@router.get("/v1/control", responses={503: {"description": "no fresh value from the controller"}})
+class ControlView(BaseModel):
+    """The controller's published value. ``fresh`` is false, and every value null, when there is none (no
+    controller, a stale one, or no Redis): "no value", which KEDA's trigger reads as an error and its other
+    triggers cover, while the request itself succeeded."""
+
+    fresh: bool
+    policy: str | None = None
+    share: float | None = Field(None, description="percent of all jobs the teacher should take")
+    requested_k: float | None = None
+    predicted_p95_s: float | None = None
+    desired_teacher_replicas: int | None = None
+    at: float | None = Field(None, description="Unix time it was computed")
+    leader: str | None = None
+    observation: dict | None = None
+    keys: dict | None = None
+
+
+@guarded.get("/v1/control", response_model=ControlView)
 def control():
     """The controller's published value (KEDA's metrics-api trigger reads ``desired_teacher_replicas``)."""
     from dataclasses import asdict
@@ -59,9 +82,9 @@ def control():
     from gateway.control import current
 
     state = current()
-    if state is None:
-        from gateway.errors import error
+    return ControlView(fresh=False) if state is None else ControlView(fresh=True, **asdict(state))
 
-        message = "no fresh value from the controller (is `adq controller` running?)"
-        return error(503, message, headers={"Retry-After": "5"}, kind="NoControllerValue")
-    return asdict(state)
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(any_caller)])
+def openapi(request: Request):
+    return JSONResponse(request.app.openapi())

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     operator_keys: str = Field(
         "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
     )
+    ops_token: str = Field(
+        "",
+        description="Bearer token for /metrics, /v1/queues, /v1/control and the OpenAPI document (Prometheus, KEDA); "
+        "operator keys work too. Empty and no API keys: those endpoints are open (development).",
+    )
     webhook_secret: str = Field("", description="HMAC-SHA256 key for webhook signatures; webhooks need it.")
     webhook_allow_private: bool = Field(
         False, description="Allow webhooks to hosts that are not public (and to any port): development only."

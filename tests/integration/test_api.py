@@ -269,7 +269,7 @@ def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     assert api.post("/v1/jobs", json={"prompt": "a", "k": 101}, headers=ALICE).json()["type"] == "InvalidRequest"
     refused = api.post("/v1/jobs", json={"prompt": "a", "preset": "lcm-sdxl"}, headers=ALICE)
     assert (refused.status_code, refused.json()["type"]) == (409, "CalibrationError")
-    schema = api.get("/openapi.json").json()["components"]["schemas"]["ErrorResponse"]
+    schema = api.get("/openapi.json", headers=ALICE).json()["components"]["schemas"]["ErrorResponse"]
     assert "type" in schema["required"] and "CalibrationError" in schema["properties"]["type"]["description"]
 
     adq = Client("http://testserver", api_key="key-alice-0123456789")

@@ -110,7 +110,8 @@ def test_cancel_and_image(api):
 
 
 def test_openapi_and_health(api):
-    spec = api.get("/openapi.json").json()
+    assert api.get("/openapi.json").status_code == 401  # with keys, the contract is for callers
+    spec = api.get("/openapi.json", headers=ALICE).json()
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/image"} <= set(spec["paths"])
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz")

@@ -1,10 +1,11 @@
 """Schemathesis against the gateway on real services (PostgreSQL, Redis as broker and rate-limit store, S3 on
 moto): generated requests for every operation, every built-in check (no 5xx, statuses, content types and bodies
-as documented, invalid data refused, valid data accepted). The event streams are left out: they stay open by
-design, and tests/integration/test_api.py covers them."""
+as documented, invalid data refused, valid data accepted), the event streams included (they end after
+ADQ_STREAM_LIFETIME_S here), one operation at a time and then in stateful sequences."""
 
 from __future__ import annotations
 
+import collections
 import time
 
 import pytest
@@ -30,6 +31,7 @@ def web_schema(pg_url, redis_url, s3_endpoint, s3_storage_url, tmp_path):
         # refusals are tested in test_gateway.py.
         ADQ_WEBHOOK_ALLOW_PRIVATE="true",
         ADQ_RATE_LIMIT="",
+        ADQ_STREAM_LIFETIME_S="1",  # the event streams end, so their answers can be checked too
     )
     with configured(**env):
         import redis
@@ -42,7 +44,7 @@ def web_schema(pg_url, redis_url, s3_endpoint, s3_storage_url, tmp_path):
         fresh = ControlState("slo", 10.0, 10.0, 1.0, 1, time.time() + 3600, "schemathesis")
         published.publish(redis.Redis.from_url(redis_url), fresh)
 
-        yield schemathesis.openapi.from_asgi("/openapi.json", create_app()).exclude(path_regex=r".*/events$")
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app())
 
 
 def _not_shapes(case) -> bool:
@@ -53,6 +55,17 @@ def _not_shapes(case) -> bool:
     items = body.get("items") if isinstance(body.get("items"), list) else []
     presets = [body.get("preset"), shared.get("preset"), *(i.get("preset") for i in items if isinstance(i, dict))]
     return "shapes" not in presets
+
+
+CALLS: list[str] = []
+
+
+def _off_shapes(value):
+    if isinstance(value, dict):
+        return {k: ("tiny" if k == "preset" and v == "shapes" else _off_shapes(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_off_shapes(v) for v in value]
+    return value
 
 
 def test_every_operation_conforms_to_its_schema(web_schema):
@@ -79,3 +92,28 @@ def test_every_operation_conforms_to_its_schema(web_schema):
         ran += 1
     assert ran >= 12, ran
     assert not failures, "\n\n".join(failures)
+
+
+def test_sequences_of_calls_keep_the_contract(web_schema):
+    # Schemathesis' stateful phase: links between operations inferred from the schema (a job's id from POST
+    # /v1/jobs into its view, cancel, retry, image and events; a batch's likewise), run as sequences
+    Machine = web_schema.as_state_machine()
+    assert len(Machine.bundles) >= 2, "no links inferred between the operations"
+
+    class Sequences(Machine):
+        def before_call(self, case):
+            case.body = _off_shapes(case.body)  # as _not_shapes above: that grammar is not JSON Schema's
+            CALLS.append(f"{case.method} {case.path}")
+
+    Sequences.run(
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+    )
+    linked = collections.Counter(c for c in CALLS if "{" in c)
+    assert len(linked) >= 4, linked  # the sequences reached the ids that earlier calls made

@@ -217,3 +217,19 @@ def test_every_key_is_rate_limited_by_default_and_auth_off_is_not(sqlite_env, mo
         reset()
         assert [str(r) for r in rules("alice")] == ["600 per 1 minute"]
         assert rules("bob") == [] and rules(None) == []  # an operator's key, and auth off: no tenant to protect
+
+
+def test_operational_endpoints_need_the_ops_token_or_an_operators_key(pg_env):
+    from gateway.app import create_app
+
+    with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="bob", ADQ_OPS_TOKEN="ops-token-0123456789abcdef"):
+        api = TestClient(create_app(), raise_server_exceptions=False)
+        ops = {"Authorization": "Bearer ops-token-0123456789abcdef"}
+        for path in ("/metrics", "/v1/queues", "/v1/control"):
+            assert api.get(path).status_code == 401, path
+            assert api.get(path, headers=ALICE).status_code == 401, path  # a tenant's key is not enough
+            assert api.get(path, headers=ops).status_code in (200, 503), path  # 503: no controller value
+            assert api.get(path, headers=BOB).status_code in (200, 503), path  # an operator's key
+        assert api.get("/docs").status_code == 404 and api.get("/redoc").status_code == 404
+        assert api.get("/openapi.json").status_code == 401 and api.get("/openapi.json", headers=ops).status_code == 200
+        assert api.get("/healthz").status_code == 200 and api.get("/readyz").status_code in (200, 503)

@@ -82,6 +82,7 @@ def test_secrets_are_required_and_workers_wait_for_healthy_dependencies():
         "FLOWER_PASSWORD",
         "ADQ_API_KEYS",
         "ADQ_WEBHOOK_SECRET",
+        "ADQ_OPS_TOKEN",
     ):
         uses = re.findall(r"\$\{" + secret + r"(:\?|:-|\})", text)
         assert uses and all(u == ":?" for u in uses), (secret, uses)
@@ -129,3 +130,33 @@ def test_retention_runs_on_a_schedule_and_the_s3_rule_backs_it_up():
     prefix = s.storage_url.split("/", 3)[3]
     assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.jobs.storage writes
     assert rule["Expiration"]["Days"] * 86400 > s.result_ttl_s  # the backstop never expires before the prune
+
+
+SECRETS = {
+    "ADQ_BROKER_URL": "broker",
+    "ADQ_DATABASE_URL": "db",
+    "AWS_SECRET_ACCESS_KEY": "s3",
+    "ADQ_WEBHOOK_SECRET": "webhook",
+    "ADQ_API_KEYS": "keys",
+    "ADQ_OPS_TOKEN": "ops",
+    "ADQ_FLOWER_PASSWORD": "flower",
+}
+
+
+def test_each_service_holds_only_the_secrets_its_role_needs():
+    needs = {
+        "api": {"broker", "db", "s3", "webhook", "keys", "ops"},
+        "student": {"broker", "db", "s3"},
+        "teacher": {"broker", "db", "s3"},
+        "webhooks": {"broker", "db", "webhook"},
+        "sweeper": {"broker", "db"},
+        "controller": {"broker", "db"},
+        "prune": {"db", "s3"},
+        "migrate": {"db"},
+        "create-bucket": {"s3"},
+        "flower": {"broker", "flower"},
+    }
+    for name, want in needs.items():
+        held = {SECRETS[k] for k in env_keys(BASE["services"][name]) if k in SECRETS}
+        assert held == want, (name, held)
+    assert not set(BASE["x-adq-env"]) & set(SECRETS)  # the shared block holds no secret

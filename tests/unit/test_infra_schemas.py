@@ -41,9 +41,10 @@ def test_rendered_manifests_validate_against_the_kubernetes_schemas(rendered):  
 def test_scaled_objects_validate_against_the_keda_crd_schema(rendered):  # noqa: F811
     schema = json.loads((Path(__file__).parents[1] / "fixtures" / "keda-scaledobject.schema.json").read_text())
     check = jsonschema.Draft202012Validator(schema)
-    scaled = [d for d in rendered if d["apiVersion"] == KEDA]
+    keda = [d for d in rendered if d["apiVersion"] == KEDA]
+    assert {d["kind"] for d in keda} == {"ScaledObject", "TriggerAuthentication"}
+    scaled = [d for d in keda if d["kind"] == "ScaledObject"]
     assert {d["metadata"]["name"] for d in scaled} >= {"adq-teacher", "adq-student"}
-    assert {d["kind"] for d in scaled} == {"ScaledObject"}
     for doc in scaled:
         check.validate(doc)
     teacher = next(d for d in scaled if d["metadata"]["name"] == "adq-teacher")

@@ -48,7 +48,18 @@ def test_every_pod_reads_its_own_roles_secret_and_no_other(rendered):  # noqa: F
         used.add(refs[0].removeprefix("adq-secrets-"))
     assert used == ROLE_SECRETS
     examples = {p.name.split(".")[0]: p.read_text() for p in (ROOT / "infra/k8s/secrets").glob("*.example.env")}
-    assert set(examples) == ROLE_SECRETS
+    assert set(examples) == ROLE_SECRETS | {"keda"}  # KEDA's TriggerAuthentication reads the ops token
+    (auth,) = by_kind(rendered, "TriggerAuthentication").values()
+    assert (
+        auth["spec"]["secretTargetRef"] == [{"parameter": "token", "name": "adq-secrets-keda", "key": "ADQ_OPS_TOKEN"}]
+        and "ADQ_OPS_TOKEN" in examples["keda"] + examples["api"]
+    )
+    for scaled in by_kind(rendered, "ScaledObject").values():  # every call to the gateway carries the token
+        for t in scaled["spec"]["triggers"]:
+            if t["type"] == "metrics-api":
+                assert (
+                    t["metadata"]["authMode"] == "bearer" and t["authenticationRef"]["name"] == auth["metadata"]["name"]
+                )
     assert "ADQ_API_KEYS" in examples["api"] and all("ADQ_API_KEYS" not in t for r, t in examples.items() if r != "api")
     assert all("ADQ_FLOWER_PASSWORD" not in t for r, t in examples.items() if r != "flower")
     assert "ADQ_WEBHOOK_SECRET" not in examples["worker"] + examples["ops"] + examples["flower"]
