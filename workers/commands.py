@@ -154,14 +154,11 @@ def _up(a) -> int:
 
 
 def _api(a) -> int:
-    import uvicorn
-
     from gateway.app import create_app
+    from gateway.server import serve
 
     check_api_exposure(a.host, a.insecure)
-    uvicorn.run(
-        create_app(), host=a.host, port=a.port, log_level="info" if a.verbose else "warning", proxy_headers=True
-    )
+    serve(create_app(), a.host, a.port, log_level="info" if a.verbose else "warning")
     return 0
 
 

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     operator_keys: str = Field(
         "", description="Comma-separated key names that read every tenant's jobs (the console's operators)."
     )
+    api_header_timeout_s: float = Field(
+        10.0, gt=0, description="The gateway closes a connection whose request headers take longer than this."
+    )
+    api_max_connections: int = Field(
+        1000, ge=1, description="Open connections and requests per gateway process; over it: 503."
+    )
     ops_token: str = Field(
         "",
         description="Bearer token for /metrics, /v1/queues, /v1/control and the OpenAPI document (Prometheus, KEDA); "

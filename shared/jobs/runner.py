@@ -96,7 +96,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     # 4. Decide: the one place "score < tau" becomes a route (with live tau and the controller's k)
     decision = ctx.decider.decide(params, claim.job.calibration_id, scored.value, claim.job.owner)
     # 5. Store
-    key = job_key(claim.job_id, STUDENT.image)
+    key = job_key(claim.job_id, STUDENT.image, claim.fence)
     ctx.storage.put(key, encode_png(image))
     # 6. Record: only the holder of the claim's fence can
     row = jobs.record_student(
@@ -138,7 +138,7 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
     better = ctx.lane.call(("improve", claim.job_id), improve, None, timeout_s=TEACHER.time_limit_s(ctx.settings))
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
-    key = job_key(claim.job_id, TEACHER.image)
+    key = job_key(claim.job_id, TEACHER.image, claim.fence)
     ctx.storage.put(key, encode_png(better.value.image))
     # 6. Record
     row = jobs.record_teacher(claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds)

@@ -22,12 +22,18 @@ from shared.core.errors import InputError, ObjectNotFound, StorageError, Storage
 IMAGES = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}
 
 
-def job_key(job_id: str, image: str) -> str:
-    """The fixed key of a job's ``student`` or ``final`` image, so a stage that runs twice overwrites its own."""
+def job_key(job_id: str, image: str, fence: int | None = None) -> str:
+    """The key of a job's ``student`` or ``final`` image. A stage names it by its claim's fence, so an attempt that
+    was superseded (and whose fenced record will fail) writes beside the live attempt's image, never over it: the
+    row names exactly the image that was scored and recorded."""
     try:
-        return f"{JOB_KEY_PREFIX}/{job_id}/{IMAGES[image]}"
+        name = IMAGES[image]
     except KeyError:
         raise InputError(f"unknown image {image!r}; choose one of {', '.join(IMAGES)}") from None
+    if fence is not None:
+        stem, ext = name.rsplit(".", 1)
+        name = f"{stem}-f{fence}.{ext}"
+    return f"{JOB_KEY_PREFIX}/{job_id}/{name}"
 
 
 class Storage(Protocol):

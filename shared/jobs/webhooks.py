@@ -74,13 +74,13 @@ def _form(url: str) -> tuple[str, int]:
         raise InputError(f"webhook_url must be a string of at most {MAX_URL} characters")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InputError(f"webhook_url {url!r} must be an http:// or https:// URL with a host")
+        raise InputError(f"webhook_url {shown(url)!r} must be an http:// or https:// URL with a host")
     if not get_settings().webhook_secret:
         raise InputError("webhook_url given but the server has no ADQ_WEBHOOK_SECRET to sign webhooks with")
     try:
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except ValueError:
-        raise InputError(f"webhook_url {url!r} has an invalid port") from None
+        raise InputError(f"webhook_url {shown(url)!r} has an invalid port") from None
     open_ = get_settings().webhook_allow_private
     if not open_ and port not in allowed_ports():
         raise InputError(f"webhook_url port {port} is not one of ADQ_WEBHOOK_PORTS={get_settings().webhook_ports}")
@@ -179,6 +179,17 @@ def _pinned(target: Target) -> tuple[str, dict, dict]:
     return urlunparse(parsed._replace(netloc=netloc)), headers, extensions
 
 
+def shown(url: str) -> str:
+    """A webhook URL as logs and errors show it: scheme, host, port and path. The query, the fragment and any
+    user:password go, since receivers put tokens there."""
+    try:
+        parsed = urlparse(url)
+        netloc = parsed.netloc.rsplit("@", 1)[-1]
+        return urlunparse((parsed.scheme, netloc, parsed.path, "", "", "")) + ("?…" if parsed.query else "")
+    except ValueError:
+        return "<unparsable URL>"
+
+
 def deliver(url: str, body: bytes, event_id: str, owner: str | None = None) -> int:
     """POST once, signed with the owner's secret. Raises WebhookUnavailable (retry) on timeouts, connection errors,
     429 and 5xx, and WebhookError (give up) on other answers outside 2xx, or a target that is not allowed."""
@@ -190,9 +201,10 @@ def deliver(url: str, body: bytes, event_id: str, owner: str | None = None) -> i
         with httpx.Client(timeout=get_settings().webhook_timeout_s, follow_redirects=False, trust_env=False) as http:
             resp = http.post(pinned, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
-        raise WebhookUnavailable(f"webhook {url} unreachable: {type(exc).__name__}: {exc}", status=None) from None
+        # httpx's text can quote the request's URL (the pinned one, query included): only the type is kept
+        raise WebhookUnavailable(f"webhook {shown(url)} unreachable: {type(exc).__name__}", status=None) from None
     if resp.status_code == 429 or resp.status_code >= 500:
-        raise WebhookUnavailable(f"webhook {url} answered {resp.status_code}", status=resp.status_code)
+        raise WebhookUnavailable(f"webhook {shown(url)} answered {resp.status_code}", status=resp.status_code)
     if not 200 <= resp.status_code < 300:
-        raise WebhookError(f"webhook {url} answered {resp.status_code}; not retried", status=resp.status_code)
+        raise WebhookError(f"webhook {shown(url)} answered {resp.status_code}; not retried", status=resp.status_code)
     return resp.status_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -43,7 +44,8 @@ def objects_of(job_id: str) -> list[str]:
     listed = boto3.client("s3", endpoint_url=get_settings().s3_endpoint_url).list_objects_v2(
         Bucket=store.bucket, Prefix=f"{store.prefix}/jobs/{job_id}/"
     )
-    return sorted(o["Key"].rsplit("/", 1)[1] for o in listed.get("Contents", []))
+    # each attempt names its image by its claim's fence (student-f3.png): the names without it, one per image
+    return sorted(re.sub(r"-f\d+\.png$", ".png", o["Key"].rsplit("/", 1)[1]) for o in listed.get("Contents", []))
 
 
 def assert_finished_once(job_id: str, teacher_attempts: int):

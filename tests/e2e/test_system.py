@@ -41,8 +41,8 @@ def test_forty_jobs_end_to_end(system):
         row = jobs.get(v.id)
         assert stored(store, row.final_image_key) and stored(store, row.student_image_key)
         assert row.teacher_used == (row.student_score < row.tau)
-        expected_final = f"jobs/{v.id}/final.png" if row.teacher_used else f"jobs/{v.id}/student.png"
-        assert row.final_image_key == expected_final
+        expected_final = f"jobs/{v.id}/final-f2.png" if row.teacher_used else f"jobs/{v.id}/student-f1.png"
+        assert row.final_image_key == expected_final  # named by the fence of the attempt that recorded it
         assert row.total_steps == row.student_steps_run + row.teacher_steps_run
         assert row.student_steps_run == 2 and row.teacher_steps_run == (4 if row.teacher_used else 0)
         assert row.student_attempts == 1 and row.teacher_attempts == (1 if row.teacher_used else 0)

@@ -233,3 +233,77 @@ def test_operational_endpoints_need_the_ops_token_or_an_operators_key(pg_env):
         assert api.get("/docs").status_code == 404 and api.get("/redoc").status_code == 404
         assert api.get("/openapi.json").status_code == 401 and api.get("/openapi.json", headers=ops).status_code == 200
         assert api.get("/healthz").status_code == 200 and api.get("/readyz").status_code in (200, 503)
+
+
+def test_webhook_errors_and_logs_never_show_a_urls_query_or_password(sqlite_env):
+    import http.server
+    import threading
+
+    from shared.core.errors import WebhookError, WebhookUnavailable
+    from shared.jobs.webhooks import deliver, shown
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    with configured(ADQ_WEBHOOK_SECRET="whsec-test-0123456789", ADQ_WEBHOOK_ALLOW_PRIVATE="true"):
+        for url, fault in [
+            (f"http://user:pw-SECRET@127.0.0.1:{port}/hook?token=SECRET#frag", WebhookError),
+            ("http://127.0.0.1:1/hook?token=SECRET", WebhookUnavailable),  # refused: httpx's own text is dropped
+        ]:
+            with pytest.raises(fault) as caught:
+                deliver(url, b"{}", "evt_1")
+            assert "SECRET" not in str(caught.value) and "/hook?…" in str(caught.value)
+    server.shutdown()
+    assert (
+        shown("https://h.example/p?a=1") == "https://h.example/p?…"
+        and shown("https://h.example/p") == "https://h.example/p"
+    )
+
+
+def test_the_server_closes_a_connection_that_drips_its_headers_and_caps_connections(sqlite_env):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.server import config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with configured(ADQ_API_HEADER_TIMEOUT_S="1", ADQ_API_MAX_CONNECTIONS="3"):
+        server = uvicorn.Server(config(create_app(), "127.0.0.1", port))
+        threading.Thread(target=server.run, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        try:
+            slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+            started = time.monotonic()
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(10):  # a header line every half second: never complete
+                try:
+                    slow.sendall(b"X-Drip: 1\r\n")
+                except OSError:
+                    break
+                time.sleep(0.5)
+            assert slow.recv(100) == b"" and time.monotonic() - started < 4  # closed at about 1 s
+            fast = socket.create_connection(("127.0.0.1", port), timeout=5)  # a prompt request is served
+            fast.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert fast.recv(100).startswith(b"HTTP/1.1 200")
+            held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+            held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the fourth open connection
+            assert held[-1].recv(100).startswith(b"HTTP/1.1 503")
+        finally:
+            server.should_exit = True

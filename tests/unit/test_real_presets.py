@@ -76,3 +76,22 @@ def test_their_jobs_are_refused_until_calibrated(sqlite_env, name):
 
     with pytest.raises(CalibrationError, match=f"adq calibrate --preset {name}"):
         record("a lighthouse at dusk", preset=name)
+
+
+def test_downloads_need_a_pinned_commit_and_take_safetensors_only(tmp_path):
+    from shared.method.models.weights import hub_kwargs, locate
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    with configured(ADQ_HOME=str(tmp_path), ADQ_MODEL_DIR=str(tmp_path / "models"), ADQ_ALLOW_DOWNLOADS="true"):
+        with pytest.raises(ModelUnavailable, match="unpinned.*stabilityai/sdxl-turbo@<40-hex commit sha>"):
+            locate("stabilityai/sdxl-turbo", "SDXL-Turbo")
+        with pytest.raises(ModelUnavailable, match="unpinned"):
+            locate("stabilityai/sdxl-turbo@main", "SDXL-Turbo")  # a branch moves: only a commit pins
+        assert locate(f"stabilityai/sdxl-turbo@{sha}", "SDXL-Turbo") == "stabilityai/sdxl-turbo"
+        assert hub_kwargs(f"stabilityai/sdxl-turbo@{sha}") == {"revision": sha, "use_safetensors": True}
+        local = tmp_path / "models" / "stabilityai" / "sdxl-turbo"  # a local copy wins over the hub
+        local.mkdir(parents=True)
+        (local / "model_index.json").write_text("{}")
+        assert locate(f"stabilityai/sdxl-turbo@{sha}", "SDXL-Turbo") == str(local)
+    with configured(ADQ_HOME=str(tmp_path), ADQ_ALLOW_DOWNLOADS="false"):
+        assert hub_kwargs(f"stabilityai/sdxl-turbo@{sha}") == {}  # nothing is fetched: the local files as they are

@@ -184,3 +184,20 @@ def test_the_task_fails_a_crashing_job_and_skips_a_cancelled_or_duplicate_one(ta
     assert tasks_inline.student.apply(args=[cancelled.id]).get() == "skipped"
     assert tasks_inline.student.apply(args=[dup.id]).get() == "succeeded"
     assert tasks_inline.student.apply(args=[dup.id]).get() == "skipped"
+
+
+def test_a_superseded_attempt_never_writes_over_the_live_attempts_image(inline, monkeypatch):
+    """A worker whose claim was taken over (its holder looked gone) still finishes its model call: its image goes
+    beside the live attempt's, its fenced record fails, and the row names the live attempt's image."""
+    job = _job(k=0)
+    stale = jobs.claim(job.id, STUDENT, Claimant("old@host/1"))
+    live = runner.run(STUDENT, job.id, Claimant("new@host/2", holder_gone=lambda _h: True), inline)
+    assert live.job.status is JobStatus.SUCCEEDED
+    recorded = get_storage().get(live.job.student_image_key)
+
+    storage, writes = get_storage(), []
+    real_put = storage.put
+    monkeypatch.setattr(storage, "put", lambda key, data: (writes.append(key), real_put(key, b"stale bytes")))
+    assert runner.student(stale, inline) is runner.SKIPPED  # the stale attempt finishes late: its record fails
+    assert writes and writes[0] != live.job.student_image_key
+    assert get_storage().get(jobs.get(job.id).student_image_key) == recorded

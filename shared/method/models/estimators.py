@@ -203,14 +203,17 @@ class PickScoreEstimator:
     def __init__(self, source: str, processor: str, device):
         from transformers import CLIPModel, CLIPProcessor
 
-        from shared.method.models.weights import locate
+        from shared.method.models.weights import hub_kwargs, locate
 
         model_path = locate(source, "PickScore", marker="config.json")
         processor_path = locate(processor, "PickScore processor", marker="preprocessor_config.json")
         local = not get_settings().allow_downloads
         self.device = device
-        self.model = CLIPModel.from_pretrained(model_path, local_files_only=local).to(device).eval()
-        self.processor = CLIPProcessor.from_pretrained(processor_path, local_files_only=local)
+        pinned = hub_kwargs(source)
+        self.model = CLIPModel.from_pretrained(model_path, local_files_only=local, **pinned).to(device).eval()
+        self.processor = CLIPProcessor.from_pretrained(
+            processor_path, local_files_only=local, revision=hub_kwargs(processor).get("revision")
+        )
 
     def score(self, prompts, images) -> list[float]:
         import torch

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from shared.core import process
 from shared.core.config import get_settings
 from shared.method.models.device import dtype_for
-from shared.method.models.weights import locate
+from shared.method.models.weights import hub_kwargs, locate
 from shared.method.presets import ModelSpec
 
 ROLE_CLASSES = {"text2image": "AutoPipelineForText2Image", "image2image": "AutoPipelineForImage2Image"}
@@ -63,9 +63,11 @@ def _load_base(spec: ModelSpec, device) -> Base:
         kwargs["variant"] = spec.variant
     if spec.unet:
         kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
-            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs
+            locate(spec.unet, spec.label + " UNet", marker="config.json"), **kwargs, **hub_kwargs(spec.unet)
         )
-    pipe = diffusers.DiffusionPipeline.from_pretrained(locate(spec.source, spec.label), **kwargs)
+    pipe = diffusers.DiffusionPipeline.from_pretrained(
+        locate(spec.source, spec.label), **kwargs, **hub_kwargs(spec.source)
+    )
     pipe.set_progress_bar_config(disable=True)
     return Base(pipe.to(device))
 
@@ -95,7 +97,7 @@ def role_pipe(spec: ModelSpec, device, role: str) -> RolePipe:
         name = adapter_name(lora.source)
         if name not in base.adapters:
             where = locate(lora.source, spec.label + " LoRA", marker=lora.weight_name)
-            pipe.load_lora_weights(where, weight_name=lora.weight_name, adapter_name=name)
+            pipe.load_lora_weights(where, weight_name=lora.weight_name, adapter_name=name, **hub_kwargs(lora.source))
             base.adapters.add(name)
         adapters.append((name, lora.scale))
     return RolePipe(pipe, base, tuple(adapters))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from shared.core.config import get_settings
@@ -14,6 +15,31 @@ def _missing(label: str, source: str, what: str = "a diffusers folder with model
         f"{label} weights {source!r} are not available on this machine and downloads are off. "
         f"Put {what} at $ADQ_MODEL_DIR/{source} (ADQ_MODEL_DIR={get_settings().model_dir or 'unset'}), "
         f"or give the folder's path as the source, or set ADQ_ALLOW_DOWNLOADS=true where the hub is reachable."
+    )
+
+
+PINNED = re.compile(r"^(?P<repo>[^@\s]+)@(?P<revision>[0-9a-f]{40})$")
+
+
+def hub_ref(source: str) -> tuple[str, str | None]:
+    """``owner/name@<40-hex commit>`` -> (``owner/name``, the commit); anything else -> (source, None)."""
+    m = PINNED.match(source)
+    return (m["repo"], m["revision"]) if m else (source, None)
+
+
+def hub_kwargs(source: str) -> dict:
+    """What a from_pretrained call adds for a source fetched from the hub: the pinned commit, and safetensors only
+    (a pickled checkpoint from the network can run code when it is loaded)."""
+    repo, revision = hub_ref(source)
+    if not get_settings().allow_downloads or revision is None:
+        return {}
+    return {"revision": revision, "use_safetensors": True}
+
+
+def _pin_required(label: str, source: str) -> ModelUnavailable:
+    return ModelUnavailable(
+        f"{label} weights {source!r} would be downloaded unpinned: with ADQ_ALLOW_DOWNLOADS=true a hub source must "
+        f"name a commit, e.g. {source.split('@')[0]}@<40-hex commit sha>, so that what runs is what was reviewed"
     )
 
 
@@ -37,20 +63,23 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         if not (path / marker).is_file():
             raise _missing(label, source, f"{marker} (the folder exists but has no {marker})")
         return str(path)
+    repo, revision = hub_ref(source)
     if get_settings().model_dir is not None:
-        local = Path(get_settings().model_dir).expanduser() / source
+        local = Path(get_settings().model_dir).expanduser() / repo
         if (local / marker).is_file():
             return str(local)
     if get_settings().allow_downloads:
-        return source
+        if revision is None:
+            raise _pin_required(label, source)
+        return repo
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(source, marker)
+        cached = try_to_load_from_cache(repo, marker, revision=revision)
     except Exception:  # a malformed id is just "not cached"
         cached = None
     if isinstance(cached, str):
-        return source
+        return repo
     raise _missing(label, source, "a folder with " + marker)
 
 
