@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from gateway import errors
 from gateway.auth import configured_keys, guarded
 from gateway.body import BodyGuard
-from gateway.routes import batches, console, events, jobs, ops
+from gateway.routes import batches, console, events, jobs, ops, uploads
 from shared.core import logs
 from tasks import tracing as tasks_tracing
 
@@ -52,6 +52,7 @@ def create_app() -> FastAPI:
         FastAPIInstrumentor.instrument_app(app)
     app.include_router(jobs.router)
     app.include_router(batches.router)
+    app.include_router(uploads.router)
     app.include_router(events.router)
     app.include_router(ops.router)
     app.include_router(ops.guarded)

@@ -31,7 +31,7 @@ class BodyGuard:
                 caller((headers.get(b"authorization") or b"").decode("latin-1") or None)
             except HTTPException as exc:
                 return await error(401, str(exc.detail), headers=exc.headers)(scope, receive, send)
-        limit = get_settings().max_body_bytes
+        limit = body_limit(scope["path"])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _too_large(limit)(scope, receive, send)
@@ -51,7 +51,19 @@ class BodyGuard:
         await self.app(scope, counted, send)
 
 
+UPLOADS = "/v1/uploads"
+MULTIPART_SLACK = 64 * 1024  # the form's boundaries and part headers around the image
+
+
+def body_limit(path: str) -> int:
+    """Uploads carry an image up to ADQ_MAX_INPUT_BYTES; every other body is JSON, up to ADQ_MAX_BODY_BYTES."""
+    s = get_settings()
+    return s.max_input_bytes + MULTIPART_SLACK if path == UPLOADS else s.max_body_bytes
+
+
 def _message(limit: int) -> str:
+    if limit == body_limit(UPLOADS):
+        return f"upload over ADQ_MAX_INPUT_BYTES={get_settings().max_input_bytes} bytes (field: file)"
     return f"request body over ADQ_MAX_BODY_BYTES={limit} bytes"
 
 

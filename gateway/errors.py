@@ -16,6 +16,7 @@ from shared.core.errors import (
     CalibrationError,
     IdempotencyConflict,
     InputError,
+    InputTooLarge,
     JobConflict,
     JobNotFound,
     NotEntitled,
@@ -23,6 +24,7 @@ from shared.core.errors import (
     RateLimited,
     ResultExpired,
     TransientError,
+    UnsupportedMedia,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (IdempotencyConflict, 409),
     # A valid request the server is not calibrated for yet: `adq calibrate` makes the same request succeed.
     (CalibrationError, 409),
+    (InputTooLarge, 413),
+    (UnsupportedMedia, 415),
     (InputError, 422),
     (JobNotFound, 404),
     (NotEntitled, 403),
@@ -54,6 +58,7 @@ HTTP_TYPES = {
     409: "Conflict",
     410: "Gone",
     413: "BodyTooLarge",
+    415: "UnsupportedMediaType",
     422: "InvalidRequest",
     429: "RateLimited",
     500: "InternalError",
@@ -71,7 +76,7 @@ class ErrorResponse(BaseModel):
     detail: str | list | None = None
 
 
-RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
 LIMITED = {429: {"model": ErrorResponse, "description": "over ADQ_RATE_LIMIT; see Retry-After"}}
 
 

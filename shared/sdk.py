@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -87,9 +88,24 @@ class Client:
         kind_of = BY_TYPE.get(kind) or ERRORS.get(resp.status_code, ApiError)
         raise kind_of(f"{resp.status_code}: {message}")
 
+    # Input images
+    def upload(self, image: str | Path | bytes) -> str:
+        """Upload an input image (a path or its bytes); its id, for a job's init_image or control_image."""
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        return self._call("POST", "/v1/uploads", files={"file": ("image", data)}).json()["id"]
+
+    def _refs(self, params: dict) -> dict:
+        """Image fields given as a path or bytes are uploaded first; ids, URLs and data: URIs go as they are."""
+        for field in ("init_image", "control_image"):
+            value = params.get(field)
+            if isinstance(value, (bytes, Path)) or (isinstance(value, str) and Path(value).is_file()):
+                params[field] = self.upload(value)
+        return params
+
     # Jobs
     def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        params = self._refs(params)
         body = {"prompt": prompt, **{k: v for k, v in params.items() if v is not None}}
         return JobView(**self._call("POST", "/v1/jobs", json=body, headers=headers).json())
 

@@ -19,9 +19,23 @@ class Local:
     def __exit__(self, *exc) -> None:
         pass
 
+    def upload(self, image) -> str:
+        from pathlib import Path
+
+        from shared.jobs import inputs
+
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        return inputs.put(data, None, "file")[0]
+
     def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:
+        from pathlib import Path
+
         from tasks import client
 
+        for field in ("init_image", "control_image"):  # a file is uploaded first, as the HTTP client does
+            value = params.get(field)
+            if isinstance(value, (bytes, Path)) or (isinstance(value, str) and Path(value).is_file()):
+                params[field] = self.upload(value)
         return client.submit(prompt, idempotency_key=idempotency_key, **params)
 
     def get(self, job_id: str) -> JobView:

@@ -39,22 +39,35 @@ def calibrate(
     batch_size: int = 8,
     record: bool = True,
     progress: bool = True,
+    image: str | Path | None = None,
+    strength: float | None = None,
+    control: str | Path | None = None,
     **student_overrides,
 ) -> CalibrationResult:
+    """Sample the student on the prompts. With ``image`` (a file, or a folder of them, cycled) and ``strength`` the
+    image-to-image mode is calibrated, with ``control`` the ControlNet mode: each mode's scores follow their own
+    distribution, so each has its own calibration, keyed by its mode and strength."""
     preset_ = get_preset(preset or get_settings().preset)
     prompts = cal.read_prompts(prompts_file)
     n = n_samples or len(prompts)
+    inits, controls = input_images(image, "--image"), input_images(control, "--control")
+    modes = {"init_image": "calibration" if inits else None, "control_image": "calibration" if controls else None}
+    if strength is not None:
+        modes["strength"] = strength
     # Cycle the prompt list when asked for more samples than prompts; each sample gets its own seed.
     jobs = [
-        resolve(prompts[i % len(prompts)], preset=preset_.name, seed=seed + i, **student_overrides) for i in range(n)
+        resolve(prompts[i % len(prompts)], preset=preset_.name, seed=seed + i, **modes, **student_overrides)
+        for i in range(n)
     ]
     student_settings = jobs[0].student_settings()
     student, estimator = registry.student(preset_.name), registry.estimator(preset_.name)
     scores: list[float] = []
-    bar = tqdm(total=n, desc=f"calibrating {preset_.name}", unit="img", disable=not progress)
+    bar = tqdm(total=n, desc=f"calibrating {preset_.name} ({jobs[0].mode})", unit="img", disable=not progress)
     for start in range(0, n, batch_size):
         chunk = jobs[start : start + batch_size]
-        images = [cascade.generate(student, p).image for p in chunk]
+        images = [
+            cascade.generate(student, p, _inputs(inits, controls, start + i)).image for i, p in enumerate(chunk)
+        ]
         scores += estimator.score([p.prompt for p in chunk], images)
         bar.update(len(chunk))
     bar.close()
@@ -66,6 +79,7 @@ def calibrate(
         "seed": seed,
         "prompts_file": str(prompts_file),
         "estimator": preset_.estimator.kind,
+        "mode": jobs[0].mode,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     percentiles = cal.from_scores(scores, meta)
@@ -77,6 +91,26 @@ def calibrate(
         calibrations.record(student_settings, percentiles, n_samples=n, source=str(prompts_file)) if record else None
     )
     return CalibrationResult(percentiles, cal_id, path)
+
+
+def input_images(path: str | Path | None, flag: str) -> list:
+    """The images of a file or a folder (sorted by name), decoded under the serving limits."""
+    from shared.core.errors import InputError
+    from shared.jobs import inputs
+
+    if path is None:
+        return []
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    if not files or not files[0].exists():
+        raise InputError(f"{flag} {path}: no image file there")
+    return [inputs.check(f.read_bytes(), f"{flag} {f.name}") for f in files]
+
+
+def _inputs(inits: list, controls: list, i: int) -> cascade.Inputs:
+    return cascade.Inputs(
+        init=inits[i % len(inits)] if inits else None, control=controls[i % len(controls)] if controls else None
+    )
 
 
 def record_file(path: str | Path, *, preset: str, **student_overrides) -> CalibrationResult:

@@ -79,6 +79,9 @@ def _tune(a) -> int:
     return command(a)
 
 
+FLAGS = {"init_image": "--image", "control_image": "--control"}
+
+
 def add_job_options(p: argparse.ArgumentParser) -> None:
     """One flag per settable job parameter, generated from the schema (its type, choices and description)."""
     import enum
@@ -90,8 +93,12 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         kind = next(t for t in typing.get_args(field.annotation) if t is not type(None))
         if typing.get_origin(kind) is typing.Annotated:  # the preset: a name checked when the job is made
             kind = typing.get_args(kind)[0]
-        flag = "--" + name.replace("_", "-")
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        flag = FLAGS.get(name) or "--" + name.replace("_", "-")
+        if name in FLAGS:  # an image: a file (uploaded first), an upload id, an https URL or a data: URI
+            role = "image-to-image's input image" if name == "init_image" else "the ControlNet's control image"
+            help_ = f"{role}: a FILE (uploaded first), an upload id, an https URL or a data: URI"
+            p.add_argument(flag, dest=name, metavar="FILE", help=help_)
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
             p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
         elif typing.get_origin(kind) is typing.Literal:
             p.add_argument(flag, choices=typing.get_args(kind), help=field.description)
@@ -178,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", dest="student_guidance", type=float)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
+    p.add_argument("--image", help="image-to-image mode: an input image, or a folder of them (cycled)")
+    p.add_argument("--strength", type=float, help="image-to-image strength (default: the preset's)")
+    p.add_argument("--control", help="ControlNet mode: a control image, or a folder of them (cycled)")
     p.set_defaults(fn=_calibrate)
 
     p = sub.add_parser("webhook-secret", help="print the secret a tenant's webhook receiver verifies with")

@@ -19,7 +19,9 @@ def _migrate(a) -> int:
     return 0
 
 
-CALIBRATE_OPTIONS = "preset n_samples seed out batch_size student_steps student_guidance width height".split()
+CALIBRATE_OPTIONS = (
+    "preset n_samples seed out batch_size student_steps student_guidance width height image strength control"
+).split()
 
 
 def _calibrate(a) -> int:

@@ -7,15 +7,12 @@ whole window."""
 
 from __future__ import annotations
 
-import hashlib
+from shared.jobs.priority import owner_tag
+
+__all__ = ["capped_mean", "capped_weights", "owner_tag"]
 
 # Bisection steps for the cap: 2^-60 of the largest count, far below one score
 _STEPS = 60
-
-
-def owner_tag(owner: str | None) -> str:
-    """A short, fixed-length stand-in for an owner in stored keys: distinct owners stay distinct, names stay out."""
-    return hashlib.blake2b((owner or "").encode(), digest_size=6).hexdigest()
 
 
 def capped_weights(counts: dict[str, float], share: float) -> dict[str, float]:

@@ -162,7 +162,19 @@ class Settings(BaseSettings):
 
     # Input bounds.
     max_body_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest request body the gateway reads; larger ones answer 413 unread."
+        3_145_728,
+        ge=1024,
+        description="Largest JSON request body the gateway reads (room for two 1 MB data URIs); larger: 413 unread.",
+    )
+    max_input_bytes: int = Field(
+        20_000_000, ge=1024, description="Largest input image (an upload, a fetched URL); larger ones answer 413."
+    )
+    max_input_pixels: int = Field(
+        16_777_216, ge=64, description="Most pixels an input image may have (4096 x 4096), checked before decoding."
+    )
+    input_fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout of fetching one input image URL.")
+    input_allow_private: bool = Field(
+        False, description="Let input image URLs name hosts that are not public, any port, http too: development only."
     )
     max_prompt_chars: int = Field(2000, ge=1, description="Longest prompt a job may carry.")
     max_steps: int = Field(200, ge=1, description="Most student or teacher denoising steps a job may ask for.")

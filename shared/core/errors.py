@@ -22,6 +22,14 @@ class InputError(AdqError, ValueError):
     """A request or setting is invalid; the message names the bad value."""
 
 
+class InputTooLarge(InputError):
+    """An input image over ADQ_MAX_INPUT_BYTES or ADQ_MAX_INPUT_PIXELS (413); the message names the field and limit."""
+
+
+class UnsupportedMedia(InputError):
+    """An input that is not an image of a supported format (415)."""
+
+
 class CalibrationError(InputError):
     """No usable calibration for the requested student settings."""
 

@@ -46,18 +46,22 @@ def create(
     share = get_settings().fair_share_jobs
     unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
     created_at = jobs.utcnow()
-    rows = []
+    rows, pending = [], []
     for i, item in enumerate(items):
         merged = {**shared, **{k: v for k, v in item.items() if v is not None}}
         prompt = merged.pop("prompt", None)
         try:
             # The batch's own jobs count towards its key's fair share (shared.jobs.priority).
-            row, _ = client.prepare(prompt, owner=owner, batch_id=batch_id, unfinished=unfinished + i, **merged)
+            row, _ = client.prepare(
+                prompt, owner=owner, batch_id=batch_id, unfinished=unfinished + i, pending=pending, **merged
+            )
         except InputError as exc:  # the same kind of error, naming the item
             raise type(exc)(f"items[{i}]: {exc}") from None
         row.created_at = row.updated_at = created_at + timedelta(microseconds=i)  # item order, kept in listings
         rows.append(row)
-    # 3. Write: the batch and every job, with their first events, in one transaction
+    # 3. Write: the input images of every item, then the batch and every job, with their first events, in one
+    #    transaction
+    client.store_inputs(pending)
     batch = Batch(
         id=batch_id,
         owner=owner,

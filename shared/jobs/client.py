@@ -5,6 +5,7 @@ Bad input raises InputError before anything is written."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from shared.jobs.db.models import Job
 from shared.jobs.priority import PRIORITIES, queue_priority
 from shared.jobs.schema import JobView
 from shared.jobs.storage import get_storage
-from shared.method.params import resolve
+from shared.method.params import IMAGE_FIELDS, resolve
 
 
 def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> list[str] | None:
@@ -30,16 +31,20 @@ def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> li
     return check_events(webhook_events)
 
 
-def prepare(prompt: Any, *, owner: str | None = None, unfinished: int | None = None, **params: Any) -> tuple[Job, bool]:
+def prepare(
+    prompt: Any, *, owner: str | None = None, unfinished: int | None = None, pending: list | None = None, **params: Any
+) -> tuple[Job, bool]:
     """Check every input and build the queued row (not yet inserted), with tau fixed from the matching
-    calibration. ``unfinished``: the key's unfinished jobs, when the caller counted them. Returns the row and
-    whether the caller gave a seed."""
+    calibration. ``unfinished``: the key's unfinished jobs, when the caller counted them. Input images given as a
+    URL or data: URI are fetched and checked here, and their bytes added to ``pending`` for the caller to store
+    once every job it writes has passed. Returns the row and whether the caller gave a seed."""
     priority = params.pop("priority", None) or "normal"
     webhook_url = params.pop("webhook_url", None)
     events = check_delivery(priority, webhook_url, params.pop("webhook_events", None))
     batch_id = params.pop("batch_id", None)
     resolved = resolve(prompt, **params)
-    calibration_id, percentiles = calibrations.for_job(resolved)
+    calibration_id, percentiles = calibrations.for_job(resolved)  # per mode: before any image is fetched
+    resolved = _images(resolved, owner, pending if pending is not None else [])
     share = get_settings().fair_share_jobs
     if unfinished is None:
         unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
@@ -57,10 +62,39 @@ def prepare(prompt: Any, *, owner: str | None = None, unfinished: int | None = N
     return row, params.get("seed") is not None
 
 
+def _images(resolved, owner: str | None, pending: list):
+    """The job's image fields as upload ids: an id must name a stored upload; a URL or data: URI is fetched and
+    checked now (its bytes wait in ``pending``)."""
+    from shared.jobs import inputs
+
+    found = {}
+    for field in IMAGE_FIELDS:
+        ref = getattr(resolved, field)
+        if ref is None:
+            continue
+        data = inputs.fetch(ref, field)
+        if data is None:
+            found[field] = inputs.check_uploaded(ref, owner, field)
+        else:
+            inputs.check(data, field)
+            sha = hashlib.sha256(data).hexdigest()
+            pending.append((inputs.key(sha, owner), data))
+            found[field] = sha
+    return resolved.model_copy(update=found) if found else resolved
+
+
+def store_inputs(pending: list) -> None:
+    """Store the input images of jobs that passed every check, just before they are written."""
+    for key, data in pending:
+        get_storage().put(key, data)
+
+
 def record(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any):
     """Check every input and insert the queued row. Returns the row and whether it was created (False when an
     idempotency key returned an earlier job)."""
-    row, seed_given = prepare(prompt, owner=owner, **params)
+    pending: list = []
+    row, seed_given = prepare(prompt, owner=owner, pending=pending, **params)
+    store_inputs(pending)
     return jobs.insert_row(row, idempotency_key=idempotency_key, seed_given=seed_given)
 
 

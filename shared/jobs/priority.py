@@ -12,6 +12,7 @@ shared.jobs.lane.)"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 Priority = Literal["high", "normal", "low"]
@@ -31,3 +32,9 @@ def queue_priority(priority: str, unfinished_of_key: int, fair_share: int) -> in
 def list_names(queue: str, sep: str = ":") -> list[str]:
     """The Redis lists that hold one queue's waiting messages, step 0 first (kombu names step 0 after the queue)."""
     return [queue if n == 0 else f"{queue}{sep}{n}" for n in STEPS]
+
+
+def owner_tag(owner: str | None) -> str:
+    """A short, fixed-length stand-in for an API key's name in stored keys (live score sketches, input images):
+    distinct owners stay distinct, and names stay out of them."""
+    return hashlib.blake2b((owner or "").encode(), digest_size=6).hexdigest()

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 
 from shared.core.config import get_settings
 from shared.core.status import TERMINAL
+from shared.jobs import inputs
 from shared.jobs.db.jobs import utcnow
 from shared.jobs.db.models import Job, JobEvent
 from shared.jobs.db.session import session_scope
@@ -23,15 +24,32 @@ log = logging.getLogger(__name__)
 
 
 def due(ttl_s: float, limit: int) -> list[tuple[str, list[str]]]:
+    """Jobs to expire, with the keys to delete: their images, and their input images that no other unexpired job
+    of the same key still uses (inputs follow the retention of the jobs that use them)."""
     cutoff = utcnow() - timedelta(seconds=ttl_s)
     stmt = (
-        select(Job.id, Job.student_image_key, Job.final_image_key)
+        select(Job.id, Job.owner, Job.init_image, Job.control_image, Job.student_image_key, Job.final_image_key)
         .where(Job.status.in_(list(TERMINAL)), Job.finished_at < cutoff, Job.expired_at.is_(None))
         .order_by(Job.finished_at)
         .limit(limit)
     )
+    out = []
     with session_scope() as s:
-        return [(job_id, sorted({k for k in keys if k})) for job_id, *keys in s.execute(stmt)]
+        for job_id, owner, init, control, *keys in s.execute(stmt).all():
+            for sha in {x for x in (init, control) if x} - _still_used(s, job_id, owner, init, control):
+                keys.append(inputs.key(sha, owner))
+            out.append((job_id, sorted({k for k in keys if k})))
+    return out
+
+
+def _still_used(s, job_id: str, owner, init, control) -> set[str]:
+    others = (Job.id != job_id, Job.expired_at.is_(None), Job.owner.is_(None) if owner is None else Job.owner == owner)
+    used = set()
+    for column in (Job.init_image, Job.control_image):
+        for sha in {x for x in (init, control) if x}:
+            if s.scalar(select(Job.id).where(column == sha, *others).limit(1)) is not None:
+                used.add(sha)
+    return used
 
 
 def prune(ttl_s: float | None = None, limit: int = 1000, dry_run: bool = False) -> int:

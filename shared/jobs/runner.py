@@ -21,7 +21,7 @@ from shared.core import logs
 from shared.core.config import Settings
 from shared.core.errors import AttemptsExhausted, Cancelled, Interrupted, TransientError
 from shared.core.status import TERMINAL, Route
-from shared.jobs import metrics
+from shared.jobs import inputs, metrics
 from shared.jobs.db import jobs
 from shared.jobs.db.jobs import Claim
 from shared.jobs.db.models import Job
@@ -61,11 +61,11 @@ class Context(Protocol):
     decider: Any  # decide(params, calibration_id, score, owner) -> cascade.Decision
 
 
-def _generate(models, preset: str, job_id: str | None, batch: list[JobParams]) -> list:
+def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, batch: list[JobParams]) -> list:
     student = models.student(preset)
     if len(batch) == 1:  # one job: a cancel stops it after the step it is in (shared.method.cancel)
         with cancel.watching(job_id, jobs.is_cancelled) if job_id else nullcontext():
-            return [cascade.generate(student, batch[0])]
+            return [cascade.generate(student, batch[0], images)]
     p = batch[0]
     outs = student.generate_batch(
         [q.prompt for q in batch],
@@ -83,12 +83,25 @@ def _score(models, preset: str, batch: list[tuple[str, object]]) -> list[float]:
     return models.estimator(preset).score(list(prompts), list(images))
 
 
+def _inputs(job) -> cascade.Inputs:
+    """The job's input images from storage (an image-to-image or ControlNet job), decoded."""
+    if not job.init_image and not job.control_image:
+        return cascade.NO_INPUTS
+    load = partial(inputs.load, owner=job.owner)
+    return cascade.Inputs(
+        init=load(job.init_image) if job.init_image else None,
+        control=load(job.control_image) if job.control_image else None,
+    )
+
+
 def student(claim: Claim, ctx: Context) -> Outcome:
     params = JobParams.of(claim.job)
     limit = STUDENT.time_limit_s(ctx.settings)
-    # 2. Generate: jobs with the same student settings may share a batch
-    generate = partial(_generate, ctx.models, params.preset, claim.job_id)
-    gen = ctx.lane.call(("generate", params.student_hash()), generate, params, timeout_s=limit)
+    # 2. Generate: jobs with the same student settings may share a batch (text only: an input image is the job's)
+    images = _inputs(claim.job)
+    generate = partial(_generate, ctx.models, params.preset, claim.job_id, images)
+    group = params.student_hash() if images is cascade.NO_INPUTS else claim.job_id
+    gen = ctx.lane.call(("generate", group), generate, params, timeout_s=limit)
     # 3. Score: images that are ready together are scored together
     image = gen.value.image
     score = partial(_score, ctx.models, params.preset)
@@ -127,12 +140,13 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         params = params.model_copy(
             update={key: moved[key] for key in ("strategy", "sigma", "teacher_steps") if moved[key]}
         )
-    # 2. Generate: refine the student's image, or regenerate
+    # 2. Generate: refine the student's image, or regenerate (in the job's mode: its input images too)
     student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
+    images = _inputs(claim.job)
 
     def improve(_batch):
         with cancel.watching(claim.job_id, jobs.is_cancelled):
-            return [cascade.improve(ctx.models.teacher(params.preset), student_image, params)]
+            return [cascade.improve(ctx.models.teacher(params.preset), student_image, params, images)]
 
     # a key of its own: teacher runs are not batched
     better = ctx.lane.call(("improve", claim.job_id), improve, None, timeout_s=TEACHER.time_limit_s(ctx.settings))

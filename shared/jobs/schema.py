@@ -42,6 +42,9 @@ BOUNDS: dict[str, dict] = {
     "k": dict(ge=0, le=100),
     "k_max": dict(ge=0, le=100),
     "sigma": dict(ge=1 / _DEFAULTS["max_steps"].default, le=1),  # the floor: 1 / ADQ_MAX_STEPS
+    "strength": dict(ge=1 / _DEFAULTS["max_steps"].default, le=1),
+    "init_image": dict(min_length=1, pattern=r"^(data:|https?://|[0-9a-f]{64}$)"),
+    "control_image": dict(min_length=1, pattern=r"^(data:|https?://|[0-9a-f]{64}$)"),
     "seed": dict(ge=0, le=MAX_SEED),
     "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
     "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),

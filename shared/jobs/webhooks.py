@@ -39,7 +39,7 @@ MAX_URL = 2048
 EVENTS = ("job.succeeded", "job.failed", "job.cancelled")
 
 
-def _forbidden(ip: ipaddress._BaseAddress) -> bool:
+def forbidden(ip: ipaddress._BaseAddress) -> bool:
     v6 = isinstance(ip, ipaddress.IPv6Address)
     return (
         not ip.is_global  # private, loopback, link-local, shared address space (100.64.0.0/10), documentation, ...
@@ -48,8 +48,8 @@ def _forbidden(ip: ipaddress._BaseAddress) -> bool:
         or ip.is_multicast
         or ip.is_unspecified
         or (v6 and ip.is_site_local)  # fec0::/10, which is_global does not cover
-        or (v6 and ip.ipv4_mapped is not None and _forbidden(ip.ipv4_mapped))
-        or (v6 and ip.sixtofour is not None and _forbidden(ip.sixtofour))
+        or (v6 and ip.ipv4_mapped is not None and forbidden(ip.ipv4_mapped))
+        or (v6 and ip.sixtofour is not None and forbidden(ip.sixtofour))
     )
 
 
@@ -88,7 +88,7 @@ def _form(url: str) -> tuple[str, int]:
         literal = ipaddress.ip_address(parsed.hostname.split("%", 1)[0])
     except ValueError:
         literal = None
-    if literal is not None and not open_ and _forbidden(literal):
+    if literal is not None and not open_ and forbidden(literal):
         raise InputError(_refusal(parsed.hostname))
     return parsed.hostname, port
 
@@ -109,7 +109,7 @@ def resolve_target(url: str) -> Target:
     except (socket.gaierror, UnicodeError, ValueError):
         raise WebhookUnavailable(f"webhook_url host {host!r} does not resolve (now)") from None
     addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-    if not get_settings().webhook_allow_private and any(_forbidden(ip) for ip in addresses):
+    if not get_settings().webhook_allow_private and any(forbidden(ip) for ip in addresses):
         raise InputError(_refusal(host))
     return Target(url, host, str(addresses[0]))
 
@@ -169,7 +169,7 @@ def event_body(event_id: str, view: dict) -> bytes:
     ).encode()
 
 
-def _pinned(target: Target) -> tuple[str, dict, dict]:
+def pinned(target: Target) -> tuple[str, dict, dict]:
     parsed = urlparse(target.url)
     ip = ipaddress.ip_address(target.address)
     literal = f"[{ip}]" if ip.version == 6 else str(ip)
@@ -194,12 +194,12 @@ def deliver(url: str, body: bytes, event_id: str, owner: str | None = None) -> i
     """POST once, signed with the owner's secret. Raises WebhookUnavailable (retry) on timeouts, connection errors,
     429 and 5xx, and WebhookError (give up) on other answers outside 2xx, or a target that is not allowed."""
     target = resolve_target(url)
-    pinned, headers, extensions = _pinned(target)
+    connect_url, headers, extensions = pinned(target)
     headers |= {"Content-Type": "application/json", "User-Agent": "adq-webhook/2"}
     headers |= sign_headers(event_id, body, secret=secret_for(owner))
     try:
         with httpx.Client(timeout=get_settings().webhook_timeout_s, follow_redirects=False, trust_env=False) as http:
-            resp = http.post(pinned, content=body, headers=headers, extensions=extensions)
+            resp = http.post(connect_url, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
         # httpx's text can quote the request's URL (the pinned one, query included): only the type is kept
         raise WebhookUnavailable(f"webhook {shown(url)} unreachable: {type(exc).__name__}", status=None) from None

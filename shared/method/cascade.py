@@ -20,6 +20,22 @@ from shared.method.percentiles import decide as below_cutoff
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """A job's input images, decoded: image-to-image's ``init``, the ControlNet's ``control`` (None: not given)."""
+
+    init: object = None
+    control: object = None
+
+    def student_call(self, params: JobParams) -> dict:
+        if self.init is None and self.control is None:
+            return {}
+        return {"init_image": self.init, "strength": params.strength, "control_image": self.control}
+
+
+NO_INPUTS = Inputs()
+
+
+@dataclass(frozen=True)
 class GenerateResult:
     image: object
     steps: int
@@ -78,7 +94,7 @@ class CascadeRecord:
         return self.student_steps + self.teacher_steps
 
 
-def generate(student, params: JobParams) -> GenerateResult:
+def generate(student, params: JobParams, images: Inputs = NO_INPUTS) -> GenerateResult:
     t0 = time.perf_counter()
     out = student.generate(
         params.prompt,
@@ -87,6 +103,7 @@ def generate(student, params: JobParams) -> GenerateResult:
         width=params.width,
         height=params.height,
         seed=params.seed,
+        **images.student_call(params),
     )
     return GenerateResult(out.image, out.steps, time.perf_counter() - t0)
 
@@ -102,8 +119,11 @@ def decide(score_value: float, tau: float | None, k: int) -> Decision:
     return Decision(route, score_value, tau, k)
 
 
-def improve(teacher, student_image, params: JobParams) -> ImproveResult:
+def improve(teacher, student_image, params: JobParams, images: Inputs = NO_INPUTS) -> ImproveResult:
+    """Refine keeps the job's control image (the ControlNet guides the rollback too); regenerate runs the job's
+    own mode on the teacher: image-to-image from the input image, with the control image when there is one."""
     t0 = time.perf_counter()
+    control = {"control_image": images.control} if images.control is not None else {}
     if params.strategy == Strategy.REFINE:
         out = teacher.refine(
             student_image,
@@ -112,22 +132,29 @@ def improve(teacher, student_image, params: JobParams) -> ImproveResult:
             sigma=params.sigma,
             guidance=params.teacher_guidance,
             seed=params.seed,
+            **control,
         )
         sigma = params.sigma
     else:
         out = teacher.regenerate(
-            params.prompt, steps=params.teacher_steps, guidance=params.teacher_guidance, seed=params.seed
+            params.prompt,
+            steps=params.teacher_steps,
+            guidance=params.teacher_guidance,
+            seed=params.seed,
+            **images.student_call(params),
         )
         sigma = None
     return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
 
 
-def run(params: JobParams, tau: float | None, *, student, estimator, teacher) -> CascadeRecord:
+def run(
+    params: JobParams, tau: float | None, *, student, estimator, teacher, images: Inputs = NO_INPUTS
+) -> CascadeRecord:
     """The whole cascade in one process, for notebooks, calibration checks and benchmarks."""
-    gen = generate(student, params)
+    gen = generate(student, params, images)
     scored = score(estimator, params.prompt, gen.image)
     decision = decide(scored.score, tau, params.k)
-    better = improve(teacher, gen.image, params) if decision.teacher_used else None
+    better = improve(teacher, gen.image, params, images) if decision.teacher_used else None
     return CascadeRecord(
         prompt=params.prompt,
         seed=params.seed,

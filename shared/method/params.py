@@ -6,7 +6,7 @@ import math
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from shared.core.config import get_settings
 from shared.core.errors import InputError
@@ -17,7 +17,20 @@ STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
 # The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
 # batch items are derived from these fields (shared.jobs.schema), so each is described once, here.
-SETTABLE = ("k", "k_max", "sigma", "strategy", "seed", "preset", "student_steps", "teacher_steps")
+SETTABLE = (
+    "k",
+    "k_max",
+    "sigma",
+    "strategy",
+    "seed",
+    "preset",
+    "student_steps",
+    "teacher_steps",
+    "init_image",
+    "strength",
+    "control_image",
+)
+IMAGE_FIELDS = ("init_image", "control_image")
 
 
 class JobParams(BaseModel):
@@ -52,9 +65,32 @@ class JobParams(BaseModel):
     """Student image width (a multiple of 8)"""
     height: int
     """Student image height (a multiple of 8)"""
+    init_image: str | None = None
+    """Image-to-image: the input image, as an upload id (POST /v1/uploads), an https URL or a data: URI of at most
+    1 MB; a job shows its upload id"""
+    strength: float | None = None
+    """Image-to-image: how far from init_image, in (0, 1] (default the preset's, 0.6)"""
+    control_image: str | None = None
+    """Controllable generation: the control image for the preset's ControlNet (an upload id, an https URL or a
+    data: URI); a job shows its upload id"""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mode(self) -> str:
+        """text2image, image2image, control, or image2image+control: each mode is calibrated on its own."""
+        parts = [m for m, f in (("image2image", self.init_image), ("control", self.control_image)) if f]
+        return "+".join(parts) or "text2image"
 
     def student_settings(self) -> dict:
-        return student_settings(self.preset, self.student_steps, self.student_guidance, self.width, self.height)
+        return student_settings(
+            self.preset,
+            self.student_steps,
+            self.student_guidance,
+            self.width,
+            self.height,
+            mode=self.mode,
+            strength=self.strength,
+        )
 
     def student_hash(self) -> str:
         return settings_hash(self.student_settings())
@@ -94,6 +130,9 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
         teacher_guidance=values.get("teacher_guidance", p.teacher_guidance),
         width=values.get("width", p.student_size[0]),
         height=values.get("height", p.student_size[1]),
+        init_image=values.get("init_image"),
+        strength=values.get("strength", p.strength if values.get("init_image") else None),
+        control_image=values.get("control_image"),
     )
     return check_inputs(params)
 
@@ -172,6 +211,7 @@ def check_inputs(params: JobParams) -> JobParams:
     k_max = k if params.k_max is None else max(k, _int("k_max", params.k_max, 0, 100))
     sigma, cap = check_sigma(params.sigma), get_settings().max_steps
     teacher_steps = _int("teacher_steps", params.teacher_steps, 1, cap)
+    images = _check_images(params)
     return JobParams(
         prompt=prompt,
         preset=params.preset,
@@ -185,4 +225,28 @@ def check_inputs(params: JobParams) -> JobParams:
         width=width,
         height=height,
         **guidance,
+        **images,
     )
+
+
+def _check_images(params: JobParams) -> dict:
+    """The image fields: references (resolved to upload ids by the job's submitter), a strength only with an
+    init_image and within sigma's bounds, a control image only with a preset that names a ControlNet."""
+    out = {}
+    for name in IMAGE_FIELDS:
+        ref = getattr(params, name, None)
+        if ref is not None and (not isinstance(ref, str) or not ref.strip()):
+            raise InputError(f"{name} must be an upload id, an https URL or a data: URI")
+        out[name] = ref
+    strength = getattr(params, "strength", None)
+    if out["init_image"] is None:
+        if strength is not None:
+            raise InputError("strength is for image-to-image: give an init_image with it")
+    else:
+        try:
+            out["strength"] = check_sigma(strength)
+        except InputError as exc:
+            raise InputError(str(exc).replace("sigma", "strength")) from None
+    if out["control_image"] is not None and get_preset(params.preset).controlnet is None:
+        raise InputError(f"control_image: preset {params.preset!r} names no ControlNet (its controlnet field)")
+    return out

@@ -53,6 +53,16 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class ControlNetSpec:
+    """A ControlNet for controllable generation: a folder, hub id or "tiny:<name>" whose config names its class
+    (ControlNetModel for UNet families, SD3ControlNetModel, FluxControlNetModel)."""
+
+    source: str
+    label: str = "ControlNet"
+    scale: float = 1.0  # controlnet_conditioning_scale
+
+
+@dataclass(frozen=True)
 class EstimatorSpec:
     kind: str  # one of ESTIMATOR_KINDS
     source: str | None = None  # pickscore: the CLIPModel folder or hub id
@@ -79,6 +89,9 @@ class Preset:
     percentiles_file: str | None = None  # shipped calibration under data/percentiles/; default "<name>.json"
     grammar: str | None = None  # "shapes": prompts must parse in the shapes world (its estimator grades attributes)
     judge: EstimatorSpec | None = None  # grades `adq tune` (never routes); None: tune needs --judge
+    strength: float = 0.6  # image-to-image jobs: how far from the input image (SDEdit's strength)
+    controlnet: ControlNetSpec | None = None  # control jobs: one ControlNet that serves the teacher and the student
+    student_controlnet: ControlNetSpec | None = None  # a student of another architecture: its own ControlNet
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 
@@ -105,6 +118,12 @@ class _Model(_Entry):
     variant: str | None = None
     scheduler: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9]*Scheduler$")
     lora: list[_Lora] = []
+
+
+class _ControlNet(_Entry):
+    source: str = Field(min_length=1)
+    label: str = "ControlNet"
+    scale: float = Field(1.0, ge=0, le=5)
 
 
 class _Estimator(_Entry):
@@ -140,6 +159,9 @@ class _Preset(_Entry):
     percentiles_file: str | None = None
     grammar: Literal["shapes"] | None = None
     judge: _Estimator | Literal[ESTIMATOR_KINDS] | None = None  # type: ignore[valid-type]
+    strength: float = Field(0.6, gt=0, le=1)
+    controlnet: _ControlNet | None = None
+    student_controlnet: _ControlNet | None = None
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")
@@ -163,9 +185,15 @@ def _preset(name: str, entry: _Preset, origin: str) -> Preset:
         for role in ("student", "teacher", "regenerator")
         if getattr(entry, role) is not None
     }
-    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge"})
+    nets = {
+        role: ControlNetSpec(**getattr(entry, role).model_dump())
+        for role in ("controlnet", "student_controlnet")
+        if getattr(entry, role) is not None
+    }
+    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge", *nets})
+    rest = {k: v for k, v in rest.items() if k not in ("controlnet", "student_controlnet")}
     judge = None if entry.judge is None else _estimator_spec(entry.judge)
-    return Preset(name=name, **models, **rest, estimator=_estimator_spec(est), judge=judge, origin=origin)
+    return Preset(name=name, **models, **rest, **nets, estimator=_estimator_spec(est), judge=judge, origin=origin)
 
 
 def _estimator_spec(est) -> EstimatorSpec:
@@ -299,8 +327,11 @@ def to_entry(preset: Preset) -> dict:
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def student_settings(preset: str, steps: int, guidance: float, width: int, height: int) -> dict:
-    """The student settings a calibration must match; their hash keys the calibration table."""
+def student_settings(
+    preset: str, steps: int, guidance: float, width: int, height: int, mode: str = "text2image", strength=None
+) -> dict:
+    """The student settings a calibration must match; their hash keys the calibration table (and the live score
+    window). A mode other than text-to-image keys its own: its scores follow another distribution."""
     spec = get_preset(preset).student
     settings = {
         "preset": preset,
@@ -313,6 +344,10 @@ def student_settings(preset: str, steps: int, guidance: float, width: int, heigh
     }
     if spec.lora:  # only when present, so the calibrations of presets without adapters keep their keys
         settings["lora"] = [[x.source, x.scale] for x in spec.lora]
+    if mode != "text2image":  # likewise: text-to-image keys are the ones calibrated before modes existed
+        settings["mode"] = mode
+        if strength is not None:
+            settings["strength"] = round(float(strength), 6)
     return settings
 
 

@@ -164,7 +164,7 @@ def test_a_student_batch_gives_each_job_its_own_seeded_image(tiny):
         params("a blue bird", seed=2),
         params("a red fox at sunset", seed=3),
     ]
-    batched = _generate(registry, "tiny", None, jobs_)
+    batched = _generate(registry, "tiny", None, cascade.NO_INPUTS, jobs_)
     singles = [cascade.generate(tiny[0], p) for p in jobs_]
     for b, one in zip(batched, singles):
         assert b.steps == one.steps == jobs_[0].student_steps

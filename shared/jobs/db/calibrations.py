@@ -97,6 +97,20 @@ def for_job(params: JobParams) -> tuple[int, cal.Percentiles]:
             return record(found, shipped, n_samples=shipped.meta.get("n_samples"), source=str(path)), shipped
         raise CalibrationError(
             f"preset {params.preset!r} has no calibration for these student settings ({_diff(wanted, found)}); "
-            f"run `adq calibrate --preset {params.preset}` with the serving settings first"
+            f"run `adq calibrate --preset {params.preset}{_mode_flags(params)}` with the serving settings first"
         )
-    raise CalibrationError(f"preset {params.preset!r} has no calibration; run `adq calibrate --preset {params.preset}`")
+    raise CalibrationError(
+        f"preset {params.preset!r} has no calibration{_mode_of(params)}; "
+        f"run `adq calibrate PROMPTS --preset {params.preset}{_mode_flags(params)}`"
+    )
+
+
+def _mode_of(params: JobParams) -> str:
+    return "" if params.mode == "text2image" else f" for its {params.mode} mode"
+
+
+def _mode_flags(params: JobParams) -> str:
+    """Each mode is calibrated on its own (image-to-image scores do not follow text-to-image's)."""
+    flags = " --image IMAGES" if params.init_image else ""
+    flags += f" --strength {params.strength:g}" if params.init_image else ""
+    return flags + (" --control IMAGES" if params.control_image else "")

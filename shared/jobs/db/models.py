@@ -105,6 +105,9 @@ class Job(Base):
     student_guidance: Mapped[float] = mapped_column(Float)
     teacher_steps: Mapped[int] = mapped_column(Integer)
     teacher_guidance: Mapped[float] = mapped_column(Float)
+    init_image: Mapped[str | None] = mapped_column(String(64), index=True)  # upload id (sha256) of the input
+    strength: Mapped[float | None] = mapped_column(Float)
+    control_image: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
 

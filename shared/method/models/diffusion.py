@@ -132,11 +132,52 @@ def _device_of(pipe):
     return getattr(pipe, "device", None) or torch.device("cpu")
 
 
+def _fit(image, size):
+    from PIL import Image
+
+    return image if image.size == tuple(size) else image.resize(tuple(size), Image.Resampling.LANCZOS)
+
+
+class _Views:
+    """A model's pipelines per mode, made on first use from one base: text-to-image, image-to-image, and their
+    ControlNet variants (auto-pipelines' from_pipe, so every view shares the loaded weights)."""
+
+    def __init__(self, make):
+        self._make, self._views = make, {}
+
+    def get(self, role: str, control: bool) -> RolePipe:
+        if (role, control) not in self._views:
+            self._views[(role, control)] = self._make(role, control)
+        return self._views[(role, control)]
+
+
+def _image_call(
+    view: RolePipe, steps: int, size, init_image=None, strength=None, control_image=None, scale: float = 1.0
+) -> dict:
+    """The arguments of one call in a mode: image-to-image runs exactly ``steps`` steps at ``strength``; a control
+    image goes where the pipeline takes it (``control_image`` beside an init image or for FLUX, else ``image``)."""
+    call: dict = {"num_inference_steps": steps}
+    if init_image is not None:
+        call |= {"image": _fit(init_image, size), "strength": strength}
+        call["num_inference_steps"] = steps_for_strength(steps, strength, type(view.pipe))
+        if view.accepts("width"):
+            call |= {"width": size[0], "height": size[1]}
+    else:
+        call |= {"width": size[0], "height": size[1]}
+    if control_image is not None:
+        where = "control_image" if view.accepts("control_image") else "image"
+        call |= {where: _fit(control_image, size), "controlnet_conditioning_scale": scale}
+    return call
+
+
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
         self.device = device
         self.role = role_pipe(preset.student, device, "text2image")
         self.pipe = self.role.pipe
+        net = preset.student_controlnet or preset.controlnet
+        self.control_scale = net.scale if net else 1.0
+        self.views = _Views(lambda role, control: role_pipe(preset.student, device, role, net if control else None))
 
     @classmethod
     def of(cls, pipe) -> DiffusionStudent:
@@ -144,13 +185,30 @@ class DiffusionStudent:
         self = cls.__new__(cls)
         self.device, self.pipe = _device_of(pipe), pipe
         self.role = RolePipe(pipe, Base(pipe))
+        self.control_scale, self.views = 1.0, _Views(lambda role, control: _view_of(pipe, role, control))
         return self
 
-    def generate(self, prompt: str, *, steps: int, guidance: float, width: int, height: int, seed: int) -> Output:
-        size = {"width": width, "height": height}
-        return _run(
-            self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
-        )
+    def generate(
+        self,
+        prompt: str,
+        *,
+        steps: int,
+        guidance: float,
+        width: int,
+        height: int,
+        seed: int,
+        init_image=None,
+        strength: float | None = None,
+        control_image=None,
+    ) -> Output:
+        if init_image is None and control_image is None:
+            size = {"width": width, "height": height}
+            return _run(
+                self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
+            )
+        view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
+        call = _image_call(view, steps, (width, height), init_image, strength, control_image, self.control_scale)
+        return _run(view, self.device, seed, prompt=prompt, guidance_scale=guidance, **call)
 
     def generate_batch(
         self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, width: int, height: int
@@ -172,6 +230,9 @@ class DiffusionTeacher:
         spec = preset.regenerator or preset.teacher
         self._make_regen = lambda: role_pipe(spec, device, "text2image")
         self._regen = None
+        net = preset.controlnet
+        self.control_scale = net.scale if net else 1.0
+        self.views = _Views(lambda role, control: role_pipe(preset.teacher, device, role, net if control else None))
 
     @classmethod
     def of(cls, pipe, regenerator=None, size: tuple[int, int] | None = None) -> DiffusionTeacher:
@@ -189,6 +250,7 @@ class DiffusionTeacher:
             return RolePipe(regen, Base(regen))
 
         self._make_regen, self._regen = make_regen, None
+        self.control_scale, self.views = 1.0, _Views(lambda role, control: _view_of(pipe, role, control))
         return self
 
     @property
@@ -205,7 +267,14 @@ class DiffusionTeacher:
             return image
         return image.resize(tuple(self.size), Image.Resampling.LANCZOS)
 
-    def refine(self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int) -> Output:
+    def refine(
+        self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int, control_image=None
+    ) -> Output:
+        if control_image is not None:  # the ControlNet image-to-image view, with the job's control image
+            view = self.views.get("image2image", True)
+            image = self._resize(image)
+            call = _image_call(view, steps, image.size, image, sigma, control_image, self.control_scale)
+            return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         n = steps_for_strength(steps, sigma, type(self.pipe))
         call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
         image = self._resize(image)
@@ -213,7 +282,24 @@ class DiffusionTeacher:
             call |= {"width": image.size[0], "height": image.size[1]}
         return _run(self.role, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, image=image, **call)
 
-    def regenerate(self, prompt: str, *, steps: int, guidance: float, seed: int) -> Output:
+    def regenerate(
+        self,
+        prompt: str,
+        *,
+        steps: int,
+        guidance: float,
+        seed: int,
+        init_image=None,
+        strength: float | None = None,
+        control_image=None,
+    ) -> Output:
+        """From scratch: the job's own mode run by the teacher (image-to-image from the input image, with the
+        control image when there is one)."""
+        if init_image is not None or control_image is not None:
+            view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
+            size = self.size or init_image.size if init_image is not None else self.size or default_size(view.pipe)
+            call = _image_call(view, steps, size, init_image, strength, control_image, self.control_scale)
+            return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         width, height = self.size or default_size(self.regenerator.pipe)
         size = {"width": width, "height": height, "num_inference_steps": steps}
         return _run(
@@ -235,6 +321,24 @@ class DiffusionTeacher:
         if self.role.accepts("width"):
             call |= {"width": images[0].size[0], "height": images[0].size[1]}
         return _run_batch(self.role, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
+
+
+def _view_of(pipe, role: str, control: bool) -> RolePipe:
+    """A mode's view of a pipeline you built yourself: the auto-pipeline of ``role`` on its components, with the
+    ControlNet it already holds when ``control``."""
+    import diffusers
+
+    from shared.method.models.pipelines import ROLE_CLASSES
+
+    net = getattr(pipe, "controlnet", None)
+    if control and net is None:
+        from shared.core.errors import InputError
+
+        raise InputError("this pipeline holds no ControlNet: build it with controlnet=... for control images")
+    extra = {"controlnet": net} if control else {}
+    view = getattr(diffusers, ROLE_CLASSES[role]).from_pipe(pipe, **extra)
+    view.set_progress_bar_config(disable=True)
+    return RolePipe(view, Base(view))
 
 
 def _null_image(seed: int, size):
@@ -291,7 +395,7 @@ class NullStudent:
     def __init__(self, preset: Preset, device=None):
         self.preset = preset
 
-    def generate(self, prompt, *, steps, guidance, width, height, seed) -> Output:
+    def generate(self, prompt, *, steps, guidance, width, height, seed, **images) -> Output:
         s = get_settings()
         return _null_output(seed, s.null_student_side, steps, (width, height), s.null_student_ms)
 
@@ -306,7 +410,7 @@ class NullTeacher:
     def __init__(self, preset: Preset, device=None):
         self.preset = preset
 
-    def refine(self, image, prompt, *, steps, sigma, guidance, seed) -> Output:
+    def refine(self, image, prompt, *, steps, sigma, guidance, seed, control_image=None) -> Output:
         from PIL import ImageOps
 
         s = get_settings()
@@ -315,7 +419,7 @@ class NullTeacher:
         with _Spend(s.null_teacher_ms, steps):
             return Output(ImageOps.invert(image.convert("RGB")), steps)
 
-    def regenerate(self, prompt, *, steps, guidance, seed) -> Output:
+    def regenerate(self, prompt, *, steps, guidance, seed, **images) -> Output:
         s = get_settings()
         size = self.preset.teacher_size
         return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, size, s.null_teacher_ms)

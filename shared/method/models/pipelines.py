@@ -19,7 +19,7 @@ from shared.core import process
 from shared.core.config import get_settings
 from shared.method.models.device import dtype_for
 from shared.method.models.weights import hub_kwargs, locate
-from shared.method.presets import ModelSpec
+from shared.method.presets import ControlNetSpec, ModelSpec
 
 ROLE_CLASSES = {"text2image": "AutoPipelineForText2Image", "image2image": "AutoPipelineForImage2Image"}
 
@@ -82,14 +82,36 @@ def adapter_name(source: str) -> str:
     return "adq_" + hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
-def role_pipe(spec: ModelSpec, device, role: str) -> RolePipe:
-    """The pipeline for ``role`` ("text2image" or "image2image") on the shared base of ``spec``."""
+def _load_controlnet(spec: ControlNetSpec, device):
+    import json
+    from pathlib import Path
+
+    import diffusers
+
+    where = locate(spec.source, spec.label, marker="config.json")
+    local = Path(where) / "config.json"
+    # The config names the class (ControlNetModel, SD3ControlNetModel, FluxControlNetModel): no family is named here
+    name = json.loads(local.read_text())["_class_name"] if local.is_file() else "ControlNetModel"
+    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
+    return getattr(diffusers, name).from_pretrained(where, **kwargs, **hub_kwargs(spec.source)).to(device)
+
+
+def controlnet_for(spec: ControlNetSpec, device):
+    """A ControlNet, loaded once per process: the teacher and the student that share it hold one copy."""
+    return process.own(("controlnet", spec.source, str(device)), lambda: _load_controlnet(spec, device))
+
+
+def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | None = None) -> RolePipe:
+    """The pipeline for ``role`` ("text2image" or "image2image") on the shared base of ``spec``; with a ControlNet,
+    the auto-pipeline's ControlNet variant of that role (from_pipe shares the base's components)."""
     import diffusers
 
     base = base_for(spec, device)
     extra = {}
     if spec.scheduler:
         extra["scheduler"] = getattr(diffusers, spec.scheduler).from_config(base.pipe.scheduler.config)
+    if controlnet is not None:
+        extra["controlnet"] = controlnet_for(controlnet, device)
     pipe = getattr(diffusers, ROLE_CLASSES[role]).from_pipe(base.pipe, **extra)
     pipe.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
     adapters = []

@@ -268,3 +268,32 @@ def ensure_built(family: str) -> Path:
             build_lora(folder / "sd15-lora", folder / "sd15-teacher")
 
     return build_once(get_settings().models_home / VERSION / family, builder)
+
+
+CONTROLNET_BASES = {"controlnet": "tiny:teacher", "sd15-controlnet": "tiny:sd15-teacher"}
+
+
+def build_controlnet(folder: Path, base: str) -> None:
+    """A ControlNet made from a twin teacher's UNet (``ControlNetModel.from_unet``: its encoder's weights, zero
+    convolutions out), with a conditioning embedding that downsamples by the twin VAE's own factor."""
+    import math
+
+    from diffusers import ControlNetModel, DiffusionPipeline
+
+    from shared.method.models.weights import locate
+
+    pipe = DiffusionPipeline.from_pretrained(locate(base, "twin teacher"))
+    factor = pipe.vae_scale_factor
+    channels = tuple(16 * 2**i for i in range(int(math.log2(factor)) + 1))
+    ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=channels).save_pretrained(folder)
+
+
+def ensure_controlnet(name: str) -> Path:
+    """``tiny:controlnet`` (SDXL) and ``tiny:sd15-controlnet``: built once from their family's twin teacher."""
+    from shared.core.config import get_settings
+    from shared.method.models.tiny import build_once
+
+    if name not in CONTROLNET_BASES:
+        raise ValueError(f"no tiny ControlNet named {name!r}; choose one of {', '.join(CONTROLNET_BASES)}")
+    root = get_settings().models_home / VERSION / "controlnets" / name
+    return build_once(root, lambda folder: build_controlnet(folder, CONTROLNET_BASES[name]))

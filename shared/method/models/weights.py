@@ -49,6 +49,8 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         from shared.method.models import tiny, twins
 
         name = source.split(":", 1)[1]
+        if name.endswith("controlnet"):
+            return str(twins.ensure_controlnet(name))
         family = twins.family_of(name)
         return str((twins.ensure_built(family) if family else tiny.ensure_built()) / name)
     if source.startswith("data:"):  # weights committed with the project
