@@ -73,6 +73,16 @@ def _api_key(a) -> int:
     return 0
 
 
+def _bench_editing(a) -> int:
+    import json
+
+    from workers.edit_bench import run
+
+    result = run(n=a.cases, n_val=a.calibration_cases, out=a.out)
+    print(json.dumps(result["rows"], indent=1))
+    return 0
+
+
 def _tune(a) -> int:
     from workers.tune import command
 
@@ -334,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("sharing", help="weights held when roles share one base vs separate copies (tiny twins)")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=_bench_sharing)
+    b = bsub.add_parser("editing", help="adaptive image-to-image vs the teacher's at matched steps (shapes, judge)")
+    b.add_argument("--cases", type=int, default=300, help="held-out edits graded")
+    b.add_argument("--calibration-cases", type=int, default=150, help="validation edits that set tau")
+    b.add_argument("--out", default="data/results", help="folder for editing.json")
+    b.set_defaults(fn=_bench_editing)
     b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
     b.add_argument("--prompts", type=int, default=500)
     b.add_argument("--batch", type=int, default=50)

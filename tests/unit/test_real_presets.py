@@ -74,7 +74,7 @@ def test_the_lora_itself_is_checked_when_the_base_is_present(tmp_path):
 def test_their_jobs_are_refused_until_calibrated(sqlite_env, name):
     from shared.jobs.client import record
 
-    with pytest.raises(CalibrationError, match=f"adq calibrate --preset {name}"):
+    with pytest.raises(CalibrationError, match=f"adq calibrate PROMPTS --preset {name}"):
         record("a lighthouse at dusk", preset=name)
 
 

@@ -36,3 +36,17 @@ def test_tokenizer_has_one_token_per_word(tmp_path):
     for scene in world.all_scenes()[::37]:
         pieces = tok.convert_ids_to_tokens(tok(scene.prompt()).input_ids)[1:-1]
         assert [p.removesuffix("</w>") for p in pieces] == scene.prompt().split()
+
+
+def test_an_editing_case_changes_exactly_one_attribute_of_a_heldout_scene():
+    from dataclasses import astuple
+
+    from workers.edit_bench import EDITED, cases
+
+    rows = cases("heldout", 60, seed=3)
+    heldout = {s.prompt() for s in world.split("heldout")}
+    for source, edited, what in rows:
+        a, b = world.parse(source), world.parse(edited)
+        changed = [name for name, x, y in zip(world.ATTRIBUTES, astuple(a), astuple(b)) if x != y]
+        assert source in heldout and changed == [what]
+    assert {what for *_, what in rows} == set(EDITED)

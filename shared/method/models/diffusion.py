@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shared.core.config import get_settings
 from shared.method import cancel
 from shared.method.models.device import generator
+from shared.method.models.modes import Views, image_call, view_of
 from shared.method.models.pipelines import Base, RolePipe, role_pipe
 from shared.method.presets import Preset
 
@@ -132,44 +133,6 @@ def _device_of(pipe):
     return getattr(pipe, "device", None) or torch.device("cpu")
 
 
-def _fit(image, size):
-    from PIL import Image
-
-    return image if image.size == tuple(size) else image.resize(tuple(size), Image.Resampling.LANCZOS)
-
-
-class _Views:
-    """A model's pipelines per mode, made on first use from one base: text-to-image, image-to-image, and their
-    ControlNet variants (auto-pipelines' from_pipe, so every view shares the loaded weights)."""
-
-    def __init__(self, make):
-        self._make, self._views = make, {}
-
-    def get(self, role: str, control: bool) -> RolePipe:
-        if (role, control) not in self._views:
-            self._views[(role, control)] = self._make(role, control)
-        return self._views[(role, control)]
-
-
-def _image_call(
-    view: RolePipe, steps: int, size, init_image=None, strength=None, control_image=None, scale: float = 1.0
-) -> dict:
-    """The arguments of one call in a mode: image-to-image runs exactly ``steps`` steps at ``strength``; a control
-    image goes where the pipeline takes it (``control_image`` beside an init image or for FLUX, else ``image``)."""
-    call: dict = {"num_inference_steps": steps}
-    if init_image is not None:
-        call |= {"image": _fit(init_image, size), "strength": strength}
-        call["num_inference_steps"] = steps_for_strength(steps, strength, type(view.pipe))
-        if view.accepts("width"):
-            call |= {"width": size[0], "height": size[1]}
-    else:
-        call |= {"width": size[0], "height": size[1]}
-    if control_image is not None:
-        where = "control_image" if view.accepts("control_image") else "image"
-        call |= {where: _fit(control_image, size), "controlnet_conditioning_scale": scale}
-    return call
-
-
 class DiffusionStudent:
     def __init__(self, preset: Preset, device):
         self.device = device
@@ -177,7 +140,7 @@ class DiffusionStudent:
         self.pipe = self.role.pipe
         net = preset.student_controlnet or preset.controlnet
         self.control_scale = net.scale if net else 1.0
-        self.views = _Views(lambda role, control: role_pipe(preset.student, device, role, net if control else None))
+        self.views = Views(lambda role, control: role_pipe(preset.student, device, role, net if control else None))
 
     @classmethod
     def of(cls, pipe) -> DiffusionStudent:
@@ -185,7 +148,7 @@ class DiffusionStudent:
         self = cls.__new__(cls)
         self.device, self.pipe = _device_of(pipe), pipe
         self.role = RolePipe(pipe, Base(pipe))
-        self.control_scale, self.views = 1.0, _Views(lambda role, control: _view_of(pipe, role, control))
+        self.control_scale, self.views = 1.0, Views(lambda role, control: view_of(pipe, role, control))
         return self
 
     def generate(
@@ -207,7 +170,7 @@ class DiffusionStudent:
                 self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
             )
         view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
-        call = _image_call(view, steps, (width, height), init_image, strength, control_image, self.control_scale)
+        call = image_call(view, steps, (width, height), init_image, strength, control_image, self.control_scale)
         return _run(view, self.device, seed, prompt=prompt, guidance_scale=guidance, **call)
 
     def generate_batch(
@@ -232,7 +195,7 @@ class DiffusionTeacher:
         self._regen = None
         net = preset.controlnet
         self.control_scale = net.scale if net else 1.0
-        self.views = _Views(lambda role, control: role_pipe(preset.teacher, device, role, net if control else None))
+        self.views = Views(lambda role, control: role_pipe(preset.teacher, device, role, net if control else None))
 
     @classmethod
     def of(cls, pipe, regenerator=None, size: tuple[int, int] | None = None) -> DiffusionTeacher:
@@ -250,7 +213,7 @@ class DiffusionTeacher:
             return RolePipe(regen, Base(regen))
 
         self._make_regen, self._regen = make_regen, None
-        self.control_scale, self.views = 1.0, _Views(lambda role, control: _view_of(pipe, role, control))
+        self.control_scale, self.views = 1.0, Views(lambda role, control: view_of(pipe, role, control))
         return self
 
     @property
@@ -273,7 +236,7 @@ class DiffusionTeacher:
         if control_image is not None:  # the ControlNet image-to-image view, with the job's control image
             view = self.views.get("image2image", True)
             image = self._resize(image)
-            call = _image_call(view, steps, image.size, image, sigma, control_image, self.control_scale)
+            call = image_call(view, steps, image.size, image, sigma, control_image, self.control_scale)
             return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         n = steps_for_strength(steps, sigma, type(self.pipe))
         call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
@@ -297,8 +260,8 @@ class DiffusionTeacher:
         control image when there is one)."""
         if init_image is not None or control_image is not None:
             view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
-            size = self.size or init_image.size if init_image is not None else self.size or default_size(view.pipe)
-            call = _image_call(view, steps, size, init_image, strength, control_image, self.control_scale)
+            size = self.size or (init_image.size if init_image is not None else default_size(view.pipe))
+            call = image_call(view, steps, size, init_image, strength, control_image, self.control_scale)
             return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         width, height = self.size or default_size(self.regenerator.pipe)
         size = {"width": width, "height": height, "num_inference_steps": steps}
@@ -321,24 +284,6 @@ class DiffusionTeacher:
         if self.role.accepts("width"):
             call |= {"width": images[0].size[0], "height": images[0].size[1]}
         return _run_batch(self.role, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
-
-
-def _view_of(pipe, role: str, control: bool) -> RolePipe:
-    """A mode's view of a pipeline you built yourself: the auto-pipeline of ``role`` on its components, with the
-    ControlNet it already holds when ``control``."""
-    import diffusers
-
-    from shared.method.models.pipelines import ROLE_CLASSES
-
-    net = getattr(pipe, "controlnet", None)
-    if control and net is None:
-        from shared.core.errors import InputError
-
-        raise InputError("this pipeline holds no ControlNet: build it with controlnet=... for control images")
-    extra = {"controlnet": net} if control else {}
-    view = getattr(diffusers, ROLE_CLASSES[role]).from_pipe(pipe, **extra)
-    view.set_progress_bar_config(disable=True)
-    return RolePipe(view, Base(view))
 
 
 def _null_image(seed: int, size):
