@@ -65,9 +65,7 @@ def calibrate(
     bar = tqdm(total=n, desc=f"calibrating {preset_.name} ({jobs[0].mode})", unit="img", disable=not progress)
     for start in range(0, n, batch_size):
         chunk = jobs[start : start + batch_size]
-        images = [
-            cascade.generate(student, p, _inputs(inits, controls, start + i)).image for i, p in enumerate(chunk)
-        ]
+        images = [cascade.generate(student, p, _inputs(inits, controls, start + i)).image for i, p in enumerate(chunk)]
         scores += estimator.score([p.prompt for p in chunk], images)
         bar.update(len(chunk))
     bar.close()

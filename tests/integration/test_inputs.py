@@ -116,7 +116,7 @@ def test_a_bad_upload_is_refused_naming_the_limit_and_nothing_is_written(api, da
     "fields, status, words",
     [
         ({"init_image": data_uri(b"\0" * 800_000)}, 413, "init_image: a data: URI over 1000000 characters"),
-        ({"init_image": data_uri(png((300, 300), fmt="BMP"))}, 413, "init_image: 270054 bytes is over ADQ_MAX_INPUT_BYTES"),
+        ({"init_image": data_uri(png((300, 300), fmt="BMP"))}, 413, "init_image: 270054 bytes is over ADQ_MAX"),
         ({"init_image": data_uri(_bomb())}, 413, "init_image: 5000x5000"),
         ({"control_image": data_uri(b"plain text")}, 415, "control_image: not an image"),
         ({"init_image": data_uri(_truncated())}, 422, "init_image: the image does not decode"),
