@@ -73,6 +73,24 @@ def _api_key(a) -> int:
     return 0
 
 
+def _train_shapes_controlnet(a) -> int:
+    import json
+
+    from workers.shapes_controlnet import train
+
+    print(json.dumps(train(minutes=a.minutes, seed=a.seed)))
+    return 0
+
+
+def _bench_control_net(a) -> int:
+    import json
+
+    from workers.shapes_controlnet import measure
+
+    print(json.dumps(measure(n=a.scenes, n_val=a.calibration_scenes, out=a.out)["rows"], indent=1))
+    return 0
+
+
 def _bench_editing(a) -> int:
     import json
 
@@ -295,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(fn=_train_shapes)
 
+    p = sub.add_parser(
+        "train-shapes-controlnet", help="train a mask ControlNet for the shapes teacher (wall-clock budget)"
+    )
+    p.add_argument("--minutes", type=float, default=25.0, help="stop training after this much wall clock")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=_train_shapes_controlnet)
+
     p = sub.add_parser("controller", help="publish the teacher's effective share and desired replicas (leader-elected)")
     p.add_argument("--interval", type=float, help="seconds between solves (default ADQ_CONTROL_INTERVAL_S)")
     p.set_defaults(fn=_controller)
@@ -349,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--calibration-cases", type=int, default=150, help="validation edits that set tau")
     b.add_argument("--out", default="data/results", help="folder for editing.json")
     b.set_defaults(fn=_bench_editing)
+    b = bsub.add_parser("controlnet", help="adaptive ControlNet generation vs the teacher's at matched steps (shapes)")
+    b.add_argument("--scenes", type=int, default=300, help="held-out scenes graded")
+    b.add_argument("--calibration-scenes", type=int, default=150, help="validation scenes that set tau")
+    b.add_argument("--out", default="data/results", help="folder for control.json")
+    b.set_defaults(fn=_bench_control_net)
     b = bsub.add_parser("quality", help="adaptive vs student vs teacher on held-out shapes prompts (judge)")
     b.add_argument("--prompts", type=int, default=500)
     b.add_argument("--batch", type=int, default=50)

@@ -200,3 +200,27 @@ def _stored_upload() -> str:
     from shared.jobs import inputs
 
     return inputs.put(png(), None)[0]
+
+
+def test_inputs_follow_the_retention_of_the_jobs_that_use_them(api):
+    import time
+
+    from shared.core.errors import ObjectNotFound
+    from shared.jobs import inputs
+    from shared.jobs.db import jobs
+    from shared.jobs.retention import prune
+    from shared.jobs.storage import get_storage
+
+    shared_sha = api.post("/v1/uploads", files={"file": ("a", png())}, headers=ALICE).json()["id"]
+    own_sha = api.post("/v1/uploads", files={"file": ("b", png(colour=(7, 7, 7)))}, headers=ALICE).json()["id"]
+    first = api.post("/v1/jobs", json={"prompt": "a boat", "init_image": shared_sha}, headers=ALICE).json()
+    only = api.post("/v1/jobs", json={"prompt": "a boat", "init_image": own_sha}, headers=ALICE).json()
+    later = api.post("/v1/jobs", json={"prompt": "a boat", "init_image": shared_sha}, headers=ALICE).json()
+    for job in (first, only):  # these two finish; the later one still needs the shared input
+        assert jobs.cancel(job["id"]) is not None
+    time.sleep(0.05)
+    assert prune(ttl_s=0.01) == 2
+    with pytest.raises(ObjectNotFound):
+        get_storage().get(inputs.key(own_sha, "alice"))  # used by a pruned job alone: deleted with it
+    assert inputs.load(shared_sha, "alice").size == (40, 40)  # still used by an unexpired job: kept
+    assert jobs.get(later["id"]).expired_at is None

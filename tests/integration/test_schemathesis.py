@@ -33,7 +33,7 @@ def web_schema(pg_url, redis_url, s3_endpoint, s3_storage_url, tmp_path):
         # refusals are tested in test_gateway.py.
         ADQ_WEBHOOK_ALLOW_PRIVATE="true",
         ADQ_RATE_LIMIT="",
-        ADQ_STREAM_LIFETIME_S="1",  # the event streams end, so their answers can be checked too
+        ADQ_STREAM_LIFETIME_S="0.3",  # the event streams end, so their answers can be checked too
     )
     with configured(**env):
         import redis
@@ -63,7 +63,8 @@ def _not_shapes(case) -> bool:
     shared = body.get("shared") if isinstance(body.get("shared"), dict) else {}
     items = body.get("items") if isinstance(body.get("items"), list) else []
     jobs = [body, shared, *(i for i in items if isinstance(i, dict))]
-    return "shapes" not in [j.get("preset") for j in jobs] and not any(f in j for j in jobs for f in IMAGES)
+    shapes = {"shapes", "shapes-control"}
+    return not shapes & {j.get("preset") for j in jobs} and not any(f in j for j in jobs for f in IMAGES)
 
 
 CALLS: list[str] = []
@@ -72,7 +73,8 @@ CALLS: list[str] = []
 def _off_shapes(value):
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in IMAGES}
-        return {k: ("tiny" if k == "preset" and v == "shapes" else _off_shapes(v)) for k, v in value.items()}
+        shapes = ("shapes", "shapes-control")
+        return {k: ("tiny" if k == "preset" and v in shapes else _off_shapes(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_off_shapes(v) for v in value]
     return value

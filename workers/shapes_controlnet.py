@@ -1,0 +1,191 @@
+"""A ControlNet for the shapes teacher, and controllable generation through the adaptive cascade measured with it
+(issue 22). `adq train-shapes-controlnet` trains it within a wall-clock budget; `adq bench controlnet` measures.
+
+The control image is a mask of where the shape goes: its silhouette, white on black, drawn from the same scene as
+the target. The ControlNet starts from the teacher's UNet (``ControlNetModel.from_unet``) and is trained with the
+teacher frozen, on the training split; the student, a distilled UNet of the same architecture, uses it unchanged
+(the claim under test: a ControlNet trained for the teacher works on the student without retraining).
+
+The measurement, in the order a job takes its steps: the student generates with the mask (S steps), the
+estimator scores the image against the prompt, below tau (the k-th percentile of the student's scores on
+validation scenes: the control mode's own calibration) the teacher regenerates with the mask (T steps). The
+teacher-only baseline generates every scene with the mask at the adaptive route's measured mean steps. The judge
+grades both; differences are paired per scene with 95 % bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shared.method.presets import DATA_DIR
+from shared.method.shapes import world
+
+FOLDER = DATA_DIR / "models" / "shapes" / "controlnet"
+KS = (20, 40, 60)
+
+
+def mask_of(image, scene: world.Scene):
+    """The shape's silhouette in ``image``: pixels away from the scene's background colour, white on black."""
+    from PIL import Image
+
+    bg = np.array(world.BACKGROUNDS[scene.background], dtype=np.int16)
+    far = np.abs(np.asarray(image, dtype=np.int16) - bg).sum(axis=-1) > 40
+    return Image.fromarray((far * 255).astype(np.uint8)).convert("RGB")
+
+
+def _teacher():
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    # Stored in float16 (small files); trained in float32, as the CPU serves it
+    return StableDiffusionXLPipeline.from_pretrained(
+        str(DATA_DIR / "models" / "shapes" / "teacher"), dtype=torch.float32
+    )
+
+
+def train(minutes: float = 25.0, seed: int = 0, batch: int = 48, progress: bool = True) -> dict:
+    """Train until ``minutes`` of wall clock pass; the ControlNet goes to data/models/shapes/controlnet."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from diffusers import ControlNetModel, DDPMScheduler
+    from tqdm import tqdm
+
+    from shared.method.shapes import components as C
+
+    torch.manual_seed(seed)
+    gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    pipe = _teacher()
+    channels = tuple(16 * 2**i for i in range(int(math.log2(pipe.vae_scale_factor)) + 1))
+    net = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=channels)
+    for frozen in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
+        frozen.requires_grad_(False)
+    noise = DDPMScheduler(**{k: v for k, v in C.NOISE.items() if k != "timestep_spacing"})
+    opt = torch.optim.AdamW(net.parameters(), lr=5e-4, weight_decay=0.01)
+    scenes, started, steps, loss_ema = world.split("train"), time.monotonic(), 0, None
+    bar = tqdm(desc="controlnet", disable=not progress)
+    with torch.enable_grad():  # workers switch grad off process-wide for inference
+        while time.monotonic() - started < minutes * 60:
+            picked = [rng.choice(scenes) for _ in range(batch)]
+            images = [world.render(s, rng) for s in picked]
+            masks = C.to_tensor([mask_of(im, s) for im, s in zip(images, picked)]) * 0.5 + 0.5  # [0, 1]
+            with torch.no_grad():
+                x0 = pipe.vae.encode(C.to_tensor(images)).latent_dist.mean * pipe.vae.config.scaling_factor
+                emb, pooled = C.encode(
+                    pipe.tokenizer, pipe.text_encoder, pipe.text_encoder_2, [s.prompt() for s in picked]
+                )
+            eps, t = torch.randn(x0.shape, generator=gen), torch.randint(0, 1000, (batch,), generator=gen)
+            noisy, extra = noise.add_noise(x0, eps, t), {"text_embeds": pooled, "time_ids": C.time_ids(batch)}
+            down, mid = net(noisy, t, emb, controlnet_cond=masks, added_cond_kwargs=extra, return_dict=False)
+            pred = pipe.unet(
+                noisy,
+                t,
+                emb,
+                added_cond_kwargs=extra,
+                down_block_additional_residuals=down,
+                mid_block_additional_residual=mid,
+            ).sample
+            loss = F.mse_loss(pred, eps)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+            loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_ema:.4f}")
+    net.eval().save_pretrained(FOLDER)
+    facts = {"steps": steps, "batch": batch, "minutes": round((time.monotonic() - started) / 60, 1), "loss": loss_ema}
+    (FOLDER / "TRAINING.json").write_text(json.dumps(facts, indent=2) + "\n")
+    return facts
+
+
+def measure(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str | Path = "data/results") -> dict:
+    from shared.method import percentiles as cal
+    from shared.method.models import registry
+    from shared.method.models.estimators import load_estimator
+    from shared.method.presets import get_preset
+    from workers.shapes_bench import paired_bootstrap_ci
+
+    preset = get_preset("shapes-control")
+    student, teacher = registry.student(preset.name), registry.teacher(preset.name)
+    router, judge = registry.estimator(preset.name), load_estimator(preset.judge, student.device)
+    S, T = preset.student_steps, preset.teacher_steps
+    rng = random.Random(seed)
+
+    def draw(split: str, count: int):
+        scenes = world.split(split)
+        return [scenes[rng.randrange(len(scenes))] for _ in range(count)]
+
+    def generate(model, scenes, steps, guidance, offset, with_mask=True):
+        from shared.method.models.device import generator
+
+        view = model.views.get("text2image", with_mask)
+        images = []
+        for i in range(0, len(scenes), batch):
+            chunk = scenes[i : i + batch]
+            call = dict(num_inference_steps=steps, guidance_scale=guidance, width=32, height=32, output_type="pil")
+            if with_mask:
+                call |= {"image": [mask_of(world.render(s), s) for s in chunk]}
+            gens = [generator(view.pipe.device, seed + offset + i + j) for j in range(len(chunk))]
+            view.activate()
+            images += view.pipe(prompt=[s.prompt() for s in chunk], generator=gens, **call).images
+        return images
+
+    t0 = time.perf_counter()
+    val = draw("val", n_val)
+    val_scores = router.score([s.prompt() for s in val], generate(student, val, S, preset.student_guidance, 10_000))
+    percentiles = cal.from_scores(val_scores, {"preset": preset.name, "mode": "control"})
+    test = draw("heldout", n)
+    prompts = [s.prompt() for s in test]
+    student_imgs = generate(student, test, S, preset.student_guidance, 0)
+    scores = np.array(router.score(prompts, student_imgs))
+    tg = preset.teacher_guidance
+    grade = {
+        "student": np.array(judge.score(prompts, student_imgs)),
+        "student_no_control": np.array(judge.score(prompts, generate(student, test, S, 0.0, 0, False))),
+        "teacher": np.array(judge.score(prompts, generate(teacher, test, T, tg, 0))),
+        "teacher_no_control": np.array(judge.score(prompts, generate(teacher, test, T, tg, 0, False))),
+    }
+    rows = []
+    for k in KS:
+        routed = scores < percentiles.tau(k)
+        adaptive = np.where(routed, grade["teacher"], grade["student"])
+        mean_steps = S + T * routed.mean()
+        budget = max(1, round(mean_steps))
+        if f"teacher@{budget}" not in grade:
+            grade[f"teacher@{budget}"] = np.array(judge.score(prompts, generate(teacher, test, budget, tg, 0)))
+        baseline = grade[f"teacher@{budget}"]
+        lo, hi = paired_bootstrap_ci(adaptive, baseline)
+        rows.append(
+            {
+                "k": k,
+                "teacher_share": float(routed.mean()),
+                "adaptive_mean_steps": float(mean_steps),
+                "teacher_only_steps": budget,
+                "adaptive": float(adaptive.mean()),
+                "teacher_only": float(baseline.mean()),
+                "difference": float((adaptive - baseline).mean()),
+                "ci95": [lo, hi],
+            }
+        )
+    training = json.loads((FOLDER / "TRAINING.json").read_text())
+    result = {
+        "what": "shapes control (mask ControlNet): adaptive against the teacher with the ControlNet at matched steps",
+        "scenes": n,
+        "calibration_scenes": n_val,
+        "student_steps": S,
+        "teacher_steps": T,
+        "training": training,
+        **{k: float(v.mean()) for k, v in grade.items() if "@" not in k},
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    path = Path(out) / "control.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
