@@ -60,6 +60,29 @@ def _edit(view, device, prompts, images, seeds, steps: int, guidance: float, str
     return view.pipe(prompt=prompts, image=images, generator=gens, **call).images
 
 
+def matched(k: int, routed, improved, grade: dict, S: int, T: int, teacher_alone) -> dict:
+    """One budget: the adaptive route's grades (``improved`` where routed, the student's elsewhere) against the
+    teacher alone at the route's measured mean steps, paired per case. ``teacher_alone(steps)`` grades that run;
+    each step count is run once (``grade`` keeps it)."""
+    adaptive = np.where(routed, improved, grade["student"])
+    mean_steps = S + T * routed.mean()
+    budget = max(1, round(mean_steps))
+    if f"teacher@{budget}" not in grade:
+        grade[f"teacher@{budget}"] = np.array(teacher_alone(budget))
+    baseline = grade[f"teacher@{budget}"]
+    lo, hi = paired_bootstrap_ci(adaptive, baseline)
+    return {
+        "k": k,
+        "teacher_share": float(routed.mean()),
+        "adaptive_mean_steps": float(mean_steps),
+        "teacher_only_steps": budget,
+        "adaptive": float(adaptive.mean()),
+        "teacher_only": float(baseline.mean()),
+        "difference": float((adaptive - baseline).mean()),
+        "ci95": [lo, hi],
+    }
+
+
 def run(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str | Path = "data/results") -> dict:
     preset = get_preset("shapes")
     student, teacher = registry.student("shapes"), registry.teacher("shapes")
@@ -97,31 +120,16 @@ def run(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str
         "teacher": np.array(judge.score(prompts, teacher_imgs)),
         "refine": np.array(judge.score(prompts, refined)),
     }
+
+    def teacher_alone(steps: int) -> list[float]:
+        return judge.score(prompts, edits(t_view, test, steps, tg, 0))
+
     rows = []
     for strategy in ("regenerate", "refine"):
         improved = grade["teacher" if strategy == "regenerate" else "refine"]
         for k in KS:
-            routed = scores < percentiles.tau(k)
-            adaptive = np.where(routed, improved, grade["student"])
-            mean_steps = S + T * routed.mean()
-            budget = max(1, round(mean_steps))  # the teacher alone at the adaptive route's measured mean steps
-            if f"teacher@{budget}" not in grade:
-                grade[f"teacher@{budget}"] = np.array(judge.score(prompts, edits(t_view, test, budget, tg, 0)))
-            baseline = grade[f"teacher@{budget}"]
-            lo, hi = paired_bootstrap_ci(adaptive, baseline)
-            rows.append(
-                {
-                    "strategy": strategy,
-                    "k": k,
-                    "teacher_share": float(routed.mean()),
-                    "adaptive_mean_steps": float(mean_steps),
-                    "teacher_only_steps": budget,
-                    "adaptive": float(adaptive.mean()),
-                    "teacher_only": float(baseline.mean()),
-                    "difference": float((adaptive - baseline).mean()),
-                    "ci95": [lo, hi],
-                }
-            )
+            row = matched(k, scores < percentiles.tau(k), improved, grade, S, T, teacher_alone)
+            rows.append({"strategy": strategy, **row})
     by_edit = {
         what: {
             "student": float(grade["student"][[w == what for *_, w in test]].mean()),

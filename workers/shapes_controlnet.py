@@ -109,7 +109,7 @@ def measure(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out:
     from shared.method.models import registry
     from shared.method.models.estimators import load_estimator
     from shared.method.presets import get_preset
-    from workers.shapes_bench import paired_bootstrap_ci
+    from workers.edit_bench import matched
 
     preset = get_preset("shapes-control")
     student, teacher = registry.student(preset.name), registry.teacher(preset.name)
@@ -152,27 +152,12 @@ def measure(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out:
         "teacher_no_control": np.array(judge.score(prompts, generate(teacher, test, T, tg, 0, False))),
     }
     rows = []
+
+    def teacher_alone(steps: int) -> list[float]:
+        return judge.score(prompts, generate(teacher, test, steps, tg, 0))
+
     for k in KS:
-        routed = scores < percentiles.tau(k)
-        adaptive = np.where(routed, grade["teacher"], grade["student"])
-        mean_steps = S + T * routed.mean()
-        budget = max(1, round(mean_steps))
-        if f"teacher@{budget}" not in grade:
-            grade[f"teacher@{budget}"] = np.array(judge.score(prompts, generate(teacher, test, budget, tg, 0)))
-        baseline = grade[f"teacher@{budget}"]
-        lo, hi = paired_bootstrap_ci(adaptive, baseline)
-        rows.append(
-            {
-                "k": k,
-                "teacher_share": float(routed.mean()),
-                "adaptive_mean_steps": float(mean_steps),
-                "teacher_only_steps": budget,
-                "adaptive": float(adaptive.mean()),
-                "teacher_only": float(baseline.mean()),
-                "difference": float((adaptive - baseline).mean()),
-                "ci95": [lo, hi],
-            }
-        )
+        rows.append(matched(k, scores < percentiles.tau(k), grade["teacher"], grade, S, T, teacher_alone))
     training = json.loads((FOLDER / "TRAINING.json").read_text())
     result = {
         "what": "shapes control (mask ControlNet): adaptive against the teacher with the ControlNet at matched steps",
