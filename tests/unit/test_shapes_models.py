@@ -93,3 +93,25 @@ def test_out_of_grammar_prompts_are_refused_at_submit():
 
     with pytest.raises(InputError, match="not in the shapes world's grammar"):
         resolve("a cat on a mat", preset="shapes")
+
+
+def test_the_teachers_mask_controlnet_guides_the_unchanged_student_too(run):
+    """The committed mask ControlNet (adq train-shapes-controlnet) through the cascade's control mode: with the
+    mask, both the teacher and the distilled student (which never saw the ControlNet in training) place the shape
+    better on the judge than without it."""
+    from workers.shapes_controlnet import mask_of
+
+    prompts, _, _, judge = run
+    prompts = prompts[:24]  # half the set, and 6 teacher steps (where the measurement saturates): a short test
+    student, teacher = registry.student("shapes-control"), registry.teacher("shapes-control")
+    masks = [mask_of(world.render(world.parse(p)), world.parse(p)) for p in prompts]
+    got = {}
+    for name, with_mask in (("plain", False), ("masked", True)):
+        params = [resolve(p, preset="shapes-control", seed=300 + i, teacher_steps=6) for i, p in enumerate(prompts)]
+        images = [cascade.Inputs(control=m) if with_mask else cascade.NO_INPUTS for m in masks]
+        got[name, "student"] = [cascade.generate(student, p, im).image for p, im in zip(params, images)]
+        regen = [q.model_copy(update={"strategy": "regenerate"}) for q in params]
+        got[name, "teacher"] = [cascade.improve(teacher, None, q, im).image for q, im in zip(regen, images)]
+    for role in ("student", "teacher"):
+        plain, masked = (judge_mean(judge, prompts, got[name, role]) for name in ("plain", "masked"))
+        assert masked > plain + 0.05, (role, plain, masked)
