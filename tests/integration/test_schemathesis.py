@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import time
+import uuid
 
 import pytest
 import schemathesis
@@ -91,6 +92,11 @@ def test_sequences_of_calls_keep_the_contract(web_schema):
     class Sequences(Machine):
         def before_call(self, case):
             case.body = _off_shapes(case.body)  # as _not_shapes above: that grammar is not JSON Schema's
+            # A fresh idempotency key per call: hypothesis replays a drawn key in later sequences, and the server
+            # remembers it (a 409 leaves a bundle empty), which hypothesis reports as flaky generation
+            if case.headers and any(k.lower() == "idempotency-key" for k in case.headers):
+                case.headers = {k: v for k, v in case.headers.items() if k.lower() != "idempotency-key"}
+                case.headers["Idempotency-Key"] = uuid.uuid4().hex
             CALLS.append(f"{case.method} {case.path}")
 
     Sequences.run(
@@ -122,7 +128,7 @@ def test_every_operation_conforms_to_its_schema(web_schema):
 
             @given(case=operation.as_strategy(generation_mode=mode).filter(_not_shapes))
             @settings(
-                max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+                max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
             )
             def check(case):
                 case.call_and_validate()
