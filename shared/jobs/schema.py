@@ -109,7 +109,8 @@ class Delivery(BaseModel):
     webhook_url: str | None = Field(
         None,
         max_length=2048,
-        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[^\s]*)?$",
+        # the path in printable ASCII: JSON Schema's \s and Python's differ (\x85 and \x1c-\x1f)
+        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$",
         description="POSTed a signed event (Standard Webhooks) when the job finishes; an http(s) URL whose "
         "host does not resolve to a private, loopback or link-local address",
     )

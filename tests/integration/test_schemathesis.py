@@ -65,7 +65,8 @@ def _not_shapes(case) -> bool:
     items = body.get("items") if isinstance(body.get("items"), list) else []
     jobs = [body, shared, *(i for i in items if isinstance(i, dict))]
     shapes = {"shapes", "shapes-control"}
-    return not shapes & {j.get("preset") for j in jobs} and not any(f in j for j in jobs for f in IMAGES)
+    presets = [j.get("preset") for j in jobs]  # a negative case may put any JSON value there
+    return not any(p in shapes for p in presets if isinstance(p, str)) and not any(f in j for j in jobs for f in IMAGES)
 
 
 CALLS: list[str] = []
