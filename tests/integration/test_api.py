@@ -257,6 +257,25 @@ def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(
     assert cursor.advance([11, 13], now + events.GAP_GRACE_S + 1) == 13 and cursor.gaps == {}
 
 
+def test_a_jobs_own_stream_does_not_wait_at_another_jobs_gap(api):
+    from sqlalchemy import func, insert, select
+
+    from shared.jobs.db.models import JobEvent
+    from shared.jobs.events import Follower
+
+    job = api.post("/v1/jobs", json={"prompt": "mine"}, headers=ALICE).json()["id"]
+    own, everyone = Follower(job_id=job), Follower(owner=None, scoped=False)
+    assert [e.status for e in own.poll() if e.type == "status"] == ["queued"]
+    everyone.poll()
+    with session_scope() as s:  # another job's event with ids missing below it: a transaction that rolled back
+        newest = s.scalar(select(func.max(JobEvent.id)))
+        at = jobs.utcnow()
+        s.execute(insert(JobEvent).values(id=newest + 3, job_id="other", owner=None, status="queued", at=at))
+    _finish(job)
+    assert [e.status for e in own.poll()] == ["student_running", "succeeded"] and own.done
+    assert everyone.poll() == []  # the all-jobs stream waits at the gap, for GAP_GRACE_S
+
+
 def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     import httpx
 
