@@ -40,6 +40,7 @@ class WorkerProcess:
         ]
         # Own process group: stopping (or killing) the worker takes its pool children with it.
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._stopping = False
 
     @property
     def pid(self) -> int:
@@ -69,10 +70,15 @@ class WorkerProcess:
     def wait_ready(self, timeout: float = 90.0) -> None:
         WorkerGroup([self]).wait_ready(timeout)
 
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM is Celery's warm shutdown: finish the running task, then exit."""
-        if self.alive():
+    def request_stop(self) -> None:
+        """SIGTERM is Celery's warm shutdown: finish the running task, then exit (``stop`` waits for it)."""
+        if self.alive() and not self._stopping:
+            self._stopping = True
             os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.alive():
+            self.request_stop()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -117,6 +123,10 @@ class WorkerGroup:
             if waiting:
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        # All at once: a warm shutdown waits for the event loop's next wake-up (a second or more), so one after
+        # another would add those waits up.
         for w in self.workers:
-            w.stop()
+            w.request_stop()
+        for w in self.workers:
+            w.stop(timeout)

@@ -31,8 +31,7 @@ def drifted(i: int) -> str:
 def test_live_tau_holds_k_under_prompt_drift(system):
     from gateway.app import create_app
 
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     views = [client.submit(drifted(i), k=50, seed=30_000 + i) for i in range(WARM - 1 + MEASURED)]
     done = [client.wait(v.id, timeout=300) for v in views]
     assert [v.status for v in done] == ["succeeded"] * len(done), [v.error for v in done]
@@ -144,8 +143,7 @@ def test_a_slo_controller_moves_jobs_along_the_recorded_frontier(system):
     cheap = Point(Setting(1, 100, "regenerate", None, 2), 3.0, 2.0, 0.61)
     rich = Point(Setting(1, 100, "regenerate", None, 4), 5.0, 4.0, 0.64)
     frontiers.record("null", [cheap, rich], source="e2e")
-    system.worker("student", ADQ_PRESET="null")
-    system.worker("teacher", ADQ_PRESET="null")
+    system.workers("student", "teacher", ADQ_PRESET="null")
     r = redis.Redis.from_url(system.env["ADQ_BROKER_URL"])
     published.publish(r, ControlState("slo", 50.0, 100.0, 10.0, 1, time.time(), "e2e"))  # affords 2 steps a job
     views = [client.submit(f"job {i}", preset="null", k=100, teacher_steps=4, seed=i) for i in range(6)]

@@ -48,8 +48,7 @@ def _calibrate_modes(tmp_path, presets) -> dict:
 
 def test_every_family_twin_refines_and_regenerates_on_real_workers(system, tmp_path):
     files = _calibrate_modes(tmp_path, ["tiny", "tiny-sd15"])
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     from workers.backend import Local
 
     moded = []

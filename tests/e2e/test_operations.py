@@ -31,8 +31,7 @@ def scrape(api) -> dict:
 def test_metrics_after_real_jobs(system):
     from gateway.app import create_app
 
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     views = [client.submit(f"a red fox number {i}", k=50, seed=500 + i) for i in range(8)]
     done = [client.wait(v.id, timeout=120) for v in views]
     used = sum(v.teacher_used for v in done)
@@ -72,8 +71,7 @@ def test_signed_webhook_is_retried_until_delivered(system):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook_env = {"ADQ_WEBHOOK_SECRET": "hook-secret", "ADQ_WEBHOOK_ALLOW_PRIVATE": "true", "ADQ_RETRY_BACKOFF_S": "0.5"}
     try:
-        system.worker("student", **hook_env)
-        system.worker("webhooks", **hook_env)
+        system.workers("student", "webhooks", **hook_env)
         with configured(**hook_env):
             url = f"http://127.0.0.1:{server.server_port}/hook"
             view = client.wait(client.submit("a lighthouse", k=0, seed=1, webhook_url=url).id, timeout=60)
@@ -101,8 +99,7 @@ def test_signed_webhook_is_retried_until_delivered(system):
 
 
 def test_flower_sees_both_pools(system, tmp_path):
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     port = free_port()
     env = {**os.environ, **system.env, "ADQ_FLOWER_PASSWORD": "pw", "ADQ_FLOWER_USER": "ops"}
     log = open(tmp_path / "flower.log", "wb")

@@ -37,8 +37,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def test_s3_outage_three_times_the_backoff_cap_fails_no_job(system):
     proxy = CuttableProxy(urlparse(system.env["ADQ_S3_ENDPOINT_URL"]).port)
     env = FAST | {"ADQ_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
-    system.worker("student", **env)
-    system.worker("teacher", **env)
+    system.workers("student", "teacher", **env)
     proxy.cut()
     cut_at = time.monotonic()
     views = [client.submit(f"a paper boat number {i}", k=50, seed=900 + i) for i in range(6)]
@@ -59,8 +58,7 @@ def test_postgres_outage_mid_stage_is_waited_out_by_the_attempt_that_held_it(sys
     pg = urlparse(system.env["ADQ_DATABASE_URL"])
     proxy = CuttableProxy(pg.port)
     env = FAST | {"ADQ_DATABASE_URL": system.env["ADQ_DATABASE_URL"].replace(f":{pg.port}/", f":{proxy.port}/")}
-    system.worker("student", **env)
-    teacher = system.worker("teacher", **env)
+    _, teacher = system.workers("student", "teacher", **env)
     slow = client.submit("a glass whale in the desert", seed=41, **SLOW_TEACHER)
     wait_for(slow.id, "teacher_running")  # the teacher holds the claim and is denoising
     proxy.cut()  # it cannot record its result, nor give its claim back
@@ -120,8 +118,7 @@ def test_redelivered_webhook_message_sends_no_second_post(system):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = {"ADQ_WEBHOOK_SECRET": "hook-secret", "ADQ_WEBHOOK_ALLOW_PRIVATE": "true"}
     try:
-        system.worker("student", **hook)
-        system.worker("webhooks", **hook)
+        system.workers("student", "webhooks", **hook)
         with configured(**hook):
             url = f"http://127.0.0.1:{server.server_port}/hook"
             view = client.wait(client.submit("a lantern", k=0, seed=2, webhook_url=url).id, timeout=60)

@@ -17,8 +17,7 @@ PIPELINE = ["--pipeline", "tests.plugins.pipelines:paper_tiny"]
 def test_workers_serve_a_pipeline_object_by_the_name_it_declares(system):
     from gateway.app import create_app
 
-    student = system.worker("student", args=PIPELINE, ADQ_PRESET=NAME)
-    teacher = system.worker("teacher", args=PIPELINE, ADQ_PRESET=NAME)
+    student, teacher = system.workers("student", "teacher", args=PIPELINE, ADQ_PRESET=NAME)
     assert f"as preset '{NAME}'" in student.log_path.read_text() and "calibration" in teacher.log_path.read_text()
 
     # This process never built the object: the preset comes from the workers' declaration in the database.

@@ -46,8 +46,7 @@ def test_sweeper_sends_jobs_recorded_while_the_broker_was_down(system):
     with configured(ADQ_BROKER_URL="redis://127.0.0.1:1/0"):
         view = client.submit("a koi pond", seed=8)
     assert view.status == "queued" and view.times["enqueued_at"] is None
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     time.sleep(1.0)
     assert jobs.get(view.id).status == "queued"  # no message was ever sent
     assert sweep_once(older_than_s=0) == 1

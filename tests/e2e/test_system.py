@@ -24,8 +24,7 @@ def binomial_bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
 
 
 def test_forty_jobs_end_to_end(system):
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     prompts = read_prompts(DATA_DIR / "prompts" / "calibration.txt")
     # Seeds 10_000+ are not among the calibration's seeds (0..399): this is fresh traffic.
     views = [client.submit(prompts[(i * 7) % len(prompts)], k=50, seed=10_000 + i) for i in range(N_JOBS)]
@@ -63,8 +62,7 @@ def test_workers_reproduce_the_in_process_cascade(system):
     whole cascade in one process: both stages are seeded and the hand-off is lossless."""
     from shared.method.models import registry
 
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     view = client.wait(client.submit("a dragon in the rain, watercolor", k=100, seed=1234).id, timeout=120)
     assert view.status == "succeeded" and view.teacher_used
     params = cascade_params(view)
@@ -87,8 +85,7 @@ def cascade_params(view):
 
 
 def test_regeneration_and_cancel(system):
-    system.worker("student")
-    system.worker("teacher")
+    system.workers("student", "teacher")
     regen = client.wait(client.submit("a violin", k=100, strategy="regenerate", seed=3).id, timeout=120)
     assert (regen.status, regen.teacher_used, regen.teacher_steps_run) == ("succeeded", True, 4)
     cancelled = client.cancel(client.submit("a cactus in a pot", seed=4).id)
