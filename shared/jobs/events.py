@@ -2,10 +2,11 @@
 
 Status events come from the ``job_events`` log, which every status change writes in its own transaction; an
 event's id is its row id, so a client that reconnects with ``Last-Event-ID`` resumes after the last event it saw.
-Ids are handed out before commit, so a later id can become visible before an earlier one: a reader stops at the
-first missing id and waits for it, and skips it only after ``GAP_GRACE_S`` (an id whose transaction rolled back
-never appears). Progress events (no id: they are not replayed) add the position in the queue and an ETA from
-the service rate measured over the last minute.
+Ids are handed out before commit, so a later id can become visible before an earlier one: a reader of many jobs
+stops at the first missing id and waits for it, and skips it only after ``GAP_GRACE_S`` (an id whose transaction
+rolled back never appears). A reader of one job needs no such wait (``_job_events``). Progress events (no id:
+they are not replayed) add the position in the queue and an ETA from the service rate measured over the last
+minute.
 """
 
 from __future__ import annotations
