@@ -97,9 +97,10 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     return {"tasks": n_tasks, "seconds": elapsed, "tasks_per_s": n_tasks / elapsed}
 
 
-def decide_cost(n: int = 2000) -> dict:
+def decide_cost(n: int = 2000, owners: int = 1) -> dict:
     """What the control plane adds to one job's decision: record the score in the live distribution, read the
-    controller's published value, take live tau (with the flushes to the database every ADQ_LIVE_FLUSH_S)."""
+    controller's published value, take live tau (with the flushes to the database every ADQ_LIVE_FLUSH_S).
+    ``owners``: the decisions go round the API keys in turn, each with its own live sketch."""
     import random
 
     import numpy as np
@@ -111,13 +112,15 @@ def decide_cost(n: int = 2000) -> dict:
     row, _ = records.record("decide cost", preset="null", k=50, seed=1)
     params, decider, rng = JobParams.of(row), Decider("bench-decide"), random.Random(0)
     times = []
-    for _ in range(n):
+    for i in range(n):
+        owner = None if owners == 1 else f"key-{i % owners}"
         t0 = time.perf_counter()
-        decider.decide(params, row.calibration_id, rng.random())
+        decider.decide(params, row.calibration_id, rng.random(), owner=owner)
         times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1000
     return {
         "decisions": n,
+        "owners": owners,
         "median_ms": float(np.median(ms)),
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": float(ms.mean()),
@@ -143,6 +146,8 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
         "raw_celery": noop,
         "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"],
         "decide": decide_cost(),
+        # the pooled window merges every key's sketch: what many tenants cost a decision
+        "decide_by_owners": [decide_cost(owners=m) for m in (10, 100)],
     }
     print(
         f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
@@ -155,5 +160,7 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
         f"deciding (live tau, controller value): median {d['median_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms, mean "
         f"{d['mean_ms']:.3f} ms per job over {d['decisions']} decisions"
     )
+    for d in result["decide_by_owners"]:
+        print(f"  with {d['owners']} API keys: median {d['median_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms")
     write_json(out, result)
     return result
