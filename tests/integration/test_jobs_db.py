@@ -181,3 +181,29 @@ def test_operator_retry_moves_the_error_to_history(db_env):
     assert again.history[0]["stage"] == "teacher" and again.history[0]["attempts"] == 1
     assert not jobs.record_teacher(t, final_key="k", steps=4, teacher_s=1.0)  # the failed attempt stays dead
     assert claim(row.id, "teacher").attempt == 1
+
+
+def test_workers_declaring_one_pipeline_preset_at_once_all_succeed(db_env):
+    """Workers of one pipeline object start together and each declares its preset: one upsert, not a read and
+    then an insert that two of them make (the second worker used to die on the primary key)."""
+    import threading
+
+    from shared.jobs.db import declared
+
+    errors, barrier = [], threading.Barrier(4)
+
+    def start(i):
+        barrier.wait()
+        try:
+            declared.declare("paper-race", {"student": {"source": "tiny:student"}, "n": i})
+        except Exception as exc:  # each would be a worker that died at start-up
+            errors.append(exc)
+
+    for _round in range(5):
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert declared.lookup("paper-race")["n"] in range(4)

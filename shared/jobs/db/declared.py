@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import socket
 
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.jobs.db.models import DeclaredPreset
@@ -18,10 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def declare(name: str, entry: dict) -> None:
+    # One upsert: workers of one pipeline start together, and a read-then-insert let two of them insert the same
+    # name (the second worker died on the primary key)
+    values = {"name": name, "entry": entry, "declared_by": socket.gethostname()[:255]}
     with session_scope() as s:
-        row = s.get(DeclaredPreset, name) or DeclaredPreset(name=name)
-        row.entry, row.declared_by = entry, socket.gethostname()[:255]
-        s.merge(row)
+        dialect = s.get_bind().dialect.name
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+        stmt = insert(DeclaredPreset).values(**values)
+        changed = {"entry": stmt.excluded.entry, "declared_by": stmt.excluded.declared_by, "updated_at": func.now()}
+        s.execute(stmt.on_conflict_do_update(index_elements=[DeclaredPreset.name], set_=changed))
 
 
 def lookup(name: str) -> dict | None:
