@@ -39,6 +39,8 @@ def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
         def workers(self, *pools: str, name: str | None = None, args: list[str] | None = None, **extra_env):
             """Start the pools' workers together and wait until all are ready: on two cores, in about half the
             time of one after another (each start is mostly imports)."""
+            if name is not None and len(pools) > 1:  # one name for two workers: one log file, one hostname
+                raise ValueError(f"name={name!r} names one worker; start {pools} without it")
             group = [
                 WorkerProcess(p, self.log_dir, env={**os.environ, **env, **extra_env}, name=name, extra_args=args)
                 for p in pools
