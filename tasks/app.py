@@ -12,6 +12,7 @@ from shared.core.config import Settings, get_settings
 from shared.core.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
 from shared.jobs.priority import STEPS
 from shared.jobs.stage import STAGES
+from tasks import redis_transport  # noqa: F401  (registers the Redis transport whose close cannot kill a worker)
 from tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: docs and infra files tests read
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

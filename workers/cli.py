@@ -283,15 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5555)
     p.set_defaults(fn=_flower)
 
-    from shared.control.sizing import DEFAULT_FILE
+    from workers.autoscale_render import KEDA_FILE
 
+    policy_help = "autoscale policy JSON (default: the shipped data/autoscale.json)"
     p = sub.add_parser("autoscale", help="teacher autoscaling numbers; `render` rewrites infra/k8s/keda.yaml")
     p.add_argument("action", choices=["show", "render"])
-    p.add_argument("--config", default=str(DEFAULT_FILE))
+    p.add_argument("--config", help=policy_help)
+    p.add_argument("--out", default=str(KEDA_FILE), help="where `render` writes (default: %(default)s)")
     p.set_defaults(fn=_autoscale)
 
     p = sub.add_parser("simulate", help="simulate a day: teacher scaling x control policies, base and drift")
-    p.add_argument("--config", default=str(DEFAULT_FILE))
+    p.add_argument("--config", help=policy_help)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dt", type=float, default=1.0, help="time step in seconds")
     p.add_argument("--out-dir", default=".adq/simulate")
@@ -331,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_sweep)
 
     p = sub.add_parser("demo", help="run the system on embedded defaults: workers, jobs, table, gallery")
-    p.add_argument("--prompts", help=f"prompt file (default: the preset's, else {DEMO_PROMPTS.name})")
+    p.add_argument("--prompts", help=f"prompt file (default: the preset's, else {DEMO_PROMPTS})")
     p.add_argument("--preset", default="shapes", help="preset to demo (default: shapes, the trained one)")
     p.add_argument("--k", type=int)
     p.set_defaults(fn=_demo)

@@ -202,10 +202,11 @@ def _autoscale(a) -> int:
     from shared.control.sizing import PolicyConfig, keda_numbers
     from workers.autoscale_render import write
 
+    cfg = PolicyConfig.load(a.config)
     if a.action == "render":
-        print(f"wrote {write()}")
+        print(f"wrote {write(Path(a.out), cfg)}")
     else:
-        for name, value in vars(keda_numbers(PolicyConfig.load(a.config))).items():
+        for name, value in vars(keda_numbers(cfg)).items():
             print(f"{name}: {value}")
     return 0
 

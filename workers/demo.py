@@ -11,11 +11,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from shared.core.config import get_settings
-from shared.method.presets import DATA_DIR, get_preset
+from shared.core.resources import data_path
+from shared.method.presets import get_preset
 from tasks import client
 
-DEMO_PROMPTS = DATA_DIR / "prompts" / "demo.txt"
-PRESET_PROMPTS = {"shapes": DATA_DIR / "prompts" / "shapes-demo.txt"}
+DEMO_PROMPTS = "demo.txt"  # under the data folder's prompts/ (shared.core.resources)
+PRESET_PROMPTS = {"shapes": "shapes-demo.txt"}
 
 
 def _table(rows: list[dict]) -> str:
@@ -73,7 +74,9 @@ def run_demo(
 
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()
-    prompts = percentiles.read_prompts(prompts_file or PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
+    prompts = percentiles.read_prompts(
+        prompts_file or data_path("prompts", PRESET_PROMPTS.get(preset.name, DEMO_PROMPTS))
+    )
     # The workers load the demo preset's models while they start (ADQ_PRESET), not in the first jobs.
     env = {**os.environ, "ADQ_PRESET": preset.name}
     workers = WorkerGroup(WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in POOLS)

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from shared.core.resources import data_path
 from shared.method import percentiles as cal
 from shared.method.models import registry
 from shared.method.models.device import generator
 from shared.method.models.diffusion import TEACHER_SEED_OFFSET, _StepCounter, steps_for_strength
-from shared.method.presets import DATA_DIR, get_preset
+from shared.method.presets import get_preset
 from shared.method.shapes import world
 from shared.method.shapes.scorers import AttributeScorer
 
@@ -81,7 +82,7 @@ def quality(
     seeds = [200_000 + i for i in range(n_prompts)]
     t_seeds = [s + TEACHER_SEED_OFFSET for s in seeds]
     student, teacher, est = registry.student(PRESET), registry.teacher(PRESET), registry.estimator(PRESET)
-    judge = AttributeScorer(DATA_DIR / "models" / "shapes" / "judge")
+    judge = AttributeScorer(data_path("models", "shapes", "judge"))
     pct = cal.load(preset.percentiles_path)
     dev = student.device
     size = dict(width=preset.student_size[0], height=preset.student_size[1])

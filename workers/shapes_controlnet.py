@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.method.presets import DATA_DIR
+from shared.core.resources import data_path
 from shared.method.shapes import world
 
-FOLDER = DATA_DIR / "models" / "shapes" / "controlnet"
+FOLDER = ("models", "shapes", "controlnet")  # under the data folder (shared.core.resources)
 KS = (20, 40, 60)
 
 
@@ -42,9 +42,7 @@ def _teacher():
     from diffusers import StableDiffusionXLPipeline
 
     # Stored in float16 (small files); trained in float32, as the CPU serves it
-    return StableDiffusionXLPipeline.from_pretrained(
-        str(DATA_DIR / "models" / "shapes" / "teacher"), dtype=torch.float32
-    )
+    return StableDiffusionXLPipeline.from_pretrained(str(data_path("models", "shapes", "teacher")), dtype=torch.float32)
 
 
 def train(minutes: float = 25.0, seed: int = 0, batch: int = 48, progress: bool = True) -> dict:
@@ -98,9 +96,9 @@ def train(minutes: float = 25.0, seed: int = 0, batch: int = 48, progress: bool 
             loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
             bar.update(1)
             bar.set_postfix(loss=f"{loss_ema:.4f}")
-    net.eval().save_pretrained(FOLDER)
+    net.eval().save_pretrained(data_path(*FOLDER))
     facts = {"steps": steps, "batch": batch, "minutes": round((time.monotonic() - started) / 60, 1), "loss": loss_ema}
-    (FOLDER / "TRAINING.json").write_text(json.dumps(facts, indent=2) + "\n")
+    data_path(*FOLDER, "TRAINING.json").write_text(json.dumps(facts, indent=2) + "\n")
     return facts
 
 
@@ -158,7 +156,7 @@ def measure(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out:
 
     for k in KS:
         rows.append(matched(k, scores < percentiles.tau(k), grade["teacher"], grade, S, T, teacher_alone))
-    training = json.loads((FOLDER / "TRAINING.json").read_text())
+    training = json.loads(data_path(*FOLDER, "TRAINING.json").read_text())
     result = {
         "what": "shapes control (mask ControlNet): adaptive against the teacher with the ControlNet at matched steps",
         "scenes": n,

@@ -31,6 +31,7 @@ import numpy as np
 
 from shared.control.policy import Observation, desired_replicas, effective_k, share_for
 from shared.control.sizing import PolicyConfig, keda_numbers
+from shared.core.resources import data_path
 from shared.method.frontier import Point, best_for_work
 
 DAY = 86_400
@@ -39,12 +40,12 @@ CONTROLS = ("fixed", "slo", "fill")
 SCENARIOS = ("base", "drift")
 CONTROL_INTERVAL_S = 5.0
 ARRIVAL_WINDOW_S = 60.0
-QUALITY_FILE = Path(__file__).resolve().parents[2] / "data" / "results" / "quality_vs_k.json"
+QUALITY_FILE = ("results", "quality_vs_k.json")  # under the data folder (shared.core.resources)
 
 
-def quality_curve(path: Path = QUALITY_FILE):
-    """Mean quality at a teacher share k (percent), interpolated in the measured curve."""
-    table = json.loads(path.read_text())["quality_by_k"]
+def quality_curve(path: Path | None = None):
+    """Mean quality at a teacher share k (percent), interpolated in the measured curve (the shipped one by default)."""
+    table = json.loads((path or data_path(*QUALITY_FILE)).read_text())["quality_by_k"]
     ks = np.array(sorted(int(k) for k in table), dtype=float)
     qs = np.array([table[str(int(k))] for k in ks])
     return lambda k: float(np.interp(k, ks, qs))

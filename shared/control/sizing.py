@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shared.core.errors import InputError
+from shared.core.resources import data_path
 
-DEFAULT_FILE = Path(__file__).resolve().parents[2] / "infra" / "autoscale.json"
+DEFAULT_FILE = "autoscale.json"  # the shipped policy, under the data folder (shared.core.resources)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class PolicyConfig:
             raise InputError(f"k={self.k} is out of range [0, 100]")
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_FILE) -> PolicyConfig:
+    def load(cls, path: str | Path | None = None) -> PolicyConfig:
+        path = path or data_path(DEFAULT_FILE)
         try:
             return cls(**json.loads(Path(path).read_text()))
         except TypeError as exc:

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N; fp16 on CUDA, fp32 on CPU.")
     torch_threads: int = Field(0, ge=0, description="CPU threads per worker process; 0 leaves torch's default.")
+    data_dir: Path | None = Field(
+        None,
+        description="Folder of run-time data (percentiles, prompt sets, shapes weights, the autoscale policy); "
+        "empty means the data installed with the package.",
+    )
     model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")
     allow_downloads: bool = Field(False, description="Let workers download missing weights from the hub.")
     imagereward_checkpoint: str = Field("ImageReward-v1.0", description="ImageReward name or checkpoint path.")

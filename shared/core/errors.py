@@ -106,6 +106,10 @@ class ScoringError(AdqError):
     """The quality estimator could not score an image."""
 
 
+class DataUnavailable(AdqError):
+    """The package's run-time data cannot be read as files (a zipped install, or ADQ_DATA_DIR naming no folder)."""
+
+
 class ModelError(AdqError):
     """A diffusion model or estimator failed to load or run."""
 

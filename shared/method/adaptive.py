@@ -18,13 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from shared.core.errors import InputError
+from shared.core.resources import data_path
 from shared.core.status import Strategy
 from shared.method import cascade
 from shared.method import percentiles as cal
-from shared.method.presets import DATA_DIR, EstimatorSpec, ModelSpec, Preset, register
+from shared.method.presets import EstimatorSpec, ModelSpec, Preset, register
 
 log = logging.getLogger(__name__)
-DEFAULT_PROMPTS = DATA_DIR / "prompts" / "calibration.txt"
+DEFAULT_PROMPTS = ("prompts", "calibration.txt")  # under the data folder (shared.core.resources)
 SETTING_KEYS = ("steps", "guidance", "width", "height")  # the student settings a calibration must match
 
 
@@ -126,9 +127,10 @@ class AdaptiveDiffusionPipeline:
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise InputError(f"n_samples={n_samples!r} must be a positive integer")
         if prompts_path is None:
-            log.warning("no prompts_path given: sampling prompts from the shipped set %s", DEFAULT_PROMPTS)
-            print(f"calc_score_percentiles: no prompts_path given, using the shipped prompt set {DEFAULT_PROMPTS}")
-        prompts = cal.read_prompts(prompts_path or DEFAULT_PROMPTS)
+            prompts_path = data_path(*DEFAULT_PROMPTS)
+            log.warning("no prompts_path given: sampling prompts from the shipped set %s", prompts_path)
+            print(f"calc_score_percentiles: no prompts_path given, using the shipped prompt set {prompts_path}")
+        prompts = cal.read_prompts(prompts_path)
         overrides = {
             "student_steps": num_inference_steps_student,
             "student_guidance": student_guidance,

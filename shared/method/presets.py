@@ -18,10 +18,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.core.errors import InputError
+from shared.core.resources import data_path
 from shared.core.status import Strategy
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-PERCENTILES_DIR = DATA_DIR / "percentiles"
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 BUILT_IN = "built in"
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
@@ -97,7 +96,7 @@ class Preset:
 
     @property
     def percentiles_path(self) -> Path | None:
-        return PERCENTILES_DIR / (self.percentiles_file or f"{self.name}.json")
+        return data_path("percentiles") / (self.percentiles_file or f"{self.name}.json")
 
 
 # The file format, validated. Field names are the dataclasses' own, so a preset is written once.

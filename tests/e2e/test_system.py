@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from shared.core.resources import data_dir
 from shared.jobs.db import jobs, queries
 from shared.jobs.storage import decode_png, get_storage
 from shared.method import cascade
 from shared.method.percentiles import read_prompts
-from shared.method.presets import DATA_DIR
 from tasks import client
 from tests.helpers import stored
 
@@ -25,7 +25,7 @@ def binomial_bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
 
 def test_forty_jobs_end_to_end(system):
     system.workers("student", "teacher")
-    prompts = read_prompts(DATA_DIR / "prompts" / "calibration.txt")
+    prompts = read_prompts(data_dir() / "prompts" / "calibration.txt")
     # Seeds 10_000+ are not among the calibration's seeds (0..399): this is fresh traffic.
     views = [client.submit(prompts[(i * 7) % len(prompts)], k=50, seed=10_000 + i) for i in range(N_JOBS)]
     done = [client.wait(v.id, timeout=240) for v in views]

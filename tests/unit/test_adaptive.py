@@ -19,9 +19,9 @@ DOC_BLOCKS = 2
 
 
 def _doc_examples() -> list[str]:
-    from shared.method.presets import DATA_DIR
+    from tests.helpers import ROOT
 
-    text = (DATA_DIR.parent / "docs" / "paper-api.md").read_text()
+    text = (ROOT / "docs" / "paper-api.md").read_text()
     section = text.split("## From the paper's code to a cluster", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     assert len(blocks) == DOC_BLOCKS
@@ -49,10 +49,10 @@ def _swapped(code: str, tmp_path, n_samples: int) -> str:
 
 def _teacher_share(pipeline, k: int, n: int, **call) -> tuple[float, list]:
     """Prompts from the calibration's own set, with seeds it did not use (fresh traffic from the same mix)."""
+    from shared.core.resources import data_dir
     from shared.method.percentiles import read_prompts
-    from shared.method.presets import DATA_DIR
 
-    prompts = read_prompts(DATA_DIR / "prompts" / "calibration.txt")
+    prompts = read_prompts(data_dir() / "prompts" / "calibration.txt")
     records = [
         pipeline(prompts[(i * 7) % len(prompts)], k=k, seed=10_000 + i, return_record=True, **call)[1] for i in range(n)
     ]

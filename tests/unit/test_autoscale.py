@@ -42,7 +42,7 @@ def test_replicas_meet_the_target_and_no_fewer_would():
 
 
 def test_committed_keda_manifest_is_rendered_from_the_policy():
-    assert KEDA_FILE.read_text() == render(CFG), "run `adq autoscale render` after editing infra/autoscale.json"
+    assert KEDA_FILE.read_text() == render(CFG), "run `adq autoscale render` after editing data/autoscale.json"
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared.core.resources import data_dir
 from shared.method import cascade
 from shared.method import percentiles as cal
 from shared.method.models import registry
 from shared.method.params import resolve
-from shared.method.presets import DATA_DIR, get_preset
+from shared.method.presets import get_preset
 from shared.method.shapes import world
 from shared.method.shapes.scorers import AttributeScorer
 from tests.helpers import configured
@@ -41,7 +42,7 @@ def run():
             ).image
             for i, p in enumerate(prompts)
         ]
-        yield prompts, out, regen, AttributeScorer(DATA_DIR / "models" / "shapes" / "judge")
+        yield prompts, out, regen, AttributeScorer(data_dir() / "models" / "shapes" / "judge")
     registry.clear()
 
 
@@ -53,7 +54,7 @@ def test_trained_pair_loads_offline(run):
     prompts, out, _, _ = run
     rec = out[50][0]
     assert rec.student_image.size == (32, 32) and rec.student_steps == 2
-    assert (DATA_DIR / "models" / "shapes" / "teacher" / "model_index.json").is_file()
+    assert (data_dir() / "models" / "shapes" / "teacher" / "model_index.json").is_file()
 
 
 def test_teacher_beats_student_on_the_judge(run):

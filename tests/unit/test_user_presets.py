@@ -158,9 +158,9 @@ def test_a_broken_factory_is_refused_by_name():
 
 
 def test_the_docs_example_presets_file_validates(tmp_path):
-    from shared.method.presets import DATA_DIR
+    from tests.helpers import ROOT
 
-    page = (DATA_DIR.parent / "docs" / "models.md").read_text()
+    page = (ROOT / "docs" / "models.md").read_text()
     block = page.split("```yaml\n# my-presets.yaml", 1)[1]
     example = block.split("\n", 1)[1].split("```", 1)[0]  # after the comment line, to the fence
     found = load_file(_write(tmp_path, example))

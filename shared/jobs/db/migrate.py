@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 
 from shared.core.config import get_settings
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = "shared.jobs.db:migrations"  # package data, resolved by Alembic through importlib.resources
 
 
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", MIGRATIONS)
     cfg.set_main_option("sqlalchemy.url", (url or get_settings().effective_database_url).replace("%", "%%"))
     return cfg
 

@@ -253,10 +253,10 @@ def load_estimator(spec, device) -> Estimator:
         if kind == "imagereward":
             return ImageRewardEstimator(device)
         if kind == "shapes":
-            from shared.method.presets import DATA_DIR
+            from shared.core.resources import data_path
             from shared.method.shapes.scorers import AttributeScorer
 
-            folder = DATA_DIR / "models" / "shapes" / "estimator"
+            folder = data_path("models", "shapes", "estimator")
             if not (folder / "model.safetensors").is_file():
                 raise ModelUnavailable(f"shapes estimator weights missing at {folder}; run `adq train-shapes`")
             return AttributeScorer(folder, device)
@@ -352,10 +352,10 @@ class AccuracyJudge:
 
 
 def _shapes_judge(device) -> AccuracyJudge:
-    from shared.method.presets import DATA_DIR
+    from shared.core.resources import data_path
     from shared.method.shapes.scorers import AttributeScorer
 
-    folder = DATA_DIR / "models" / "shapes" / "judge"
+    folder = data_path("models", "shapes", "judge")
     if not (folder / "model.safetensors").is_file():
         raise ModelUnavailable(f"shapes judge weights missing at {folder}; run `adq train-shapes`")
     return AccuracyJudge(AttributeScorer(folder, device))

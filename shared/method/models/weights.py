@@ -54,9 +54,9 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         family = twins.family_of(name)
         return str((twins.ensure_built(family) if family else tiny.ensure_built()) / name)
     if source.startswith("data:"):  # weights committed with the project
-        from shared.method.presets import DATA_DIR
+        from shared.core.resources import data_path
 
-        path = DATA_DIR / source.split(":", 1)[1]
+        path = data_path(source.split(":", 1)[1])
         if not (path / marker).is_file():
             raise _missing(label, str(path), "the trained weights (run `adq train-shapes` to make them)")
         return str(path)
