@@ -6,10 +6,11 @@ Celery's Redis transport keeps a queue as a list named after it, and delivered-b
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 
 from shared.core.config import get_settings
-from shared.core.constants import QUEUES, REDIS_UNACKED_KEY
+from shared.core.constants import QUEUES, REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
 from shared.jobs.priority import list_names
 
 
@@ -41,9 +42,13 @@ def _task_id(raw: bytes | str) -> str | None:
     return (message.get("headers") or {}).get("id") if isinstance(message, dict) else None
 
 
-def pending_task_ids(queues: Iterable[str] = QUEUES) -> set[str] | None:
+def pending_task_ids(queues: Iterable[str] = QUEUES, unacked_within_s: float | None = None) -> set[str] | None:
     """Ids of the task messages still in the broker (waiting or delivered but unacked); None when this broker
-    cannot be inspected. The sweeper re-sends only jobs whose message is not among them."""
+    cannot be inspected. The sweeper re-sends only jobs whose message is not among them.
+
+    ``unacked_within_s``: count a delivered message only if it was delivered that recently. A consumer that died
+    with the broker leaves its messages in Redis's unacked hash, where only kombu's ``restore_visible`` finds them,
+    after the visibility timeout (hours); the sweeper treats them as lost much sooner."""
     s = get_settings()
     raws: list = []
     if s.broker_kind == "redis":
@@ -51,7 +56,11 @@ def pending_task_ids(queues: Iterable[str] = QUEUES) -> set[str] | None:
         for q in queues:
             for name in list_names(q):
                 raws += r.lrange(name, 0, -1)
-        raws += r.hvals(REDIS_UNACKED_KEY)
+        if unacked_within_s is None:
+            raws += r.hvals(REDIS_UNACKED_KEY)
+        else:
+            recent = r.zrangebyscore(REDIS_UNACKED_INDEX_KEY, time.time() - unacked_within_s, "+inf")
+            raws += [raw for raw in (r.hmget(REDIS_UNACKED_KEY, recent) if recent else []) if raw]
     elif s.broker_kind == "filesystem":
         for path in (s.broker_folder / "queue").glob("*.msg"):
             try:
@@ -69,8 +78,6 @@ _consumers_cache: dict[str, tuple[float, dict[str, int] | None]] = {}
 def live_consumers(queue: str, cache_s: float = 10.0) -> int | None:
     """Workers that answer Celery's broadcast and consume ``queue`` (a one-second inspect, cached); None when
     the broker cannot broadcast."""
-    import time
-
     from tasks.app import app
 
     url = get_settings().effective_broker_url

@@ -50,7 +50,9 @@ class Channel(redis.Channel):
         transport = self.connection
         if transport is None or transport.client is None:  # closed: the parameters it was opened with
             if self._kept_connparams is None:
-                raise RedisConnectionError("the channel's connection is closed")  # one of the transport's connection errors
+                raise RedisConnectionError(
+                    "the channel's connection is closed"
+                )  # one of the transport's connection errors
             return dict(self._kept_connparams)
         params = super()._connparams(asynchronous=asynchronous)
         if not asynchronous:

@@ -19,12 +19,16 @@ log = logging.getLogger(__name__)
 
 def sweep_once(older_than_s: float | None = None) -> int:
     s = get_settings()
-    stale = outbox.stale(s.sweep_after_s if older_than_s is None else older_than_s)
-    # Webhooks owed: a much shorter wait, since nothing else will ever send them.
+    # Webhooks owed: a much shorter wait by default, since nothing else will ever send them.
     due = outbox.webhooks_due(s.outbox_after_s if older_than_s is None else older_than_s)
+    older_than_s = s.sweep_after_s if older_than_s is None else older_than_s
+    stale = outbox.stale(older_than_s)
     if not stale and not due:
         return 0
-    pending = pending_task_ids()
+    # A message delivered longer ago than this and still unacked belongs to a consumer that is gone (one that died
+    # with the broker, say): every live holder acks within a stage's run, or a retry countdown (at most
+    # ADQ_RETRY_BACKOFF_MAX_S) after delivery. A live one re-sent by mistake finds its stage claimed or done.
+    pending = pending_task_ids(unacked_within_s=max(older_than_s, s.retry_backoff_max_s))
     sent = 0
     for job_id in due:  # the webhook outbox: final states committed whose webhook message was never queued
         job = jobs.get(job_id)
@@ -44,10 +48,10 @@ def sweep_once(older_than_s: float | None = None) -> int:
     return sent
 
 
-def sweep_forever(interval_s: float) -> None:
+def sweep_forever(interval_s: float, older_than_s: float | None = None) -> None:
     while True:
         try:
-            sweep_once()
+            sweep_once(older_than_s)
         except Exception:  # keep sweeping through a database or broker blip
             log.exception("sweep failed")
         time.sleep(interval_s)

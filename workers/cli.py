@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="most jobs per pass")
     p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     p.add_argument("--every", type=float, help="run again every this many seconds (a scheduler's loop)")
-    p.set_defaults(fn=_prune)
+    p.set_defaults(fn=_prune, service=True)
 
     for name, fn, helptext in (
         ("status", _status, "show a job"),
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="store_true", help="the student image instead of the final one")
     p.set_defaults(fn=_result)
 
-    sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(fn=_migrate)
+    sub.add_parser("migrate", help="bring the database to the newest schema").set_defaults(fn=_migrate, service=True)
     p = sub.add_parser("presets", help="list model presets and where each comes from (ADQ_PRESETS_FILE)")
     p.add_argument("--check", nargs="+", metavar="FILE", help="validate presets files without starting anything")
     p.set_defaults(fn=_presets)
@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--insecure", action="store_true", help="serve without API keys on a non-loopback address (refused otherwise)"
     )
-    p.set_defaults(fn=_api)
+    p.set_defaults(fn=_api, service=True)
 
     p = sub.add_parser("flower", help="serve Flower (basic auth from ADQ_FLOWER_USER/ADQ_FLOWER_PASSWORD)")
     p.add_argument("--address", default="127.0.0.1")
@@ -324,13 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("controller", help="publish the teacher's effective share and desired replicas (leader-elected)")
     p.add_argument("--interval", type=float, help="seconds between solves (default ADQ_CONTROL_INTERVAL_S)")
-    p.set_defaults(fn=_controller)
+    p.set_defaults(fn=_controller, service=True)
 
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")
     p.add_argument("--loop", action="store_true")
     p.add_argument("--interval", type=float, default=60.0)
-    p.set_defaults(fn=_sweep)
+    p.set_defaults(fn=_sweep, service=True)
 
     p = sub.add_parser("demo", help="run the system on embedded defaults: workers, jobs, table, gallery")
     p.add_argument("--prompts", help=f"prompt file (default: the preset's, else {DEMO_PROMPTS})")
@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     from shared.core import logs
     from shared.core.config import get_settings
 
-    logs.configure(logging.INFO if args.verbose else logging.WARNING, get_settings().log_format)
+    # Service processes (the sweeper, the controller, a migration Job) log at INFO as the workers do: what they
+    # re-send or decide is the record an operator reads after an outage.
+    service = args.verbose or getattr(args, "service", False)
+    logs.configure(logging.INFO if service else logging.WARNING, get_settings().log_format)
     # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     try:

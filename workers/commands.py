@@ -66,7 +66,7 @@ def _sweep(a) -> int:
     from tasks.sweeper import sweep_forever, sweep_once
 
     if a.loop:
-        sweep_forever(a.interval)
+        sweep_forever(a.interval, a.older_than)
     print(f"re-sent {sweep_once(a.older_than)} job(s)")
     return 0
 

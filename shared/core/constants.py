@@ -13,6 +13,7 @@ NOOP_TASK = "adq.noop"  # used only by the overhead benchmark as the raw-Celery 
 # Celery names the Redis list of a queue after the queue; unacked messages sit in this hash instead,
 # so KEDA's list-length trigger sees waiting work only.
 REDIS_UNACKED_KEY = "unacked"
+REDIS_UNACKED_INDEX_KEY = "unacked_index"  # delivery tag -> when it was delivered (kombu's sorted set)
 
 # Object keys: "<storage prefix>/jobs/<job id>/<stage>.png". Fixed per job and stage, so a stage that runs twice
 # overwrites its own object instead of leaving a second one.
