@@ -33,11 +33,12 @@ def _wait_all(ids: list[str], timeout: float, check=None) -> list:
 
 
 def _system_rate(n_jobs: int, log_dir: Path) -> dict:
-    from workers.processes import WorkerGroup, WorkerProcess
+    from workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     env = {**os.environ, "ADQ_PRESET": "null"}
     workers = WorkerGroup(
-        WorkerProcess(pool, log_dir, env=env, name=f"bench-{pool}") for pool in ("student", "teacher")
+        (WorkerProcess(pool, log_dir, env=env, name=f"bench-{pool}") for pool in ("student", "teacher")),
+        restarts=Restarts(),
     )
     try:
         workers.wait_ready()

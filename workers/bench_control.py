@@ -34,10 +34,11 @@ def _seconds(view) -> float:
 
 
 def _system(env: dict, log_dir: Path, controller: bool):
-    from workers.processes import WorkerGroup, WorkerProcess
+    from workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     workers = WorkerGroup(
-        WorkerProcess(pool, log_dir, env=env, name=f"bench-control-{pool}") for pool in ("student", "teacher")
+        (WorkerProcess(pool, log_dir, env=env, name=f"bench-control-{pool}") for pool in ("student", "teacher")),
+        restarts=Restarts(),
     )
     ctl = None
     if controller:

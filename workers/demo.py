@@ -63,7 +63,7 @@ def run_demo(
 ) -> list:
     from shared.jobs.db.migrate import upgrade
     from shared.method import percentiles
-    from workers.processes import WorkerGroup, WorkerProcess
+    from workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     out_dir = Path(out_dir or get_settings().home_dir / "demo")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,9 @@ def run_demo(
     )
     # The workers load the demo preset's models while they start (ADQ_PRESET), not in the first jobs.
     env = {**os.environ, "ADQ_PRESET": preset.name}
-    workers = WorkerGroup(WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in POOLS)
+    workers = WorkerGroup(
+        (WorkerProcess(pool, get_settings().home_dir / "logs", env=env) for pool in POOLS), restarts=Restarts()
+    )
     try:
         workers.wait_ready()
         started = time.monotonic()

@@ -1,6 +1,7 @@
 """`adq up`: the gateway, both worker pools and the controller in one foreground process tree, on whatever the
 settings say (embedded defaults: no server). It prints the console's URL with a local operator key, streams every
-child's log with a prefix, stops them all on Ctrl-C, and when one dies says which and why, then stops the rest."""
+child's log with a prefix and stops them all on Ctrl-C. A child that dies is named with its last lines and
+restarted after a backoff; a crash loop (ADQ_RESTART_LIMIT within ADQ_RESTART_WINDOW_S) stops the rest."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from collections import deque
 
 from shared.core.config import get_settings
-from shared.core.errors import WorkerDied
+from workers.processes import Restarts
 
 TAIL = 15
 
@@ -23,26 +24,41 @@ class Child:
     """A child process whose output is printed line by line behind its name, and whose last lines are kept."""
 
     def __init__(self, name: str, args: list[str], env: dict):
-        self.name, self.tail = name, deque(maxlen=TAIL)
+        self.name, self.args, self.env, self.tail = name, args, env, deque(maxlen=TAIL)
+        self.restart_at: float | None = None
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *args],
-            env=env,
+            [sys.executable, "-m", "workers.cli", *self.args],
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a stop takes the worker's pool children too
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
 
-    def _pump(self) -> None:
-        for raw in self.proc.stdout:
+    def _pump(self, proc: subprocess.Popen) -> None:
+        for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
             print(f"{self.name:>10} | {line}", flush=True)
 
-    def check(self) -> None:
-        if self.proc.poll() is not None:
+    def supervise(self, restarts: Restarts) -> None:
+        """Report an exit and schedule a restart after the policy's backoff; restart when it is due. Raises
+        WorkerDied on a crash loop."""
+        if self.proc.poll() is None:
+            return
+        if self.restart_at is None:
             tail = "\n".join(self.tail) or "(no output)"
-            raise WorkerDied(f"{self.name} exited with {self.proc.returncode}; its last lines:\n{tail}")
+            report = f"{self.name} (pid {self.proc.pid}) exited with {self.proc.returncode}; its last lines:\n{tail}"
+            delay = restarts.after_crash(self.name, report)
+            print(f"adq up: {report}\nadq up: restarting {self.name} in {delay:g} s", file=sys.stderr, flush=True)
+            self.restart_at = time.monotonic() + delay
+        elif time.monotonic() >= self.restart_at:
+            self._spawn()
+            self.restart_at = None
+            print(f"adq up: restarted {self.name} (pid {self.proc.pid})", file=sys.stderr, flush=True)
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
@@ -105,10 +121,11 @@ def run(port: int = 8000) -> int:
     if len(children) == 3:
         print("adq up: no controller (it needs Redis); each job uses its own k", flush=True)
     print("adq up: Ctrl-C stops everything", flush=True)
+    restarts = Restarts()
     try:
         while True:
             for child in children:
-                child.check()
+                child.supervise(restarts)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("adq up: stopping", flush=True)

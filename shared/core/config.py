@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     student_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a student batch waits to fill.")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of stored PNGs (lossless at any level).")
 
+    # Supervisors (adq up, adq demo, the benchmarks) restart a child that exits unexpectedly, as systemd and
+    # Kubernetes do, and give up only on a crash loop.
+    restart_limit: int = Field(
+        5, ge=0, description="Restarts of one child a supervisor allows within ADQ_RESTART_WINDOW_S before it stops."
+    )
+    restart_window_s: float = Field(60.0, gt=0, description="The window in which ADQ_RESTART_LIMIT counts restarts.")
+    restart_backoff_max_s: float = Field(
+        30.0, gt=0, description="Longest wait before a restart (0.5 s, doubled per recent crash)."
+    )
+
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.
     student_time_limit_s: int = Field(300, ge=1, description="Hard time limit of a student stage (soft: 10 s less).")

@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
+from shared.core.errors import WorkerDied
 from tasks.fs_transport import read_table
+from tests.helpers import configured
 from workers.demo import POOLS
-from workers.processes import WorkerGroup, WorkerProcess
+from workers.processes import Restarts, WorkerGroup, WorkerProcess
 
 STARTS = 12  # the race this guards against broke about one start in six (2 of 11 demos)
 
@@ -41,12 +44,39 @@ def test_the_demo_pools_start_together_on_fresh_embedded_homes(tmp_path):
                 w.kill()  # a warm stop would only add seconds; start-up is what is tested
 
 
+def test_a_supervised_group_restarts_a_worker_that_dies_and_reports_it(tmp_path, capsys):
+    home = tmp_path / "home"
+    env = _embedded_env(home)
+    with configured(ADQ_RESTART_LIMIT="1", ADQ_RESTART_WINDOW_S="600"):
+        group = WorkerGroup([WorkerProcess("teacher", home / "logs", env=env)], restarts=Restarts())
+    (worker,) = group
+    try:
+        group.wait_ready(timeout=60)
+        first = worker.pid
+        os.killpg(first, signal.SIGKILL)
+        worker.proc.wait()
+        group.check()  # reports the exit and schedules the restart (0.5 s)
+        assert not worker.alive() and worker.restart_at is not None
+        group.wait_ready(timeout=60)  # polls check(), which restarts it when the backoff is over
+        assert worker.alive() and worker.pid != first
+        err = capsys.readouterr().err
+        assert f"the teacher worker (pid {first}) exited with -9" in err and "the last lines of" in err
+        assert f"restarted the teacher worker (pid {worker.pid})" in err
+        os.killpg(worker.pid, signal.SIGKILL)  # a second crash in the window: past ADQ_RESTART_LIMIT=1
+        worker.proc.wait()
+        with pytest.raises(WorkerDied, match=r"crashed 2 times within 600 s: not restarted"):
+            group.check()
+    finally:
+        worker.kill()
+
+
 def test_the_demo_stops_and_names_a_worker_that_dies_while_it_waits(tmp_path):
     home = tmp_path / "home"
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle\na blue square\n")
     # Every job goes to a teacher that takes a minute per image, so the demo is waiting when the teacher dies.
-    env = _embedded_env(home, ADQ_NULL_TEACHER_MS="60000")
+    # ADQ_RESTART_LIMIT=0: the first exit is a crash loop, so the demo gives up at once (restarts: the test above).
+    env = _embedded_env(home, ADQ_NULL_TEACHER_MS="60000", ADQ_RESTART_LIMIT="0")
     demo = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "demo", "--preset", "null", "--k", "100", "--prompts", str(prompts)],
         env=env,
