@@ -1,7 +1,7 @@
 """The Celery layer: the app, thin tasks over shared.jobs.runner, enqueueing and the sweeper.
 `celery -A tasks worker -Q teacher` finds the app here."""
 
-from tasks import maintenance, stages, webhooks  # noqa: F401  (registers the tasks and signal handlers)
+from tasks import liveness, maintenance, stages, webhooks  # noqa: F401  (registers tasks, signal handlers, steps)
 from tasks.app import app
 
 celery = app

@@ -31,6 +31,11 @@ def warm_on_start(pool: str) -> None:
     _pool = pool
 
 
+def served_pool() -> str | None:
+    """The pool `adq worker` started this process for (None under a plain `celery worker`)."""
+    return _pool
+
+
 @worker_init.connect
 def _warm(**_kwargs) -> None:
     # The overlapped design runs tasks in this process: load the models on the model lane while the consumer

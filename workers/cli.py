@@ -9,6 +9,7 @@ import sys
 from shared.core.errors import AdqError, InputError
 from shared.jobs.priority import PRIORITIES
 from workers.commands import (
+    _alive,
     _api,
     _autoscale,
     _bench,
@@ -325,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("controller", help="publish the teacher's effective share and desired replicas (leader-elected)")
     p.add_argument("--interval", type=float, help="seconds between solves (default ADQ_CONTROL_INTERVAL_S)")
     p.set_defaults(fn=_controller, service=True)
+
+    p = sub.add_parser("alive", help="exit 0 if this host's POOL worker is consuming (a liveness probe), else 1")
+    p.add_argument("pool", choices=["student", "teacher", "webhooks"])
+    p.add_argument("--max-age", type=float, default=120.0, help="seconds since its last mark (default %(default)s)")
+    p.set_defaults(fn=_alive)
 
     p = sub.add_parser("sweep", help="re-send jobs whose message may be lost")
     p.add_argument("--older-than", type=float, help="seconds (default ADQ_SWEEP_AFTER_S)")

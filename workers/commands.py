@@ -5,6 +5,7 @@ workers.cli, and the job commands (submit, watch, jobs, ...) in workers.job_comm
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from shared.core.config import get_settings
@@ -59,6 +60,18 @@ def _worker(a) -> int:
         hostname=a.hostname,
         queues=a.queues,
     )
+    return 0
+
+
+def _alive(a) -> int:
+    from tasks.liveness import age_s
+
+    age = age_s(a.pool)
+    if age is None or age > a.max_age:
+        state = "never" if age is None else f"{age:.0f} s ago"
+        print(f"the {a.pool} worker is not consuming: last marked {state} (limit {a.max_age:g} s)", file=sys.stderr)
+        return 1
+    print(f"the {a.pool} worker is consuming (marked {age:.0f} s ago)")
     return 0
 
 

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest wait before a restart (0.5 s, doubled per recent crash)."
     )
 
+    liveness_interval_s: float = Field(
+        10.0, gt=0, description="How often a consuming worker marks itself alive for `adq alive` (the k8s probe)."
+    )
+
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.
     student_time_limit_s: int = Field(300, ge=1, description="Hard time limit of a student stage (soft: 10 s less).")

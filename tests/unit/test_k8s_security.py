@@ -84,3 +84,20 @@ def test_every_workload_has_a_network_policy_of_its_own(rendered):  # noqa: F811
     webhooks = policies["adq-webhooks"]["spec"]["egress"][1]["to"][0]["ipBlock"]
     assert "100.64.0.0/10" in webhooks["except"] and "169.254.0.0/16" in webhooks["except"]
     assert not any(selects(policies[n], {"app": "adq-student"}) for n in ("adq-webhooks", "adq-api"))
+
+
+def test_every_worker_is_restarted_when_alive_but_no_longer_consuming(rendered):  # noqa: F811
+    """The probe is `adq alive POOL` (tasks/liveness.py); Kubernetes restarts the container when it fails."""
+    from workers.cli import build_parser
+    from workers.launch import POOLS
+
+    deployments = by_kind(rendered, "Deployment")
+    for pool in POOLS:
+        spec = deployments[f"adq-{pool}"]["spec"]["template"]["spec"]
+        assert spec.get("restartPolicy", "Always") == "Always"
+        (worker,) = spec["containers"]
+        assert worker["command"] == ["adq", "worker", pool]
+        probe = worker["livenessProbe"]["exec"]["command"]
+        assert probe[:3] == ["adq", "alive", pool]
+        build_parser().parse_args(probe[1:])  # a command the CLI knows
+        assert worker["livenessProbe"]["periodSeconds"] * worker["livenessProbe"]["failureThreshold"] >= 120
