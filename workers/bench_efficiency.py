@@ -196,7 +196,7 @@ def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dic
         one = time.perf_counter() - t0
         t0, batched = time.perf_counter(), []
         for i in range(0, n, batch):  # the workers' batch call
-            batched += [r.image for r in _generate(registry, preset, None, params[i : i + batch])]
+            batched += [r.image for r in _generate(registry, preset, None, cascade.NO_INPUTS, params[i : i + batch])]
         many = time.perf_counter() - t0
         identical = sum(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(singles, batched))
         prompts = [p.prompt for p in params]

@@ -101,7 +101,7 @@ def quality(
     budgets = sorted({max(1, round(S + T * k / 100)) for k in ks} | {T})
     teach = {
         n: _run(
-            teacher.regenerator,
+            teacher.regenerator.pipe,
             prompts,
             t_seeds,
             dev,
