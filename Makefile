@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADQ := $(VENV)/bin/adq
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint docs services browser bench calibrate-tiny clean
+.PHONY: install demo test test-fast lint docs services browser bench results calibrate-tiny clean
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ test-fast: install
 
 bench: install services
 	./scripts/bench.sh
+
+# Regenerates the committed results under data/results/ and records each file's command and commit in
+# data/results/MANIFEST.json (all of them: about 70 minutes on 2 cores; `.venv/bin/python scripts/results.py NAME`
+# for some).
+results: install
+	$(PY) scripts/results.py
 
 # Regenerates data/percentiles/{tiny,null}.json with `adq calibrate` (embedded defaults, a scratch home).
 calibrate-tiny: install

@@ -76,8 +76,10 @@ def report(
     frontier_file: Path | None = None,
 ) -> list[dict]:
     """Every (scenario, scaling, control). With a tune's frontier file, quality comes from its points for every
-    control (one scale for all rows), and the slo+frontier control is added."""
+    control (one scale for all rows), and the slo+frontier control is added. The table and plot are named after
+    the JSON file when there is one (``simulation-frontier.json`` -> ``simulation-frontier.md``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(json_path).stem if json_path is not None else "simulation"
     quality, pricing = quality_curve(), None
     if frontier_file is not None:
         pricing = frontier_pricing(frontier_file)
@@ -91,12 +93,12 @@ def report(
     rows = [r.row(cfg.p95_latency_target_s) for r in results]
     text = table(rows, cfg.p95_latency_target_s)
     print(text)
-    (out_dir / "simulation.md").write_text(text + "\n")
+    (out_dir / f"{stem}.md").write_text(text + "\n")
     shown = [
         r for r in results if r.scenario == scenarios[0] and (r.control == "fixed" or r.policy == "schedule+queue")
     ]
-    plot(cfg, shown, out_dir / "simulation.png", dt)
-    print(f"\nplot: {out_dir / 'simulation.png'}")
+    plot(cfg, shown, out_dir / f"{stem}.png", dt)
+    print(f"\nplot: {out_dir / f'{stem}.png'}")
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=1) + "\n")

@@ -187,8 +187,21 @@ def quality(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quality.json").write_text(json.dumps(result, indent=1))
     (out_dir / "quality.md").write_text(table(rows) + "\n")
+    (out_dir / "quality_vs_k.json").write_text(json.dumps(quality_by_k(rows, n_prompts), indent=1) + "\n")
     plot(rows, out_dir / "quality.png", T)
     return result
+
+
+def quality_by_k(rows: list[Row], n_prompts: int) -> dict:
+    """The curve the day simulator prices quality with (shared.control.simulate.quality_curve): the judge's
+    accuracy of adaptive regeneration at each k."""
+    curve = {str(r.k): round(r.judge, 4) for r in rows if r.mode == "adaptive" and r.strategy == "regenerate"}
+    return {
+        "source": f"quality.json (adq bench quality --prompts {n_prompts}): adaptive regeneration on the shapes world",
+        "n_prompts": n_prompts,
+        "metric": "judge attribute accuracy",
+        "quality_by_k": curve,
+    }
 
 
 def _paired_se(a: np.ndarray, b: np.ndarray) -> float:

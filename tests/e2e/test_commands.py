@@ -135,7 +135,7 @@ def smoke_training(embedded, capsys):
 
 def smoke_model_benchmarks(embedded, capsys):
     _run(["bench", "quality", "--prompts", "4", "--batch", "4", "--out-dir", str(embedded / "q")], capsys)
-    assert (embedded / "q" / "quality.json").is_file()
+    assert (embedded / "q" / "quality.json").is_file() and (embedded / "q" / "quality_vs_k.json").is_file()
     _run(["bench", "editing", "--cases", "2", "--calibration-cases", "4", "--out", str(embedded / "e")], capsys)
     _run(["bench", "controlnet", "--scenes", "2", "--calibration-scenes", "4", "--out", str(embedded / "c")], capsys)
     _run(["bench", "sharing", "--json", str(embedded / "sharing.json")], capsys)
