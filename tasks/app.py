@@ -5,6 +5,8 @@ no folders and touches no private attributes."""
 
 from __future__ import annotations
 
+import socket
+
 from celery import Celery
 from kombu import Queue, pools
 
@@ -16,6 +18,8 @@ from tasks import redis_transport  # noqa: F401  (registers the Redis transport 
 from tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)
+# TCP keepalive on broker connections: probes after 10 s idle, 5 s apart, 3 misses; 30 s of unacknowledged data.
+KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3, socket.TCP_USER_TIMEOUT: 30_000}
 
 
 def broker_options(s: Settings) -> dict:
@@ -38,6 +42,14 @@ def broker_options(s: Settings) -> dict:
         "visibility_timeout": s.visibility_timeout_s,
         "unacked_restore_interval": s.unacked_restore_interval_s,
         "unacked_restore_throttle": 1,
+        # A silent network ends in a connection error, which Celery answers by reconnecting: a connect that gets
+        # no answer, a read with none (BRPOP itself returns every second), a peer gone quiet (keepalive), and a
+        # connection checked before use after 10 s idle.
+        "socket_connect_timeout": s.connect_timeout_s,
+        "socket_timeout": 30,
+        "socket_keepalive": True,
+        "socket_keepalive_options": KEEPALIVE,
+        "health_check_interval": 10,
     }
 
 

@@ -71,13 +71,14 @@ class CuttableProxy:
     open but stops forwarding requests (a request in flight hangs, as on a congested link) until ``flow()``;
     ``held`` counts the requests it is holding."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", listen_host: str = "127.0.0.1"):
         import threading
 
         self._flowing = threading.Event()
         self._flowing.set()
         self.held = 0
         self.target = (target_host, target_port)
+        self.listen_host = listen_host
         self.port = free_port()
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
@@ -89,7 +90,7 @@ class CuttableProxy:
 
         server = socket.socket()
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
+        server.bind((self.listen_host, self.port))
         server.listen(64)
         self._server = server
         threading.Thread(target=self._accept, args=(server,), daemon=True).start()
@@ -99,6 +100,10 @@ class CuttableProxy:
             server, self._server = self._server, None
             conns, self._conns = self._conns, []
         if server is not None:
+            try:
+                server.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread, which holds the socket until then
+            except OSError:
+                pass
             server.close()
         for c in conns:
             try:

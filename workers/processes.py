@@ -50,12 +50,15 @@ class WorkerProcess:
         env: dict | None = None,
         name: str | None = None,
         extra_args: list[str] | None = None,
+        prefix: list[str] | None = None,
     ):
+        """``prefix``: a command the worker runs under (``ip netns exec NS`` in the partition tests)."""
         self.pool, self.name, self.env = pool, name or pool, env
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.name}.log"
         self._log = open(self.log_path, "ab")
         self.cmd = [
+            *(prefix or []),
             sys.executable,
             "-m",
             "workers.cli",

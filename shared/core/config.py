@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often a consuming worker marks itself alive for `adq alive` (the k8s probe)."
     )
 
+    # Timeouts that end every wait on a silent network (docs/operations.md, "Timeouts"): a connection attempt, a
+    # statement, and a peer that stopped answering (TCP keepalive, about 25 s) all end in an error that is retried.
+    connect_timeout_s: float = Field(5.0, gt=0, description="Longest wait to connect to PostgreSQL or the broker.")
+    statement_timeout_s: float = Field(
+        120.0, ge=0, description="PostgreSQL cancels a statement that runs longer than this; 0: no limit."
+    )
+
     # Reliability. The Redis broker redelivers an unacked message after visibility_timeout, so it must exceed
     # every hard time limit, or a long task would run twice.
     student_time_limit_s: int = Field(300, ge=1, description="Hard time limit of a student stage (soft: 10 s less).")

@@ -13,7 +13,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as stock
 
 from tasks import redis_transport
-from tests.helpers import free_port
+from tests.helpers import configured, free_port
 
 QUEUE = Queue("race", Exchange("race"), "race")
 
@@ -66,3 +66,21 @@ def test_celery_resolves_redis_urls_to_our_transport():
     for url in ("redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=required"):
         assert Connection(url).transport_cls in ("redis", "rediss")
         assert type(Connection(url).transport) is redis_transport.Transport
+
+
+def test_broker_and_database_connections_end_every_wait_on_a_silent_network(pg_env):
+    """The bounds tests/e2e/test_partitions.py relies on, as the clients get them."""
+    import socket
+
+    from shared.core.config import get_settings
+    from shared.jobs.db.session import get_engine
+    from tasks.app import broker_options
+
+    with configured(ADQ_BROKER_URL="redis://127.0.0.1:6379/0", ADQ_CONNECT_TIMEOUT_S="4"):
+        options = broker_options(get_settings())
+        assert options["socket_connect_timeout"] == 4 and options["socket_timeout"] > 1  # BRPOP answers every 1 s
+        assert options["socket_keepalive"] and options["socket_keepalive_options"][socket.TCP_USER_TIMEOUT] > 0
+    with get_engine().connect() as c:
+        assert c.exec_driver_sql("show statement_timeout").scalar() == "2min"
+        libpq = c.connection.dbapi_connection.info.get_parameters()
+        assert (libpq["connect_timeout"], libpq["keepalives_idle"], libpq["tcp_user_timeout"]) == ("5", "10", "30000")

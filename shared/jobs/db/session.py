@@ -41,8 +41,26 @@ def make_engine(url: str) -> Engine:
         return engine
     # One connection per task thread (the overlapped design runs up to ADQ_WORKER_THREADS jobs at once), and some
     # over for the model lane's neighbours; a thread that waits for a pooled connection stalls its job.
-    size = max(2, get_settings().worker_threads or 16)  # 16: above every pool's default (workers.launch)
-    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
+    s = get_settings()
+    size = max(2, s.worker_threads or 16)  # 16: above every pool's default (workers.launch)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4, connect_args=pg_connect_args(s))
+
+
+def pg_connect_args(s) -> dict:
+    """libpq's own bounds on a silent network: a connect that gets no answer, a peer that stopped answering
+    (keepalive probes after 10 s idle, 3 misses 5 s apart; data unacknowledged for 30 s), and a statement that
+    never ends. Each ends in an error that the stage retries, instead of a worker blocked for minutes."""
+    args = {
+        "connect_timeout": max(1, round(s.connect_timeout_s)),
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
+    if s.statement_timeout_s:
+        args["options"] = f"-c statement_timeout={round(s.statement_timeout_s * 1000)}"
+    return args
 
 
 def _connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
