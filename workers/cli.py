@@ -298,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dt", type=float, default=1.0, help="time step in seconds")
     p.add_argument("--out-dir", default=".adq/simulate")
-    p.add_argument("--json", help="also write one row per (scenario, scaling, control) to this file")
+    p.add_argument(
+        "--json", help="also write one row per (scenario, scaling, control) here; the table and plot take its name"
+    )
     from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS
 
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="only these scenarios (repeatable)")

@@ -99,3 +99,18 @@ def test_adq_sweep_logs_what_it_resends_as_the_workers_do(sqlite_env, capsys):
     assert any(
         line["level"] == "INFO" and line["message"] == f"re-sent job {view.id} to the student queue" for line in lines
     ), lines
+
+
+def test_a_message_removed_from_redis_by_hand_is_sent_again(sqlite_env, redis_url):
+    import redis
+
+    from shared.jobs.priority import list_names
+
+    r = redis.Redis.from_url(redis_url)
+    r.flushdb()
+    with configured(ADQ_BROKER_URL=redis_url):
+        view = client.submit("a green kite", seed=5)
+        assert sweep_once(older_than_s=0) == 0  # still waiting in its list
+        r.delete(*list_names("student"))  # lost: a Redis that died before it wrote it, or an operator's mistake
+        assert sweep_once(older_than_s=0) == 1
+        assert f"{view.id}:student" in pending_task_ids()

@@ -170,8 +170,8 @@ def test_simulate_writes_table_and_plot(tmp_path):
         json_path=tmp_path / "r.json",
     )
     assert [r["policy"] for r in rows] == ["static", "queue", "schedule+queue"]
-    assert (tmp_path / "simulation.png").stat().st_size > 10_000
-    assert (tmp_path / "simulation.md").read_text().count("\n") == 5
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+    assert (tmp_path / "r.md").read_text().count("\n") == 5
     written = json.loads((tmp_path / "r.json").read_text())
     keys = {
         "scenario",
