@@ -198,7 +198,16 @@ class Settings(BaseSettings):
     max_input_pixels: int = Field(
         16_777_216, ge=64, description="Most pixels an input image may have (4096 x 4096), checked before decoding."
     )
-    input_fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout of fetching one input image URL.")
+    input_fetch_timeout_s: float = Field(
+        10.0, gt=0, description="Most seconds fetching one input image URL may take, the whole fetch (DNS included)."
+    )
+    input_fetches_max: int = Field(
+        8, ge=1, description="Input image fetches in flight per gateway process; more answer 429 at once."
+    )
+    max_request_input_bytes: int = Field(
+        100_000_000, ge=1024, description="Most input image bytes one request (a job or a whole batch) may bring."
+    )
+    input_fetches_per_key: int = Field(2, ge=1, description="Input image fetches in flight per API key and process.")
     input_allow_private: bool = Field(
         False, description="Let input image URLs name hosts that are not public, any port, http too: development only."
     )

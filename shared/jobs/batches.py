@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.core.config import get_settings
 from shared.core.errors import IdempotencyConflict, InputError
-from shared.jobs import client
+from shared.jobs import client, inputs
 from shared.jobs.db import jobs, queries
 from shared.jobs.db.models import Batch, Job
 from shared.jobs.db.session import session_scope
@@ -46,7 +46,7 @@ def create(
     share = get_settings().fair_share_jobs
     unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
     created_at = jobs.utcnow()
-    rows, pending = [], []
+    rows, pending = [], inputs.Pending(owner)  # a URL that several items name is fetched once
     for i, item in enumerate(items):
         merged = {**shared, **{k: v for k, v in item.items() if v is not None}}
         prompt = merged.pop("prompt", None)
@@ -61,7 +61,7 @@ def create(
         rows.append(row)
     # 3. Write: the input images of every item, then the batch and every job, with their first events, in one
     #    transaction
-    client.store_inputs(pending)
+    pending.store()
     batch = Batch(
         id=batch_id,
         owner=owner,

@@ -5,13 +5,13 @@ Bad input raises InputError before anything is written."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from shared.core.config import get_settings
 from shared.core.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
+from shared.jobs import inputs
 from shared.jobs.db import calibrations, jobs, queries
 from shared.jobs.db.models import Job
 from shared.jobs.priority import PRIORITIES, queue_priority
@@ -32,7 +32,12 @@ def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> li
 
 
 def prepare(
-    prompt: Any, *, owner: str | None = None, unfinished: int | None = None, pending: list | None = None, **params: Any
+    prompt: Any,
+    *,
+    owner: str | None = None,
+    unfinished: int | None = None,
+    pending: inputs.Pending | None = None,
+    **params: Any,
 ) -> tuple[Job, bool]:
     """Check every input and build the queued row (not yet inserted), with tau fixed from the matching
     calibration. ``unfinished``: the key's unfinished jobs, when the caller counted them. Input images given as a
@@ -44,7 +49,7 @@ def prepare(
     batch_id = params.pop("batch_id", None)
     resolved = resolve(prompt, **params)
     calibration_id, percentiles = calibrations.for_job(resolved)  # per mode: before any image is fetched
-    resolved = _images(resolved, owner, pending if pending is not None else [])
+    resolved = _images(resolved, pending if pending is not None else inputs.Pending(owner))
     share = get_settings().fair_share_jobs
     if unfinished is None:
         unfinished = queries.unfinished_of(owner) if owner is not None and share > 0 else 0
@@ -62,39 +67,19 @@ def prepare(
     return row, params.get("seed") is not None
 
 
-def _images(resolved, owner: str | None, pending: list):
+def _images(resolved, pending: inputs.Pending):
     """The job's image fields as upload ids: an id must name a stored upload; a URL or data: URI is fetched and
     checked now (its bytes wait in ``pending``)."""
-    from shared.jobs import inputs
-
-    found = {}
-    for field in IMAGE_FIELDS:
-        ref = getattr(resolved, field)
-        if ref is None:
-            continue
-        data = inputs.fetch(ref, field)
-        if data is None:
-            found[field] = inputs.check_uploaded(ref, owner, field)
-        else:
-            inputs.check(data, field)
-            sha = hashlib.sha256(data).hexdigest()
-            pending.append((inputs.key(sha, owner), data))
-            found[field] = sha
+    found = {f: pending.add(getattr(resolved, f), f) for f in IMAGE_FIELDS if getattr(resolved, f) is not None}
     return resolved.model_copy(update=found) if found else resolved
-
-
-def store_inputs(pending: list) -> None:
-    """Store the input images of jobs that passed every check, just before they are written."""
-    for key, data in pending:
-        get_storage().put(key, data)
 
 
 def record(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any):
     """Check every input and insert the queued row. Returns the row and whether it was created (False when an
     idempotency key returned an earlier job)."""
-    pending: list = []
+    pending = inputs.Pending(owner)
     row, seed_given = prepare(prompt, owner=owner, pending=pending, **params)
-    store_inputs(pending)
+    pending.store()
     return jobs.insert_row(row, idempotency_key=idempotency_key, seed_given=seed_given)
 
 

@@ -198,8 +198,13 @@ def deliver(url: str, body: bytes, event_id: str, owner: str | None = None) -> i
     headers |= {"Content-Type": "application/json", "User-Agent": "adq-webhook/2"}
     headers |= sign_headers(event_id, body, secret=secret_for(owner))
     try:
-        with httpx.Client(timeout=get_settings().webhook_timeout_s, follow_redirects=False, trust_env=False) as http:
-            resp = http.post(connect_url, content=body, headers=headers, extensions=extensions)
+        # Only the status is read: the receiver's body is never read (nor decompressed), however large it is.
+        headers["Accept-Encoding"] = "identity"
+        with (
+            httpx.Client(timeout=get_settings().webhook_timeout_s, follow_redirects=False, trust_env=False) as http,
+            http.stream("POST", connect_url, content=body, headers=headers, extensions=extensions) as resp,
+        ):
+            pass
     except httpx.HTTPError as exc:
         # httpx's text can quote the request's URL (the pinned one, query included): only the type is kept
         raise WebhookUnavailable(f"webhook {shown(url)} unreachable: {type(exc).__name__}", status=None) from None
