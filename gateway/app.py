@@ -57,4 +57,5 @@ def create_app() -> FastAPI:
     app.include_router(ops.router)
     app.include_router(ops.guarded)
     app.include_router(console.router)
+    app.include_router(console.views)
     return app

@@ -11,10 +11,19 @@ let nowTimer = null;
 function takeKeyFromFragment() {
   const match = location.hash.match(/(?:^#|&)key=([^&]+)/);
   if (match) {
-    sessionStorage.setItem("adq-key", decodeURIComponent(match[1]));
+    const offered = decodeURIComponent(match[1]);
+    const stored = sessionStorage.getItem("adq-key");
+    // A link can carry a key: it replaces this tab's own only when the person says so.
+    if (!stored || stored === offered || confirm("This link carries another API key. Use it instead of yours?")) {
+      sessionStorage.setItem("adq-key", offered);
+    }
     history.replaceState(null, "", location.pathname + "#/jobs"); // the key leaves the address bar at once
   }
 }
+
+// A job id from the address bar names one job, nothing else: a UUID, encoded into every path it enters.
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+function jobPath(id, rest = "") { return `/v1/jobs/${encodeURIComponent(id)}${rest}`; }
 
 function headers() {
   const key = sessionStorage.getItem("adq-key");
@@ -97,7 +106,7 @@ async function thumbs(view) {
   for (const which of ["student", "final"]) {
     const key = which === "student" ? view.student_image_key : view.final_image_key;
     const img = el("img", { alt: key ? `${which} image: ${view.prompt}` : `no ${which} image yet`, width: 48, height: 48 });
-    if (key && !view.expired) imageSrc(`/v1/jobs/${view.id}/thumbnail?which=${which}&side=96`).then((s) => { img.src = s; });
+    if (key && !view.expired) imageSrc(jobPath(view.id, `/thumbnail?which=${which}&side=128`)).then((s) => { img.src = s; });
     cell.append(img);
   }
   return cell;
@@ -131,7 +140,7 @@ async function renderJobs() {
 }
 
 async function upsert(id) {
-  try { jobs.set(id, await api(`/v1/jobs/${id}`)); } catch (e) { return; }
+  try { jobs.set(id, await api(jobPath(id))); } catch (e) { return; }
   if (current() === "jobs") renderJobs();
   if (current() === `job/${id}`) showJob(id);
 }
@@ -181,14 +190,14 @@ function record(target, pairs) {
 }
 
 async function showJob(id) {
-  const v = await api(`/v1/jobs/${id}`);
+  const v = await api(jobPath(id));
   jobs.set(id, v);
   $("#job-title").textContent = `Job ${id}`;
   for (const which of ["student", "final"]) {
     const img = $(`#job-${which}`);
     const key = which === "student" ? v.student_image_key : v.final_image_key;
     img.alt = key ? `${which} image for “${v.prompt}”` : `no ${which} image yet`;
-    img.src = key && !v.expired ? await imageSrc(`/v1/jobs/${id}/image?which=${which}`) : "";
+    img.src = key && !v.expired ? await imageSrc(jobPath(id, `/image?which=${which}`)) : "";
   }
   record($("#decision"), [
     ["status", v.status], ["prompt", v.prompt], ["preset", v.preset], ["score", fmt(v.student_score)],
@@ -207,7 +216,7 @@ async function showJob(id) {
   const history = [];
   const ctrl = new AbortController();
   setTimeout(() => ctrl.abort(), 1500); // a running job's stream stays open: show what has happened so far
-  await follow(`/v1/jobs/${id}/events`, (e) => {
+  await follow(jobPath(id, "/events"), (e) => {
     if (e.type === "status") { const d = JSON.parse(e.data); history.push(`${d.at || ""} ${d.status}`); }
   }, ctrl.signal).catch(() => {});
   $("#history").replaceChildren(...history.map((h) => el("li", { text: h })));
@@ -215,7 +224,7 @@ async function showJob(id) {
 
 async function act(id, action) {
   try {
-    const v = await api(`/v1/jobs/${id}/${action}`, { method: "POST" });
+    const v = await api(jobPath(id, `/${action}`), { method: "POST" });
     $("#action-result").textContent = `${action}: now ${v.status}`;
   } catch (e) { $("#action-result").textContent = `${action} refused: ${e.message}`; }
   showJob(id);
@@ -225,11 +234,14 @@ async function act(id, action) {
 async function showNow() {
   const n = await api("/v1/console/now");
   $("#now-at").textContent = `as of ${new Date(n.at * 1000).toLocaleTimeString()} (refreshes every 2 s)`;
-  $("#queues tbody").replaceChildren(...Object.entries(n.queues).map(([q, d]) => el("tr", {}, el("th", { scope: "row", text: q }), el("td", { text: d }))));
+  $("#queues tbody").replaceChildren(...(n.queues === null
+    ? [el("tr", {}, el("td", { colspan: 2, text: "queue depths need an operator's key" }))]
+    : Object.entries(n.queues).map(([q, d]) => el("tr", {}, el("th", { scope: "row", text: q }), el("td", { text: d })))));
   const c = n.control;
   record($("#control"), c ? [["policy", c.policy], ["effective k", fmt(c.share, 1)], ["requested k", fmt(c.requested_k, 1)],
     ["predicted p95", c.predicted_p95_s === null ? "∞" : `${fmt(c.predicted_p95_s, 2)} s`],
-    ["desired teacher replicas", c.desired_teacher_replicas]] : [["controller", "none running (each job's own k)"]]);
+    ["desired teacher replicas", c.desired_teacher_replicas]]
+    : [["controller", n.queues === null ? "its state needs an operator's key" : "none running (each job's own k)"]]);
   const s = n.teacher_share;
   record($("#share"), [["window", `${s.window_s} s`], ["jobs finished", s.jobs], ["teacher took", s.teacher],
     ["share", s.share === null ? "–" : `${(s.share * 100).toFixed(1)} %`]]);
@@ -297,7 +309,11 @@ async function route() {
   clearInterval(nowTimer);
   try {
     if (name === "jobs") await startJobs();
-    else if (name === "job") await showJob(view.slice(4));
+    else if (name === "job") {
+      const id = view.slice(4);
+      if (!JOB_ID.test(id)) throw new Error(`not a job id: ${id.slice(0, 60)}`);
+      await showJob(id);
+    }
     else if (name === "now") { await showNow(); nowTimer = setInterval(() => showNow().catch(() => {}), 2000); }
     else if (name === "calibrations") await showCalibrations();
   } catch (e) {

@@ -7,16 +7,20 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import case, func, select
 
+from gateway import entitlements
 from gateway.deps import Reader
 from gateway.errors import RESPONSES
 from shared.core.config import get_settings
+from shared.method.presets import get_preset
 
 STATIC = Path(__file__).resolve().parent.parent / "console"
 router = APIRouter(tags=["console"], responses=RESPONSES)
+# The views count against the key's rate limit like every other route (the page and its files do not).
+views = APIRouter(tags=["console"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)])
 QUANTILES = [q / 100 for q in range(0, 101, 5)]
 
 
@@ -51,21 +55,33 @@ def _teacher_share(who: str | None, window_s: int) -> dict:
     return {"window_s": window_s, "jobs": jobs, "teacher": teacher, "share": teacher / jobs if jobs else None}
 
 
-@router.get("/v1/console/now")
+def _own_keys(who: str) -> dict:
+    """The caller's own live tau per calibration key, from its own scores only (what key_report is for the pool)."""
+    from shared.control.live import own_distributions
+
+    out = {}
+    for key, dist in own_distributions(who).items():
+        k = get_preset(key.split(":", 1)[0]).k
+        out[key] = {"n": dist.n, "k": k, "live_tau": float(dist.get_quantile(k / 100)), "drift": None}
+    return out
+
+
+@views.get("/v1/console/now")
 def now(who: Reader):
-    """Queue depths per stage and priority step, the controller's value, live tau against the calibration per key,
-    and the teacher's share of recent jobs (the caller's own, unless an operator's key)."""
+    """The teacher's share of recent jobs and live tau against the calibration per key: a tenant's key sees its
+    own jobs and its own scores only (``queues`` and ``control`` are null); an operator's key also sees the queue
+    depths per stage and priority step, the controller's state and every key's pooled live tau."""
     from dataclasses import asdict
 
     from gateway.control import current
     from shared.jobs.db import calibrations
-    from shared.method.presets import get_preset
     from tasks.broker import queue_depths
     from tasks.controller import key_report
 
-    state = current()
+    operator = who is None
+    state = current() if operator else None
     keys = []
-    for key, row in sorted(key_report().items()):
+    for key, row in sorted((key_report() if operator else _own_keys(who)).items()):
         preset, digest = key.split(":", 1)
         cal = calibrations.latest(preset, digest)
         prior = calibrations.percentiles(cal.id).tau(row["k"]) if cal is not None else None
@@ -73,7 +89,7 @@ def now(who: Reader):
     window = get_settings().live_tau_window_s
     return {
         "at": time.time(),
-        "queues": queue_depths(),
+        "queues": queue_depths() if operator else None,
         "control": asdict(state) if state is not None else None,
         "keys": keys,
         "teacher_share": _teacher_share(who, window),
@@ -81,11 +97,11 @@ def now(who: Reader):
     }
 
 
-@router.get("/v1/console/calibrations")
-def calibration_list(_: Reader):
+@views.get("/v1/console/calibrations")
+def calibration_list(who: Reader):
     """The newest calibration of each preset and settings, with its percentiles, tau at the preset's k, and the
     live distribution of the same key over the window (quantiles every 5 %), to draw one over the other."""
-    from shared.control.live import window_distributions
+    from shared.control.live import own_distributions, window_distributions
     from shared.jobs.db.models import Calibration
     from shared.jobs.db.session import session_scope
     from shared.method.presets import all_presets
@@ -97,7 +113,7 @@ def calibration_list(_: Reader):
             (r.id, r.preset, r.settings_hash, r.student_settings, r.percentiles, r.n_samples, r.created_at)
             for r in rows
         ]
-    live = window_distributions()
+    live = window_distributions() if who is None else own_distributions(who)  # a tenant: its own scores only
     presets = all_presets()
     out = []
     for cal_id, preset, digest, settings, percentiles, n, created in rows[:50]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from enum import IntEnum
 from functools import lru_cache
 from typing import Annotated, Literal
 from uuid import UUID
@@ -23,6 +24,15 @@ from shared.jobs.db import queries
 from shared.jobs.schema import ImageLinks, JobRequest, JobView
 from shared.jobs.storage import FileStorage, get_storage
 from tasks import client as queue
+
+
+# A few sizes, not any: each one is cached per image, and a range would let one image fill the cache for everyone.
+class ThumbnailSide(IntEnum):
+    small = 64
+    medium = 128
+    large = 256
+    largest = 512
+
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)])
 log = logging.getLogger(__name__)
@@ -172,10 +182,12 @@ def image(job: OwnedJob, which: Annotated[Which, Query(description="final (defau
 def thumbnail(
     job: OwnedJob,
     which: Annotated[Which, Query(description="final (default) or student")] = "final",
-    side: Annotated[int, Query(ge=16, le=512, description="longest side in pixels")] = 128,
+    side: Annotated[
+        ThumbnailSide, Query(description="longest side in pixels: 64, 128, 256 or 512")
+    ] = ThumbnailSide.medium,
 ):
     """A small rendition for lists (the console's), made once per image and side and cached."""
-    return Response(_thumbnail(_image_key(job, which), side), media_type="image/png")
+    return Response(_thumbnail(_image_key(job, which), int(side)), media_type="image/png")
 
 
 def _image_key(job: JobView, which: str) -> str:

@@ -162,6 +162,25 @@ def window_distributions(now: float | None = None) -> dict[str, kll_floats_sketc
     return {key: pooled(per_owner(pairs, key), share) for key, pairs in by_key.items()}
 
 
+def own_distributions(owner: str | None, now: float | None = None) -> dict[str, kll_floats_sketch]:
+    """One API key's own scores over the window, per calibration key: what a tenant may see of live tau."""
+    s = get_settings()
+    now = time.time() if now is None else now
+    bucket_s = max(1, s.live_tau_window_s // BUCKETS_PER_WINDOW)
+    oldest = int((now - s.live_tau_window_s) // bucket_s) * bucket_s + bucket_s
+    suffix = f"|{owner_tag(owner)}"
+    with session_scope() as session:
+        rows = session.execute(
+            select(ScoreSketch.key, ScoreSketch.sketch).where(
+                ScoreSketch.bucket >= oldest, ScoreSketch.key.endswith(suffix)
+            )
+        ).all()
+    out: dict[str, kll_floats_sketch] = {}
+    for stored, blob in rows:
+        out.setdefault(split_key(stored)[0], new_sketch()).merge(kll_floats_sketch.deserialize(blob))
+    return out
+
+
 def per_owner(rows, key: str) -> dict[str, kll_floats_sketch]:
     """(stored key, blob) rows of one calibration key, merged per owner tag."""
     out: dict[str, kll_floats_sketch] = {}

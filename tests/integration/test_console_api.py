@@ -26,7 +26,7 @@ def api(sqlite_env):
 
 
 def _finished_with_images(job_id: str) -> None:
-    """Give a job a student and a final image, as the stages would have (64 px, different colours)."""
+    """Give a job a student and a final image, as the stages would have (200 px, different colours)."""
     from sqlalchemy import update
 
     from shared.jobs.db.models import Job
@@ -35,7 +35,7 @@ def _finished_with_images(job_id: str) -> None:
 
     store = get_storage()
     for which, colour in (("student", (200, 20, 20)), ("final", (20, 20, 200))):
-        store.put(f"jobs/{job_id}/{which}.png", encode_png(Image.new("RGB", (64, 64), colour)))
+        store.put(f"jobs/{job_id}/{which}.png", encode_png(Image.new("RGB", (200, 200), colour)))
     with session_scope() as s:
         s.execute(
             update(Job)
@@ -64,15 +64,16 @@ def test_images_by_which_and_small_cached_thumbnails(api):
     student = Image.open(io.BytesIO(api.get(f"/v1/jobs/{job}/image?which=student", headers=ALICE).content))
     final = Image.open(io.BytesIO(api.get(f"/v1/jobs/{job}/image", headers=ALICE).content))
     assert student.getpixel((0, 0)) == (200, 20, 20) and final.getpixel((0, 0)) == (20, 20, 200)
-    thumb = api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=32", headers=ALICE)
+    thumb = api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=64", headers=ALICE)
     assert thumb.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(thumb.content)).size == (32, 32)
+    assert Image.open(io.BytesIO(thumb.content)).size == (64, 64)
     from gateway.routes.jobs import _thumbnail
 
     hits = _thumbnail.cache_info().hits
-    api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=32", headers=ALICE)
+    api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=64", headers=ALICE)
     assert _thumbnail.cache_info().hits == hits + 1  # made once per image and side
     assert api.get(f"/v1/jobs/{job}/thumbnail?side=4", headers=ALICE).status_code == 422
+    assert api.get(f"/v1/jobs/{job}/thumbnail?side=65", headers=ALICE).status_code == 422  # a few sizes, not any
     assert api.get(f"/v1/jobs/{job}/thumbnail", headers=BOB).status_code == 404
     assert api.get(f"/v1/jobs/{job}/image?which=other", headers=ALICE).status_code == 422
 
@@ -89,3 +90,29 @@ def test_the_console_page_and_its_views(api):
     assert api.get("/v1/console/calibrations").status_code == 401
     cals = api.get("/v1/console/calibrations", headers=ALICE).json()["calibrations"]
     assert isinstance(cals, list)
+
+
+def test_a_tenant_sees_its_own_scores_and_no_operational_state(api):
+    """The console's views keep what /v1/queues and /v1/control keep behind the ops token (issue 32)."""
+    from shared.control.live import LiveScores
+
+    live = LiveScores("test")
+    for i in range(30):
+        live.record("tiny:abc", -1.0 - i / 100, owner="alice")
+        live.record("tiny:abc", 5.0 + i / 100, owner="bob")
+        live.record("tiny:bob-only", 1.0, owner="bob")
+    live.flush()
+    mine = api.get("/v1/console/now", headers=ALICE).json()
+    assert mine["queues"] is None and mine["control"] is None
+    assert [(k["key"], k["n"]) for k in mine["keys"]] == [("tiny:abc", 30)]
+    assert mine["keys"][0]["live_tau"] < 0  # alice's own scores only: bob's are all above 5
+    ops = api.get("/v1/console/now", headers=OPS).json()
+    assert isinstance(ops["queues"], dict) and {k["key"] for k in ops["keys"]} == {"tiny:abc", "tiny:bob-only"}
+    cals = api.get("/v1/console/calibrations", headers=ALICE)
+    assert cals.status_code == 200
+
+
+def test_the_console_views_count_against_the_rate_limit(api):
+    with configured(ADQ_RATE_LIMIT="3/minute", ADQ_RATE_LIMIT_STORAGE_URL="memory://"):
+        codes = [api.get("/v1/console/now", headers=BOB).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
