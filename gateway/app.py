@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
 from gateway import errors
-from gateway.auth import configured_keys, guarded
+from gateway.auth import AUTH_OFF, check_ops_token, configured_keys, guarded
 from gateway.body import BodyGuard
+from gateway.headers import SecurityHeaders
 from gateway.routes import batches, console, events, jobs, ops, uploads
 from shared.core import logs
 from tasks import tracing as tasks_tracing
+
+log = logging.getLogger(__name__)
 
 
 def _request_id_ok(value: str) -> bool:
@@ -24,7 +28,9 @@ def create_app() -> FastAPI:
     from shared.method.presets import all_presets
 
     all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
-    configured_keys()  # so do keys that would fail open or collide (gateway.auth)
+    if not configured_keys():  # so do keys that would fail open or collide (gateway.auth)
+        log.warning("AUTH IS OFF: %s; set keys before this gateway is reachable by anyone else", AUTH_OFF)
+    check_ops_token()
     # The interactive docs only on an open development gateway; with keys, /openapi.json needs a key (routes.ops)
     docs = None if guarded() else "/docs"
     app = FastAPI(
@@ -46,6 +52,7 @@ def create_app() -> FastAPI:
     logs.add_field("request_id", correlation_id.get)
     errors.install(app)
     app.add_middleware(BodyGuard)  # before any route parses a body: its size, and with keys, the caller's key
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: every answer carries them, 413s included
     if tasks_tracing.setup("adq-gateway"):  # one trace per job, from this request on (ADQ_OTEL_EXPORTER)
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -38,6 +38,23 @@ def new_key(name: str) -> tuple[str, str]:
     return key, entry
 
 
+def weak(secret: str) -> bool:
+    return len(secret) < MIN_KEY_CHARS or secret.lower() in PLACEHOLDERS or len(set(secret)) < 4
+
+
+AUTH_OFF = "no API keys are set (ADQ_API_KEYS): every caller can read, cancel and submit every job"
+
+
+def check_ops_token() -> None:
+    """ADQ_OPS_TOKEN is refused as a weak key is: it opens /metrics, /v1/queues and /v1/control."""
+    token = get_settings().ops_token
+    if token and weak(token):
+        raise InputError(
+            f"ADQ_OPS_TOKEN is weak or a placeholder; use at least {MIN_KEY_CHARS} random characters "
+            "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+
+
 def _stored(name: str, key: str) -> str:
     """The digest of an entry's key: given in hash form, or computed from a plain key that is strong enough."""
     if key.startswith(HASHED):
@@ -45,7 +62,7 @@ def _stored(name: str, key: str) -> str:
         if len(hexed) != 64 or any(c not in "0123456789abcdef" for c in hexed):
             raise InputError(f"ADQ_API_KEYS: the key named {name!r} has a malformed sha256 digest (64 hex digits)")
         return hexed
-    if len(key) < MIN_KEY_CHARS or key.lower() in PLACEHOLDERS or len(set(key)) < 4:
+    if weak(key):
         raise InputError(
             f"ADQ_API_KEYS: the key named {name!r} is weak or a placeholder; use at least {MIN_KEY_CHARS} "
             "random characters (`adq api-key NAME` makes one and prints its hashed entry)"

@@ -21,11 +21,15 @@ def healthz():
 
 @router.get("/readyz")
 def readyz():
+    from gateway.auth import AUTH_OFF, configured_keys
     from gateway.health import readiness
 
     checks = readiness()
     ok = all(c == "ok" for c in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if not configured_keys():  # loud wherever an operator looks, whatever ASGI server runs the app
+        body["warnings"] = [AUTH_OFF]
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @guarded.get(

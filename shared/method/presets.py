@@ -292,8 +292,18 @@ def get_preset(name: str) -> Preset:
     for source in _sources:  # a preset served by a pipeline worker elsewhere (adq worker --pipeline)
         entry = source(name) if isinstance(name, str) else None
         if entry is not None:
-            return from_entry(name, entry, origin="declared by a pipeline worker")
+            return _declared(name, entry)
     raise InputError(f"unknown preset {name!r}; choose one of {', '.join(sorted(table))}")
+
+
+def _declared(name: str, entry: dict) -> Preset:
+    """A row of declared_presets. Whoever can write that table must not get a process to import a module: such a
+    preset's estimator is the served object's own (``pipeline``), and it names no judge of kind ``python``."""
+    origin = "declared by a pipeline worker"
+    preset = from_entry(name, entry, origin=origin)
+    if preset.estimator.kind != "pipeline" or (preset.judge is not None and preset.judge.kind == "python"):
+        raise PresetFileError(f"{origin}: preset {name!r}: a declared preset's estimator must be of kind 'pipeline'")
+    return preset
 
 
 def from_entry(name: str, entry: dict, origin: str) -> Preset:

@@ -56,9 +56,14 @@ def list_page(owner: str | None, *, scoped: bool, cursor: str | None, limit: int
     previous page's last job; one the caller could not have been given (missing, another key's) is JobNotFound."""
     before = None
     if cursor is not None:
-        after = get(str(cursor))
+        # A missing job and another key's read the same, word for word: no tenant learns whether an id exists.
+        refusal = JobNotFound(f"cursor {cursor} names no job of this API key")
+        try:
+            after = get(str(cursor))
+        except JobNotFound:
+            raise refusal from None
         if scoped and after.owner != owner:
-            raise JobNotFound(f"cursor {cursor} names no job of this API key")
+            raise refusal
         before = (after.created_at, after.id)
     rows = list_jobs(owner, scoped=scoped, before=before, limit=limit + 1, **filters)
     return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
