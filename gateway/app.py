@@ -17,6 +17,45 @@ from shared.core import logs
 from tasks import tracing as tasks_tracing
 
 log = logging.getLogger(__name__)
+# The operation ids are part of the API contract: generated clients name their methods after them, so they never
+# follow a handler's name (a rename once turned submit_v1_jobs_post into create_job_v1_jobs_post). Pinned by
+# tests/integration/test_contract.py; a route without an entry here stops the gateway at start.
+OPERATION_IDS = {
+    ("POST", "/v1/jobs"): "createJob",
+    ("GET", "/v1/jobs"): "listJobs",
+    ("GET", "/v1/jobs/{job_id}"): "getJob",
+    ("POST", "/v1/jobs/{job_id}/cancel"): "cancelJob",
+    ("POST", "/v1/jobs/{job_id}/retry"): "retryJob",
+    ("GET", "/v1/jobs/{job_id}/image"): "getJobImage",
+    ("GET", "/v1/jobs/{job_id}/thumbnail"): "getJobThumbnail",
+    ("GET", "/v1/jobs/{job_id}/events"): "streamJobEvents",
+    ("POST", "/v1/batches"): "createBatch",
+    ("GET", "/v1/batches/{batch_id}"): "getBatch",
+    ("POST", "/v1/batches/{batch_id}/cancel"): "cancelBatch",
+    ("POST", "/v1/uploads"): "createUpload",
+    ("GET", "/v1/events"): "streamEvents",
+    ("GET", "/healthz"): "getHealth",
+    ("GET", "/readyz"): "getReadiness",
+    ("GET", "/metrics"): "getMetrics",
+    ("GET", "/v1/queues"): "getQueues",
+    ("GET", "/v1/control"): "getControl",
+    ("GET", "/openapi.json"): "getOpenApi",
+    ("GET", "/v1/console/now"): "getConsoleNow",
+    ("GET", "/v1/console/calibrations"): "listCalibrations",
+}
+
+
+def operation_id(route) -> str:
+    """FastAPI's hook for naming operations (generate_unique_id_function): the pinned id, never the handler's."""
+    if not route.include_in_schema:  # not in the document, so in no client: FastAPI's own name will do
+        from fastapi.utils import generate_unique_id
+
+        return generate_unique_id(route)
+    (method,) = route.methods
+    try:
+        return OPERATION_IDS[(method, route.path)]
+    except KeyError:
+        raise RuntimeError(f"{method} {route.path} has no stable operation id in gateway.app.OPERATION_IDS") from None
 
 
 def _request_id_ok(value: str) -> bool:
@@ -40,6 +79,7 @@ def create_app() -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     if docs:
         from fastapi.openapi.docs import get_swagger_ui_html

@@ -77,7 +77,19 @@ class ErrorResponse(BaseModel):
 
 
 RESPONSES = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
-LIMITED = {429: {"model": ErrorResponse, "description": "over ADQ_RATE_LIMIT; see Retry-After"}}
+LIMITED = {
+    429: {
+        "model": ErrorResponse,
+        "description": "over the key's rate limit (ADQ_RATE_LIMIT), or too many of its input fetches in flight",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+    }
+}
+# Every route a key's requests are counted on: the project's errors, and the rate limit's 429.
+COUNTED = RESPONSES | LIMITED
+GUARDED = {
+    401: {"model": ErrorResponse, "description": "no ops token (ADQ_OPS_TOKEN) or operator's API key"},
+    403: {"model": ErrorResponse, "description": "a credential that may not read operational state"},
+}
 
 
 def error(status: int, message: str, detail=None, headers=None, kind: str | None = None) -> JSONResponse:
@@ -117,8 +129,28 @@ async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
     )
 
 
-async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # Starlette names only the first route that matched the path; a path has several
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(req))}
+    return error(exc.status_code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(req: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    methods: set[str] = set()
+    for route in _leaves(req.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if getattr(route, "methods", None) and regex is not None and regex.match(req.scope["path"]):
+            methods |= set(route.methods)
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+
+
+def _leaves(routes):
+    # FastAPI keeps an included router as one entry (``effective_candidates`` lists what it holds, prefixed)
+    for route in routes:
+        inner = getattr(route, "effective_candidates", None)
+        yield from (_leaves(inner()) if callable(inner) else [route])
 
 
 async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from gateway import entitlements
 from gateway.auth import check_owner
 from gateway.deps import Caller, IdempotencyKey
-from gateway.errors import LIMITED, RESPONSES
+from gateway.errors import COUNTED
 from gateway.limits import hit
 from gateway.routes.jobs import scope_key, with_links
 from shared.core.config import get_settings
@@ -19,7 +19,7 @@ from shared.jobs.schema import BatchRequest, BatchView, JobView, _iso
 from tasks import client as queue
 
 router = APIRouter(
-    prefix="/v1/batches", tags=["batches"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
+    prefix="/v1/batches", tags=["batches"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]
 )
 
 
@@ -44,7 +44,7 @@ def view_of(batch: Batch, jobs: list[JobView]) -> BatchView:
     )
 
 
-@router.post("", status_code=202, response_model=BatchView, responses=LIMITED)
+@router.post("", status_code=202, response_model=BatchView)
 def create_batch(body: BatchRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
     """Check every item, then record them all in one transaction: one bad item refuses the whole batch with a
     422 naming the item and the field, and nothing is written."""

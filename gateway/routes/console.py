@@ -13,14 +13,14 @@ from sqlalchemy import case, func, select
 
 from gateway import entitlements
 from gateway.deps import Reader
-from gateway.errors import RESPONSES
+from gateway.errors import COUNTED, RESPONSES
 from shared.core.config import get_settings
 from shared.method.presets import get_preset
 
 STATIC = Path(__file__).resolve().parent.parent / "console"
 router = APIRouter(tags=["console"], responses=RESPONSES)
 # The views count against the key's rate limit like every other route (the page and its files do not).
-views = APIRouter(tags=["console"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)])
+views = APIRouter(tags=["console"], responses=COUNTED, dependencies=[Depends(entitlements.counted)])
 QUANTILES = [q / 100 for q in range(0, 101, 5)]
 
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Response
 
 from gateway import entitlements
 from gateway.deps import Reader
-from gateway.errors import RESPONSES
+from gateway.errors import COUNTED
 from gateway.streams import SSE_RESPONSES, LastEventId, stream
 
 router = APIRouter(
-    prefix="/v1/events", tags=["events"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
+    prefix="/v1/events", tags=["events"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]
 )
 
 

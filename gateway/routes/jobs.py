@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from gateway import entitlements
 from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
-from gateway.errors import LIMITED, RESPONSES, ErrorResponse
+from gateway.errors import COUNTED, ErrorResponse
 from gateway.streams import SSE_RESPONSES, LastEventId, stream
 from shared.core.errors import NoImageYet
 from shared.core.status import JobStatus
@@ -34,7 +34,7 @@ class ThumbnailSide(IntEnum):
     largest = 512
 
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=COUNTED, dependencies=[Depends(entitlements.counted)])
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +93,7 @@ def scope_key(who: str | None, key: str | None) -> str | None:
     return None if key is None else f"{who or '-'}:{key}"
 
 
-@router.post("", status_code=202, response_model=JobView, responses=LIMITED)
+@router.post("", status_code=202, response_model=JobView)
 def create_job(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
     entitlements.check(who, body.model_dump())
     view = queue.submit(

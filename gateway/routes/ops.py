@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from gateway.auth import any_caller, operations
+from gateway.errors import GUARDED
 
 router = APIRouter(tags=["operations"])
-guarded = APIRouter(tags=["operations"], dependencies=[Depends(operations)])
+guarded = APIRouter(tags=["operations"], dependencies=[Depends(operations)], responses=GUARDED)
 
 
 @router.get("/healthz")
@@ -89,6 +90,10 @@ def control():
     return ControlView(fresh=False) if state is None else ControlView(fresh=True, **asdict(state))
 
 
-@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(any_caller)])
+@router.get(
+    "/openapi.json",
+    dependencies=[Depends(any_caller)],
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **GUARDED},
+)
 def openapi(request: Request):
     return JSONResponse(request.app.openapi())

@@ -7,11 +7,11 @@ from pydantic import BaseModel, Field
 
 from gateway import entitlements
 from gateway.deps import Caller
-from gateway.errors import LIMITED, RESPONSES
+from gateway.errors import COUNTED
 from shared.jobs import inputs
 
 router = APIRouter(
-    prefix="/v1/uploads", tags=["uploads"], responses=RESPONSES, dependencies=[Depends(entitlements.counted)]
+    prefix="/v1/uploads", tags=["uploads"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]
 )
 
 
@@ -22,7 +22,7 @@ class Upload(BaseModel):
     height: int
 
 
-@router.post("", status_code=201, response_model=Upload, responses=LIMITED)
+@router.post("", status_code=201, response_model=Upload)
 def upload(who: Caller, file: UploadFile = File(description="A PNG, JPEG or WebP image")) -> Upload:
     """Store an input image (multipart, field ``file``), at most ADQ_MAX_INPUT_BYTES and ADQ_MAX_INPUT_PIXELS:
     ``413`` over a limit, ``415`` for what is not a PNG, JPEG or WebP image, ``422`` for one that does not

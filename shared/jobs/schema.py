@@ -122,6 +122,9 @@ class Delivery(BaseModel):
 class JobRequest(JobOptions, Delivery):  # type: ignore[misc, valid-type]
     """POST /v1/jobs."""
 
+    # What JSON Schema can say of the cross-field rules, it says: a schema-valid request is not refused for them.
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"strength": ["init_image"]}})
+
     prompt: str = Field(**PROMPT)
 
 
