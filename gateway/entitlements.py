@@ -29,9 +29,11 @@ class Entitlement(BaseModel):
     max_k: int = Field(100, ge=0, le=100)
     max_teacher_steps: int = Field(50, ge=1)
     rate_limit: str | None = Field(None, description="limits notation (20/second); None: ADQ_RATE_LIMIT")
+    max_uploads: int = Field(1000, ge=0, description="Uploads the key may keep (POST /v1/uploads)")
+    max_upload_bytes: int = Field(2_000_000_000, ge=0, description="Bytes of uploads the key may keep")
 
 
-UNLIMITED = Entitlement(max_priority="high", max_teacher_steps=10**6)
+UNLIMITED = Entitlement(max_priority="high", max_teacher_steps=10**6, max_uploads=10**9, max_upload_bytes=10**15)
 
 
 def _table(raw: str) -> dict[str, Entitlement]:
@@ -81,6 +83,27 @@ def check(who: str | None, fields: dict, where: str = "") -> None:
         faults.append(f"teacher_steps={asked['teacher_steps']} is over this key's largest, {e.max_teacher_steps}")
     if faults:
         raise NotEntitled(where + "; ".join(faults) + " (ADQ_KEY_ENTITLEMENTS)")
+
+
+def check_upload(who: str | None, sha: str, size: int) -> None:
+    """Refuse an upload that would take the key past its count or bytes of kept uploads (the same bytes again
+    take nothing more: they are stored once). Unused uploads expire after ADQ_UPLOAD_TTL_S (`adq prune`)."""
+    from shared.jobs import inputs
+
+    e = of(who)
+    if e is UNLIMITED:
+        return
+    kept = inputs.kept(who)
+    if any(o.key.endswith("/" + sha) for o in kept):
+        return
+    if len(kept) + 1 > e.max_uploads:
+        raise NotEntitled(f"this key keeps {len(kept)} uploads, its most (max_uploads, ADQ_KEY_ENTITLEMENTS)")
+    used = sum(o.size for o in kept)
+    if used + size > e.max_upload_bytes:
+        raise NotEntitled(
+            f"this key's uploads would take {used + size} bytes, over its max_upload_bytes={e.max_upload_bytes} "
+            "(ADQ_KEY_ENTITLEMENTS)"
+        )
 
 
 def counted(who: str | None = Depends(caller)) -> None:

@@ -26,7 +26,8 @@ class Upload(BaseModel):
 def upload(who: Caller, file: UploadFile = File(description="A PNG, JPEG or WebP image")) -> Upload:
     """Store an input image (multipart, field ``file``), at most ADQ_MAX_INPUT_BYTES and ADQ_MAX_INPUT_PIXELS:
     ``413`` over a limit, ``415`` for what is not a PNG, JPEG or WebP image, ``422`` for one that does not
-    decode. The same bytes give the same id."""
+    decode, ``403`` past the key's upload quota (ADQ_KEY_ENTITLEMENTS: max_uploads, max_upload_bytes). The same
+    bytes give the same id. An upload no unexpired job uses is deleted ADQ_UPLOAD_TTL_S after it was last sent."""
     data = file.file.read()  # bounded: the body guard stops an upload past ADQ_MAX_INPUT_BYTES as it streams
-    sha, image = inputs.put(data, who, "file")
+    sha, image = inputs.put(data, who, "file", allowed=lambda sha, size: entitlements.check_upload(who, sha, size))
     return Upload(id=sha, bytes=len(data), width=image.size[0], height=image.size[1])

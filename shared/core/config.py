@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")
     max_batch: int = Field(100, ge=1, le=10000, description="Most prompts in one POST /v1/batches.")
     result_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="Seconds finished jobs keep images; 0 keeps them.")
+    upload_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="Seconds an input image that no unexpired job uses is kept after it was last sent; 0 keeps it.",
+    )
     events_poll_s: float = Field(0.5, gt=0, le=10, description="How often an event stream looks for new events.")
     max_streams_per_key: int = Field(8, ge=1, description="Open event streams per API key, per gateway process.")
     stream_lifetime_s: float = Field(

@@ -86,14 +86,25 @@ def check(data: bytes, field: str):
     return image.convert("RGB")
 
 
-def put(data: bytes, owner: str | None, field: str = "file") -> tuple[str, object]:
-    """Check and store an image once by content; its id (sha256) and the decoded image."""
+def put(data: bytes, owner: str | None, field: str = "file", allowed=None) -> tuple[str, object]:
+    """Check and store an image once by content; its id (sha256) and the decoded image. ``allowed(sha, size)``
+    may refuse it first (the key's upload quota)."""
     from shared.jobs.storage import get_storage
 
     image = check(data, field)
     sha = hashlib.sha256(data).hexdigest()
+    if allowed is not None:
+        allowed(sha, len(data))
     get_storage().put(key(sha, owner), data)  # the same bytes under the same key: a repeat is a harmless overwrite
     return sha, image
+
+
+def kept(owner: str | None) -> list:
+    """The owner's stored input images (uploads, and the inputs of its jobs), with their sizes and ages."""
+    from shared.jobs.priority import owner_tag
+    from shared.jobs.storage import get_storage
+
+    return get_storage().listing(f"{PREFIX}/{owner_tag(owner)}")
 
 
 def load(sha: str, owner: str | None):

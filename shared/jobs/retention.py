@@ -74,8 +74,37 @@ def prune(ttl_s: float | None = None, limit: int = 1000, dry_run: bool = False) 
             )
         expired += 1
     events = 0 if dry_run else prune_events(ttl_s)
-    log.info("pruned %d jobs and %d events older than %g s", expired, events, ttl_s)
+    uploads = 0 if dry_run else prune_uploads()
+    log.info("pruned %d jobs, %d events and %d unused uploads", expired, events, uploads)
     return expired
+
+
+def prune_uploads(ttl_s: float | None = None) -> int:
+    """Delete input images sent over ``ttl_s`` ago (ADQ_UPLOAD_TTL_S) that no unexpired job uses: an upload
+    nothing ever used, or one whose jobs have all expired. The same bytes sent again start the clock over."""
+    import time
+
+    from shared.jobs.priority import owner_tag
+
+    ttl_s = get_settings().upload_ttl_s if ttl_s is None else ttl_s
+    if ttl_s <= 0:
+        return 0
+    store, cutoff = get_storage(), time.time() - ttl_s
+    old = [o for o in store.listing(inputs.PREFIX) if o.modified < cutoff]
+    if not old:
+        return 0
+    shas = {o.key.rsplit("/", 1)[1] for o in old}
+    with session_scope() as s:  # which (owner tag, sha) pairs unexpired jobs still use
+        rows = s.execute(
+            select(Job.owner, Job.init_image, Job.control_image).where(
+                Job.expired_at.is_(None), (Job.init_image.in_(shas)) | (Job.control_image.in_(shas))
+            )
+        ).all()
+    used = {f"{inputs.PREFIX}/{owner_tag(owner)}/{sha}" for owner, *images in rows for sha in images if sha}
+    gone = [o.key for o in old if o.key not in used]
+    for key in gone:
+        store.delete(key)
+    return len(gone)
 
 
 def prune_events(ttl_s: float, limit: int = 10_000) -> int:

@@ -10,6 +10,7 @@ import io
 import os
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -44,6 +45,16 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def link(self, key: str, expires_s: int | None = None) -> str: ...
     def check(self) -> None: ...
+    def listing(self, prefix: str) -> list[Stored]: ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object under a prefix: its key, size and when it was last written (Unix time)."""
+
+    key: str
+    size: int
+    modified: float
 
 
 class FileStorage:
@@ -90,6 +101,17 @@ class FileStorage:
 
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def listing(self, prefix: str) -> list[Stored]:
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):  # a write in progress is a dot-file
+                stat = path.stat()
+                out.append(Stored(path.relative_to(self.root).as_posix(), stat.st_size, stat.st_mtime))
+        return out
 
 
 class S3Storage:
@@ -163,6 +185,18 @@ class S3Storage:
 
     def check(self) -> None:
         self._call("head_bucket", "", self.client.head_bucket)
+
+    def listing(self, prefix: str) -> list[Stored]:
+        def pages(**bucket):  # _call names the bucket
+            paginator = self.client.get_paginator("list_objects_v2")
+            return list(paginator.paginate(**bucket, Prefix=self._key(prefix).rstrip("/") + "/"))
+
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return [
+            Stored(o["Key"][strip:], int(o["Size"]), o["LastModified"].timestamp())
+            for page in self._call("list", prefix, pages)
+            for o in page.get("Contents", [])
+        ]
 
     def ensure_bucket(self) -> None:
         try:

@@ -73,3 +73,44 @@ def test_a_declared_preset_cannot_name_a_python_estimator(sqlite_env):
         get_preset("evil")
     declared.declare("served", entry | {"estimator": {"kind": "pipeline"}})
     assert get_preset("served").estimator.kind == "pipeline"
+
+
+def test_uploads_have_a_quota_and_unused_ones_expire(sqlite_env):
+    import io
+    import json
+    import os
+    import time
+
+    from PIL import Image
+
+    from shared.core.config import get_settings
+    from shared.jobs import inputs, retention
+    from tests.integration.test_inputs import calibrate_mode
+
+    def image(colour) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (40, 40), colour).save(out, format="PNG")
+        return out.getvalue()
+
+    quota = json.dumps({"default": {"max_uploads": 2}})
+    with configured(ADQ_API_KEYS=KEYS, ADQ_KEY_ENTITLEMENTS=quota):
+        from gateway.app import create_app
+
+        api = TestClient(create_app(), raise_server_exceptions=False)
+        up = [api.post("/v1/uploads", files={"file": ("a.png", image((i, 0, 0)))}, headers=ALICE) for i in range(3)]
+        assert [r.status_code for r in up] == [201, 201, 403], up[-1].text
+        assert "max_uploads" in up[-1].json()["error"]
+        again = api.post("/v1/uploads", files={"file": ("a.png", image((0, 0, 0)))}, headers=ALICE)
+        assert again.status_code == 201  # the same bytes again take nothing more
+        assert api.post("/v1/uploads", files={"file": ("b.png", image((9, 9, 9)))}, headers=BOB).status_code == 201
+        used, unused = up[0].json()["id"], up[1].json()["id"]
+        calibrate_mode(init_image="x")
+        job = api.post("/v1/jobs", json={"prompt": "a", "init_image": used}, headers=ALICE)
+        assert job.status_code == 202, job.text
+        old = time.time() - 8 * 86400  # every input was sent eight days ago, past ADQ_UPLOAD_TTL_S (7 days)
+        for path in (get_settings().home_dir / "objects" / inputs.PREFIX).rglob("*"):
+            if path.is_file():
+                os.utime(path, (old, old))
+        assert retention.prune_uploads() == 2  # alice's unused one and bob's; the one a job uses stays
+        assert [o.key.rsplit("/", 1)[1] for o in inputs.kept("alice")] == [used]
+        assert unused not in {o.key for o in inputs.kept("alice")}

@@ -29,6 +29,9 @@ def test_s3_round_trip_and_presigned_url(s3_endpoint, s3_storage_url):
 
         listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=store.bucket)
         assert [o["Key"] for o in listed["Contents"]] == ["run/jobs/abc/final.png"]
+        (found,) = store.listing("jobs/abc")  # keys as the rest of the code names them: without the prefix
+        assert found.key == key and found.size == len(png()) and found.modified > 0
+        assert store.listing("jobs/ab") == []  # a listing is of a folder, not of a key's start
         with pytest.raises(ObjectNotFound):
             store.get("jobs/nope/final.png")
 

@@ -125,11 +125,15 @@ def test_retention_runs_on_a_schedule_and_the_s3_rule_backs_it_up():
     assert [c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] for c in cron] == [
         ["adq", "prune"]
     ]
-    (rule,) = json.loads((ROOT / "infra/s3-lifecycle.json").read_text())["Rules"]
+    rule, inputs = json.loads((ROOT / "infra/s3-lifecycle.json").read_text())["Rules"]
     s = Settings(storage_url=BASE["x-adq-env"]["ADQ_STORAGE_URL"])
     prefix = s.storage_url.split("/", 3)[3]
     assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.jobs.storage writes
     assert rule["Expiration"]["Days"] * 86400 > s.result_ttl_s  # the backstop never expires before the prune
+    # Input images: an upload may be used by a job up to ADQ_UPLOAD_TTL_S after it was sent, and that job keeps it
+    # for ADQ_RESULT_TTL_S after it ends, so the backstop waits out both.
+    assert inputs["Filter"]["Prefix"] == f"{prefix}/inputs/"
+    assert inputs["Expiration"]["Days"] * 86400 > s.result_ttl_s + s.upload_ttl_s
 
 
 SECRETS = {
