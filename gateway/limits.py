@@ -25,18 +25,22 @@ def _storage_url() -> str:
 
 
 def rules(who: str | None = None) -> list:
+    from gateway.auth import operator_names
     from gateway.entitlements import UNLIMITED, of
 
     granted = of(who)
-    if granted is UNLIMITED:  # auth off (no tenant to protect) or an operator's key
+    if who is None:  # auth off: no tenant to protect
         return []
-    raw = granted.rate_limit or get_settings().rate_limit  # the key's own limit, else every key's
+    if granted is UNLIMITED:  # an operator's key: limited too (a console left open on thumbnails), but higher
+        raw = get_settings().operator_rate_limit if who in operator_names() else ""
+    else:
+        raw = granted.rate_limit or get_settings().rate_limit  # the key's own limit, else every key's
     if not raw:
         return []
     try:
         return parse_many(raw)
     except ValueError as exc:
-        raise InputError(f"ADQ_RATE_LIMIT={raw!r} is not in the limits notation (e.g. 20/second): {exc}") from None
+        raise InputError(f"rate limit {raw!r} is not in the limits notation (e.g. 20/second): {exc}") from None
 
 
 def hit(who: str | None, cost: int = 1) -> None:

@@ -23,6 +23,7 @@ os.environ.setdefault("ADQ_TORCH_THREADS", "1")
 # The suite's keys make far more requests a minute than a tenant's default limit allows; the limit's own tests
 # set it (tests/integration/test_api.py, tests/integration/test_security.py)
 os.environ.setdefault("ADQ_RATE_LIMIT", "")
+os.environ.setdefault("ADQ_OPERATOR_RATE_LIMIT", "")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

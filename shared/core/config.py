@@ -170,6 +170,9 @@ class Settings(BaseSettings):
         description='JSON by key name ("default" for the rest): presets, max_priority, max_k, max_teacher_steps, '
         "rate_limit. Unnamed keys: normal priority at most, k up to 100, 50 teacher steps (docs/http-api.md).",
     )
+    operator_rate_limit: str = Field(
+        "6000/minute", description="An operator key's rate limit (higher than a tenant's); empty: off."
+    )
     rate_limit_storage_url: str = Field("", description="Where rate-limit counters live; empty: the broker's Redis.")
     fair_share_jobs: int = Field(20, ge=0, description="Unfinished jobs past which a key's new jobs queue behind.")
     max_batch: int = Field(100, ge=1, le=10000, description="Most prompts in one POST /v1/batches.")

@@ -116,3 +116,11 @@ def test_the_console_views_count_against_the_rate_limit(api):
     with configured(ADQ_RATE_LIMIT="3/minute", ADQ_RATE_LIMIT_STORAGE_URL="memory://"):
         codes = [api.get("/v1/console/now", headers=BOB).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_an_operator_is_limited_too_at_its_higher_limit(api):
+    with configured(
+        ADQ_RATE_LIMIT="1/minute", ADQ_OPERATOR_RATE_LIMIT="3/minute", ADQ_RATE_LIMIT_STORAGE_URL="memory://"
+    ):
+        codes = [api.get("/v1/console/now", headers=OPS).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
