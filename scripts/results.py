@@ -60,7 +60,9 @@ JOBS: dict[str, tuple[str, list[str]]] = {
 
 def commit() -> str:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True)
+    # The results themselves do not make the code dirty: a run rewrites them
+    status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!data/results"]
+    dirty = subprocess.run(status, cwd=ROOT, capture_output=True)
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 

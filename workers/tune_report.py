@@ -60,7 +60,7 @@ def preset_file(preset: Preset, point: Point, budget: float, by: str, scores: np
         "source": "adq tune",
     }  # what calibrate writes
     pct_path = cal.save(cal.from_scores(scores, meta), out_dir / f"{name}.percentiles.json")
-    entry = to_entry(preset) | {"student_steps": s.student_steps, "k": s.k, "percentiles_file": str(pct_path.resolve())}
+    entry = to_entry(preset) | {"student_steps": s.student_steps, "k": s.k, "percentiles_file": _named(pct_path)}
     if s.strategy != "student":
         entry |= {"strategy": s.strategy, "teacher_steps": s.teacher_steps}
         if s.sigma is not None:
@@ -163,3 +163,16 @@ def write(preset: Preset, points, grades, students, budgets, by: str, out_dir: P
     (out_dir / "frontier.md").write_text(md + "\n")
     plot(points, front, chosen, out_dir / "frontier.png", f"{preset.name}: {meta['n_prompts']} validation prompts")
     return result
+
+
+def _named(pct_path: Path) -> str:
+    """How a presets file names its percentiles: relative to the data folder's percentiles/ when it lies in that
+    data folder (the committed tune in data/results stays valid wherever the checkout is), else absolute."""
+    import os
+
+    from shared.core.resources import data_dir, data_path
+
+    resolved = pct_path.resolve()
+    if resolved.is_relative_to(data_dir()):
+        return os.path.relpath(resolved, data_path("percentiles"))
+    return str(resolved)
