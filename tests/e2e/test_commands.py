@@ -98,10 +98,11 @@ def smoke_calibrate(embedded, capsys):
 
 def smoke_tune(embedded, capsys):
     prompts = embedded / "prompts.txt"
-    prompts.write_text("\n".join(f"a red circle {i}" for i in range(6)) + "\n")
+    prompts.write_text("\n".join(f"a red circle {i}" for i in range(20)) + "\n")  # the least a tune takes
     out = embedded / "tune"
     _run(
-        ["tune", str(prompts), "--preset", "null", "--judge", "null", "--budget", "3", "--out", str(out)]
+        ["tune", str(prompts), "--preset", "null", "--judge", "tests.plugins.estimators:brightness", "--budget", "3"]
+        + ["--out", str(out)]
         + ["--teacher-steps", "2", "--ks", "0,50", "--sigmas", "0.5", "--batch-size", "6"],
         capsys,
     )
