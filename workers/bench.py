@@ -71,6 +71,7 @@ def _system_rate(n_jobs: int, log_dir: Path) -> dict:
 
 def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     import redis
+    from kombu import pools
 
     from tasks.app import app
     from workers.processes import WorkerProcess
@@ -85,8 +86,11 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
 
         def run(n: int) -> float:
             t0 = time.perf_counter()
-            for _ in range(n):
-                app.send_task(NOOP_TASK, queue=STUDENT_QUEUE)
+            # A producer from kombu's pools, as tasks.enqueue takes one: Celery's own cached producer pool would
+            # outlive a later change of settings (which resets kombu's pools) closed, in a process that goes on.
+            with pools.producers[app.connection_for_write()].acquire(block=True) as producer:
+                for _ in range(n):
+                    app.send_task(NOOP_TASK, queue=STUDENT_QUEUE, producer=producer)
             while not drained():
                 time.sleep(0.005)
             return time.perf_counter() - t0
