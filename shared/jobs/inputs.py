@@ -137,6 +137,8 @@ def fetching(owner: str | None):
         with _in_flight_lock:
             _in_flight[""] -= 1
             _in_flight[mine] -= 1
+            if not _in_flight[mine]:
+                del _in_flight[mine]  # no entry per key that ever fetched
 
 
 def fetch(ref: str, field: str, owner: str | None = None) -> bytes | None:
