@@ -409,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(logging.INFO if service else logging.WARNING, get_settings().log_format)
     # kombu warns that filesystem:// names no host; that is how the embedded broker is spelled.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    # Alembic names each plugin it sets up at INFO: noise in a service's log, not a record of what it did.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         if get_settings().presets_file:  # an invalid presets file stops every command, workers included, at start
             from shared.method.presets import all_presets

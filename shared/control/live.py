@@ -147,14 +147,21 @@ class LiveScores:
         return pooled(sketches, get_settings().live_key_max_share)
 
 
-def window_distributions(now: float | None = None) -> dict[str, kll_floats_sketch]:
-    """Every key's distribution over the window, as a reader with no scores of its own sees it (the controller)."""
+def _oldest_bucket(now: float | None) -> int:
+    """The first bucket inside the window ending at ``now``, as a reader with no scores of its own counts it."""
     s = get_settings()
     now = time.time() if now is None else now
     bucket_s = max(1, s.live_tau_window_s // BUCKETS_PER_WINDOW)
-    oldest = int((now - s.live_tau_window_s) // bucket_s) * bucket_s + bucket_s
+    return int((now - s.live_tau_window_s) // bucket_s) * bucket_s + bucket_s
+
+
+def window_distributions(now: float | None = None) -> dict[str, kll_floats_sketch]:
+    """Every key's distribution over the window, as a reader with no scores of its own sees it (the controller)."""
+    s = get_settings()
     with session_scope() as session:
-        rows = session.execute(select(ScoreSketch.key, ScoreSketch.sketch).where(ScoreSketch.bucket >= oldest)).all()
+        rows = session.execute(
+            select(ScoreSketch.key, ScoreSketch.sketch).where(ScoreSketch.bucket >= _oldest_bucket(now))
+        ).all()
     by_key: dict[str, list[tuple[str, bytes]]] = {}
     for stored, blob in rows:
         by_key.setdefault(split_key(stored)[0], []).append((stored, blob))
@@ -164,15 +171,11 @@ def window_distributions(now: float | None = None) -> dict[str, kll_floats_sketc
 
 def own_distributions(owner: str | None, now: float | None = None) -> dict[str, kll_floats_sketch]:
     """One API key's own scores over the window, per calibration key: what a tenant may see of live tau."""
-    s = get_settings()
-    now = time.time() if now is None else now
-    bucket_s = max(1, s.live_tau_window_s // BUCKETS_PER_WINDOW)
-    oldest = int((now - s.live_tau_window_s) // bucket_s) * bucket_s + bucket_s
     suffix = f"|{owner_tag(owner)}"
     with session_scope() as session:
         rows = session.execute(
             select(ScoreSketch.key, ScoreSketch.sketch).where(
-                ScoreSketch.bucket >= oldest, ScoreSketch.key.endswith(suffix)
+                ScoreSketch.bucket >= _oldest_bucket(now), ScoreSketch.key.endswith(suffix)
             )
         ).all()
     out: dict[str, kll_floats_sketch] = {}
