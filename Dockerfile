@@ -7,6 +7,7 @@ COPY shared /src/shared
 COPY tasks /src/tasks
 COPY workers /src/workers
 COPY gateway /src/gateway
+COPY cli /src/cli
 COPY data /src/data
 RUN pip install --no-cache-dir /src && rm -rf /src && useradd --create-home --uid 10001 adq \
     && mkdir -p /var/lib/adq /models && chown adq /var/lib/adq

@@ -1,8 +1,8 @@
 """The name the paper's code imports: ``from adaptive_diffusion import AdaptiveDiffusionPipeline``.
 
-The object lives in the Celery-free method library (``shared.method.adaptive``); this module only gives it the paper's
+The object lives in the Celery-free method library (``adq.method.adaptive``); this module only gives it the paper's
 import path."""
 
-from shared.method.adaptive import AdaptiveDiffusionPipeline
+from adq.method.adaptive import AdaptiveDiffusionPipeline
 
 __all__ = ["AdaptiveDiffusionPipeline"]

@@ -1,8 +1,15 @@
-"""The package list: everything under the four code folders, plus data/ installed as ``shared.data``.
+"""The package list: the repository's code folders installed as one package, ``adq``.
 
-pyproject.toml holds the rest of the metadata; ``packages.find`` cannot name a folder mapped through
-``package-dir``, which is why this file exists."""
+``shared/`` is ``adq`` itself (the method library, the job layer, the control plane, the SDK), and the other folders
+are mapped into it: ``tasks/`` is ``adq.tasks``, ``gateway/`` ``adq.gateway``, ``workers/`` ``adq.workers``,
+``cli/`` ``adq.cli`` and ``data/`` ``adq.data``. So a user's site-packages gains ``adq`` and the paper's
+``adaptive_diffusion`` module, nothing with a generic name (tests/e2e/test_wheel.py). ``bench/`` and ``scripts/``
+stay in the repository. pyproject.toml holds the rest of the metadata; ``packages.find`` cannot see mapped folders,
+which is why this file exists."""
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages(include=["shared*", "tasks*", "workers*", "gateway*"]), "shared.data"])
+ROOMS = {"adq": "shared", "adq.tasks": "tasks", "adq.gateway": "gateway", "adq.workers": "workers", "adq.cli": "cli"}
+
+packages = [name for pkg, folder in ROOMS.items() for name in (pkg, *(f"{pkg}.{p}" for p in find_packages(folder)))]
+setup(packages=[*packages, "adq.data"], package_dir={**ROOMS, "adq.data": "data"})

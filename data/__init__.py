@@ -1,1 +1,1 @@
-"""Data the package reads at run time, installed as ``shared.data`` (see ``shared/core/resources.py``)."""
+"""Data the package reads at run time, installed as ``adq.data`` (see ``shared/core/resources.py``)."""

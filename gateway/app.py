@@ -8,13 +8,13 @@ import re
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI
 
-from gateway import errors
-from gateway.auth import AUTH_OFF, check_ops_token, configured_keys, guarded
-from gateway.body import BodyGuard
-from gateway.headers import SecurityHeaders
-from gateway.routes import batches, console, events, jobs, ops, uploads
-from shared.core import logs
-from tasks import tracing as tasks_tracing
+from adq.core import logs
+from adq.gateway import errors
+from adq.gateway.auth import AUTH_OFF, check_ops_token, configured_keys, guarded
+from adq.gateway.body import BodyGuard
+from adq.gateway.headers import SecurityHeaders
+from adq.gateway.routes import batches, console, events, jobs, ops, uploads
+from adq.tasks import tracing as tasks_tracing
 
 log = logging.getLogger(__name__)
 # The operation ids are part of the API contract: generated clients name their methods after them, so they never
@@ -55,7 +55,9 @@ def operation_id(route) -> str:
     try:
         return OPERATION_IDS[(method, route.path)]
     except KeyError:
-        raise RuntimeError(f"{method} {route.path} has no stable operation id in gateway.app.OPERATION_IDS") from None
+        raise RuntimeError(
+            f"{method} {route.path} has no stable operation id in adq.gateway.app.OPERATION_IDS"
+        ) from None
 
 
 def _request_id_ok(value: str) -> bool:
@@ -64,10 +66,10 @@ def _request_id_ok(value: str) -> bool:
 
 
 def create_app() -> FastAPI:
-    from shared.method.presets import all_presets
+    from adq.method.presets import all_presets
 
     all_presets()  # an invalid ADQ_PRESETS_FILE stops the gateway here, naming the file, the preset and the field
-    if not configured_keys():  # so do keys that would fail open or collide (gateway.auth)
+    if not configured_keys():  # so do keys that would fail open or collide (adq.gateway.auth)
         log.warning("AUTH IS OFF: %s; set keys before this gateway is reachable by anyone else", AUTH_OFF)
     check_ops_token()
     # The interactive docs only on an open development gateway; with keys, /openapi.json needs a key (routes.ops)

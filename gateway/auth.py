@@ -16,9 +16,9 @@ import secrets
 
 from fastapi import Header, HTTPException
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.errors import InputError, JobNotFound
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.errors import InputError, JobNotFound
 
 MIN_KEY_CHARS = 16
 MAX_NAME_CHARS = 64
@@ -93,7 +93,7 @@ def parse_keys(raw: str) -> dict[str, str]:
 
 def configured_keys() -> dict[str, str]:
     raw = get_settings().api_keys
-    return process.own(("api keys", raw), lambda: parse_keys(raw))
+    return process.once(("api keys", raw), lambda: parse_keys(raw))
 
 
 def caller(authorization: str | None = Header(default=None)) -> str | None:

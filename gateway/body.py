@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from gateway.auth import caller, configured_keys
-from gateway.errors import error
-from shared.core.config import get_settings
+from adq.core.config import get_settings
+from adq.gateway.auth import caller, configured_keys
+from adq.gateway.errors import error
 
 WITH_BODY = ("POST", "PUT", "PATCH")
 

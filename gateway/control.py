@@ -8,9 +8,9 @@ import time
 
 from prometheus_client.core import GaugeMetricFamily
 
-from shared.control import published
-from shared.control.policy import ControlState
-from shared.core.redisconn import redis_client
+from adq.control import published
+from adq.control.policy import ControlState
+from adq.core.redisconn import redis_client
 
 
 def current() -> ControlState | None:

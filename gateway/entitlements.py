@@ -13,12 +13,12 @@ import json
 from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.auth import caller, operator_names
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.errors import InputError, NotEntitled
-from shared.jobs.priority import PRIORITIES, Priority
-from shared.method.presets import get_preset
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.errors import InputError, NotEntitled
+from adq.gateway.auth import caller, operator_names
+from adq.jobs.priority import PRIORITIES, Priority
+from adq.method.presets import get_preset
 
 
 class Entitlement(BaseModel):
@@ -50,7 +50,7 @@ def _table(raw: str) -> dict[str, Entitlement]:
 
 def table() -> dict[str, Entitlement]:
     raw = get_settings().key_entitlements
-    return process.own(("entitlements", raw), lambda: _table(raw))
+    return process.once(("entitlements", raw), lambda: _table(raw))
 
 
 def of(who: str | None) -> Entitlement:
@@ -88,7 +88,7 @@ def check(who: str | None, fields: dict, where: str = "") -> None:
 def check_upload(who: str | None, sha: str, size: int) -> None:
     """Refuse an upload that would take the key past its count or bytes of kept uploads (the same bytes again
     take nothing more: they are stored once). Unused uploads expire after ADQ_UPLOAD_TTL_S (`adq prune`)."""
-    from shared.jobs import inputs
+    from adq.jobs import inputs
 
     e = of(who)
     if e is UNLIMITED:
@@ -108,6 +108,6 @@ def check_upload(who: str | None, sha: str, size: int) -> None:
 
 def counted(who: str | None = Depends(caller)) -> None:
     """A router dependency: every request of a key counts against its rate limit."""
-    from gateway.limits import hit
+    from adq.gateway.limits import hit
 
     hit(who)

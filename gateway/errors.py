@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.core.errors import (
+from adq.core.errors import (
     AdqError,
     CalibrationError,
     IdempotencyConflict,

@@ -17,7 +17,7 @@ def storage_origin() -> str:
     """Where presigned image URLs point: the S3 endpoint's origin, AWS's S3 hosts, or nowhere (file storage)."""
     from urllib.parse import urlparse
 
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     s = get_settings()
     if not s.effective_storage_url.startswith("s3://"):

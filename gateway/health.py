@@ -7,8 +7,8 @@ import logging
 
 from sqlalchemy import text
 
-from shared.jobs.db.session import get_engine
-from shared.jobs.storage import get_storage
+from adq.jobs.db.session import get_engine
+from adq.jobs.storage import get_storage
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    from tasks.app import app
+    from adq.tasks.app import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=3)

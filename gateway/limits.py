@@ -8,13 +8,13 @@ import time
 
 from limits import parse_many, storage, strategies
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.errors import InputError, RateLimited
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.errors import InputError, RateLimited
 
 
 def _limiter(url: str) -> strategies.MovingWindowRateLimiter:
-    return process.own(("limiter", url), lambda: strategies.MovingWindowRateLimiter(storage.storage_from_string(url)))
+    return process.once(("limiter", url), lambda: strategies.MovingWindowRateLimiter(storage.storage_from_string(url)))
 
 
 def _storage_url() -> str:
@@ -25,8 +25,8 @@ def _storage_url() -> str:
 
 
 def rules(who: str | None = None) -> list:
-    from gateway.auth import operator_names
-    from gateway.entitlements import UNLIMITED, of
+    from adq.gateway.auth import operator_names
+    from adq.gateway.entitlements import UNLIMITED, of
 
     granted = of(who)
     if who is None:  # auth off: no tenant to protect

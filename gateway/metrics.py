@@ -1,6 +1,6 @@
 """The project's Prometheus metrics, read at scrape time, at a cost that does not grow with the jobs table.
 
-Work happens in worker processes, so the workers count it (shared.jobs.metrics, in Redis) and a scrape reads the
+Work happens in worker processes, so the workers count it (adq.jobs.metrics, in Redis) and a scrape reads the
 counts back in one round trip. From the database a scrape reads only what indexes bound: the jobs not yet
 finished (by status) and the jobs scored in the teacher-fraction window. With no Redis (the embedded defaults)
 the histograms and finished counts fall back to aggregate queries over the jobs table, which is small there."""
@@ -15,14 +15,14 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
-from shared.core.config import get_settings
-from shared.core.status import TERMINAL, JobStatus
-from shared.jobs import metrics
-from shared.jobs.db.jobs import utcnow
-from shared.jobs.db.models import Job
-from shared.jobs.db.queries import count_by_status, count_live_by_status, count_terminal_by_status
-from shared.jobs.db.session import session_scope
-from tasks.broker import queue_depths
+from adq.core.config import get_settings
+from adq.core.status import TERMINAL, JobStatus
+from adq.jobs import metrics
+from adq.jobs.db.jobs import utcnow
+from adq.jobs.db.models import Job
+from adq.jobs.db.queries import count_by_status, count_live_by_status, count_terminal_by_status
+from adq.jobs.db.session import session_scope
+from adq.tasks.broker import queue_depths
 
 COLUMNS = {  # the fallback's source of each series
     ("adq_queue_wait_seconds", "student"): Job.student_wait_s,
@@ -54,7 +54,7 @@ def scan_table() -> None:
 
 
 def _counts() -> tuple[dict, dict[str, int]]:
-    from shared.core.redisconn import redis_client
+    from adq.core.redisconn import redis_client
 
     r = redis_client(timeout_s=1.0)
     return metrics.read(r) if r is not None else _from_table()
@@ -105,7 +105,7 @@ class Collector:
         window.add_metric([], float(frac) if n else float("nan"))
         yield window
         yield from _histograms(series)
-        from gateway import control
+        from adq.gateway import control
 
         yield from control.families(control.current())
 

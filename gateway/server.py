@@ -13,7 +13,7 @@ import asyncio
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from shared.core.config import get_settings
+from adq.core.config import get_settings
 
 MAX_HEAD_BYTES = 16 * 1024
 

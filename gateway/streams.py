@@ -1,4 +1,4 @@
-"""Server-Sent Events (sse-starlette) over the job event log (shared.jobs.events).
+"""Server-Sent Events (sse-starlette) over the job event log (adq.jobs.events).
 
 Each status event is ``event: status``, ``id: <event id>`` and a JSON ``data`` line with the job id, status,
 stage and time; a terminal one carries the whole job view, final links included. Progress events
@@ -19,10 +19,10 @@ from fastapi import Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError, RateLimited
-from shared.core.status import JobStatus
-from shared.jobs.events import Event, Follower, newest_id
+from adq.core.config import get_settings
+from adq.core.errors import InputError, RateLimited
+from adq.core.status import JobStatus
+from adq.jobs.events import Event, Follower, newest_id
 
 
 def _event_schema(kind: str, with_id: bool) -> dict:
@@ -107,10 +107,10 @@ OPEN = _Open()
 def _message(event: Event) -> ServerSentEvent:
     data = {"job_id": event.job_id, "status": event.status, **event.data}
     if event.terminal:
-        from gateway.routes.jobs import with_links
-        from shared.jobs import client
+        from adq.gateway.routes.jobs import with_links
+        from adq.jobs import records
 
-        data["job"] = with_links(client.get(event.job_id)).to_json()
+        data["job"] = with_links(records.get(event.job_id)).to_json()
     event_id = None if event.id is None else str(event.id)
     return ServerSentEvent(data=json.dumps(data, default=str), event=event.type, id=event_id)
 

@@ -25,7 +25,7 @@ PY
 }
 
 database "$ADQ_DATABASE_URL"
-.venv/bin/python -c "import redis; from shared.core.config import get_settings; redis.Redis.from_url(get_settings().effective_broker_url).flushdb()"
+.venv/bin/python -c "import redis; from adq.core.config import get_settings; redis.Redis.from_url(get_settings().effective_broker_url).flushdb()"
 .venv/bin/adq bench overhead --jobs "${BENCH_JOBS:-300}" --json "$ADQ_HOME/overhead.json"
 .venv/bin/adq bench control --json "$ADQ_HOME/control.json"
 .venv/bin/adq bench efficiency --json "$ADQ_HOME/efficiency.json"

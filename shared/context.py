@@ -3,8 +3,8 @@ fork, in a prefork child) and reached through ``current()``, as arq hands its fu
 
 It assembles the rooms: the settings, the database engine, the storage client, the model registry, the model lane,
 the decider (live tau and the controller's k) and the metrics client. The stage library takes it as an argument
-(``shared.jobs.runner.run(stage, job_id, who, ctx)``), so ``jobs`` never imports the control plane. Everything in it
-is held by ``shared.core.process``, and ``reset()`` is the one reset: a test that changed the settings calls it, and
+(``adq.jobs.runner.run(stage, job_id, who, ctx)``), so ``jobs`` never imports the control plane. Everything in it
+is held by ``adq.core.process``, and ``reset()`` is the one reset: a test that changed the settings calls it, and
 the next ``current()`` builds a context from the new ones.
 """
 
@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from shared.control.decision import Decider
-from shared.core import process
-from shared.core.config import Settings, get_settings
-from shared.jobs import metrics
-from shared.jobs.db.session import get_engine
-from shared.jobs.holders import holder_id
-from shared.jobs.lane import InlineLane, ModelLane
-from shared.jobs.stage import STUDENT, TEACHER
-from shared.jobs.storage import Storage, get_storage
-from shared.method.models import registry
+from adq.control.decision import Decider
+from adq.core import process
+from adq.core.config import Settings, get_settings
+from adq.jobs import metrics
+from adq.jobs.db.session import get_engine
+from adq.jobs.holders import holder_id
+from adq.jobs.lane import InlineLane, ModelLane
+from adq.jobs.stage import STUDENT, TEACHER
+from adq.jobs.storage import Storage, get_storage
+from adq.method.models import registry
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class WorkerContext:
     settings: Settings
     storage: Storage
-    models: ModuleType  # shared.method.models.registry: student(preset), teacher(preset), estimator(preset)
+    models: ModuleType  # adq.method.models.registry: student(preset), teacher(preset), estimator(preset)
     lane: InlineLane | ModelLane
     decider: Decider
     metrics: Any  # the Redis client the workers count their work in, or None (no Redis)
@@ -71,7 +71,7 @@ def _build() -> WorkerContext:
 
 def current() -> WorkerContext:
     """This process's context, built on first use."""
-    return process.own(("context",), _build, close=lambda ctx: ctx.lane.stop())
+    return process.once(("context",), _build, close=lambda ctx: ctx.lane.stop())
 
 
 def reset() -> None:

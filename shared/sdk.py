@@ -1,7 +1,7 @@
 """A small typed client for web backends, over httpx: submit, get, list, cancel, retry, batches, and waiting on
 a job's event stream (httpx-sse), resuming with Last-Event-ID when the connection drops.
 
-    from shared.sdk import Client
+    from adq.sdk import Client
 
     with Client("http://adq-api:8000", api_key="...") as adq:
         job = adq.submit("a cat on a sofa", k=30, priority="high")
@@ -24,18 +24,10 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from shared.core import errors
-from shared.core.errors import (
-    AdqError,
-    InputError,
-    JobConflict,
-    JobNotFound,
-    RateLimited,
-    ResultExpired,
-    TransientError,
-)
-from shared.jobs.events import Event
-from shared.jobs.schema import BatchView, JobView
+from adq.core import errors
+from adq.core.errors import AdqError, InputError, JobConflict, JobNotFound, RateLimited, ResultExpired, TransientError
+from adq.jobs.events import Event
+from adq.jobs.schema import BatchView, JobView
 
 ERRORS: dict[int, type[AdqError]] = {404: JobNotFound, 409: JobConflict, 410: ResultExpired, 422: InputError}
 # Error types the gateway names, raised as they are: every project error, read from the one error root's module

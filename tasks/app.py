@@ -10,12 +10,12 @@ import socket
 from celery import Celery
 from kombu import Queue, pools
 
-from shared.core.config import Settings, get_settings
-from shared.core.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.jobs.priority import STEPS
-from shared.jobs.stage import STAGES
-from tasks import redis_transport  # noqa: F401  (registers the Redis transport whose close cannot kill a worker)
-from tasks.fs_transport import transport_url
+from adq.core.config import Settings, get_settings
+from adq.core.constants import NOOP_TASK, QUEUES, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
+from adq.jobs.priority import STEPS
+from adq.jobs.stage import STAGES
+from adq.tasks import redis_transport  # noqa: F401  (registers the Redis transport whose close cannot kill a worker)
+from adq.tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)
 # TCP keepalive on broker connections: probes after 10 s idle, 5 s apart, 3 misses; 30 s of unacknowledged data.
@@ -35,7 +35,7 @@ def broker_options(s: Settings) -> dict:
         }
     # Redis redelivers an unacked message after visibility_timeout; settings keep it above every hard time limit.
     return {
-        # Queue priorities (shared.jobs.priority): one Redis list per step, step 0 served first.
+        # Queue priorities (adq.jobs.priority): one Redis list per step, step 0 served first.
         "priority_steps": list(STEPS),
         "sep": ":",
         "queue_order_strategy": "priority",

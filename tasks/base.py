@@ -16,16 +16,16 @@ import time
 
 from celery import Task
 
-from shared import context
-from shared.core import logs
-from shared.core.config import get_settings
-from shared.core.errors import Interrupted, TransientError
-from shared.core.status import Route
-from shared.jobs import runner
-from shared.jobs.db import jobs
-from shared.jobs.holders import Claimant, holder_id, is_gone
-from shared.jobs.stage import TEACHER, Stage
-from tasks.enqueue import notify, send_stage
+from adq import context
+from adq.core import logs
+from adq.core.config import get_settings
+from adq.core.errors import Interrupted, TransientError
+from adq.core.status import Route
+from adq.jobs import runner
+from adq.jobs.db import jobs
+from adq.jobs.holders import Claimant, holder_id, is_gone
+from adq.jobs.stage import TEACHER, Stage
+from adq.tasks.enqueue import notify, send_stage
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class AdqTask(Task):
 
 
 class StageTask(AdqTask):
-    """A queue stage: run it through shared.jobs.runner, then send what its outcome routes to."""
+    """A queue stage: run it through adq.jobs.runner, then send what its outcome routes to."""
 
     stage: Stage
 

@@ -9,9 +9,9 @@ import json
 import time
 from collections.abc import Iterable
 
-from shared.core.config import get_settings
-from shared.core.constants import QUEUES, REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
-from shared.jobs.priority import list_names
+from adq.core.config import get_settings
+from adq.core.constants import QUEUES, REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
+from adq.jobs.priority import list_names
 
 
 def _redis():
@@ -78,7 +78,7 @@ _consumers_cache: dict[str, tuple[float, dict[str, int] | None]] = {}
 def live_consumers(queue: str, cache_s: float = 10.0) -> int | None:
     """Workers that answer Celery's broadcast and consume ``queue`` (a one-second inspect, cached); None when
     the broker cannot broadcast."""
-    from tasks.app import app
+    from adq.tasks.app import app
 
     url = get_settings().effective_broker_url
     at, counts = _consumers_cache.get(url, (0.0, None))

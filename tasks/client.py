@@ -1,7 +1,7 @@
 """The whole client for web backends in one import: the enqueueing half (here, with Celery) beside the read side
-(``shared.jobs.client``, which needs no broker). ``from tasks import client; client.submit("a cat", k=50)``."""
+(``adq.jobs.records``, which needs no broker). ``from tasks import client; client.submit("a cat", k=50)``."""
 
-from shared.jobs.client import get, image_bytes, wait
-from tasks.enqueue import cancel, cancel_batch, retry, submit, submit_batch
+from adq.jobs.records import get, image_bytes, wait
+from adq.tasks.enqueue import cancel, cancel_batch, retry, submit, submit_batch
 
 __all__ = ["cancel", "cancel_batch", "get", "image_bytes", "retry", "submit", "submit_batch", "wait"]

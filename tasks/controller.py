@@ -4,7 +4,7 @@ replicas it wants, for the workers, the metrics and KEDA.
 Leader-elected with a Redis lock whose lease is three rounds long: two replicas are safe, one publishes, and
 the other takes over within a lease when the leader dies. It observes the arrival rate and the mean requested k
 (database), the teacher queue (broker), the teacher service time (a moving average over recent jobs) and the live
-teacher pool processes (Celery's inspect), and solves with shared.control.policy."""
+teacher pool processes (Celery's inspect), and solves with adq.control.policy."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ import time
 
 from redis.exceptions import LockError
 
-from shared.control import published
-from shared.control.fairshare import capped_mean
-from shared.control.live import ks_statistic, window_distributions
-from shared.control.policy import ControlState, Observation, solve
-from shared.core.config import get_settings
-from shared.core.redisconn import redis_client
-from shared.jobs.db import calibrations, queries
-from shared.jobs.holders import holder_id
-from shared.jobs.stage import TEACHER
-from shared.method.presets import get_preset
-from tasks.app import app
-from tasks.broker import queue_depths
+from adq.control import published
+from adq.control.fairshare import capped_mean
+from adq.control.live import ks_statistic, window_distributions
+from adq.control.policy import ControlState, Observation, solve
+from adq.core.config import get_settings
+from adq.core.redisconn import redis_client
+from adq.jobs.db import calibrations, queries
+from adq.jobs.holders import holder_id
+from adq.jobs.stage import TEACHER
+from adq.method.presets import get_preset
+from adq.tasks.app import app
+from adq.tasks.broker import queue_depths
 
 log = logging.getLogger(__name__)
 ARRIVAL_WINDOW_S = 10.0  # short enough to see a load step within a few intervals

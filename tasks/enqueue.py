@@ -1,4 +1,4 @@
-"""The enqueueing half of the client: record a job (``shared.jobs.client.record``), then send its message; send the
+"""The enqueueing half of the client: record a job (``adq.jobs.records.record``), then send its message; send the
 next stage; queue webhooks; an operator's retry. Messages carry the job id only, never image bytes."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from typing import Any
 
 from kombu import pools
 
-from shared.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from shared.jobs import batches, client
-from shared.jobs.db import jobs, operator, outbox
-from shared.jobs.db.models import Batch, Job
-from shared.jobs.schema import JobView
-from shared.jobs.stage import STUDENT, Stage
-from tasks.app import app, ensure_broker_folders
+from adq.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
+from adq.jobs import batches, records
+from adq.jobs.db import jobs, operator, outbox
+from adq.jobs.db.models import Batch, Job
+from adq.jobs.schema import JobView
+from adq.jobs.stage import STUDENT, Stage
+from adq.tasks.app import app, ensure_broker_folders
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) ->
 
 
 def send_stage(stage: Stage, job_id: str, queue_priority: int) -> None:
-    """Send a stage's message at the job's queue priority (shared.jobs.priority)."""
+    """Send a stage's message at the job's queue priority (adq.jobs.priority)."""
     _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=queue_priority)
 
 
@@ -43,7 +43,7 @@ def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
 def submit(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any) -> JobView:
     """Check, record and enqueue a job. The message is sent after the row commits. ``params``: the job's
     parameters plus priority, webhook_url and webhook_events."""
-    job, created = client.record(prompt, idempotency_key=idempotency_key, owner=owner, **params)
+    job, created = records.record(prompt, idempotency_key=idempotency_key, owner=owner, **params)
     if created:
         job = _send_or_leave_to_sweeper(STUDENT, job)
     return JobView.of(job, created=created)
@@ -60,8 +60,8 @@ def submit_batch(
 
 
 def cancel(job_id: str) -> JobView:
-    """Cancel an unfinished job: a stage running it stops after its current denoising step (shared.method.cancel)."""
-    view = client.cancel(job_id)
+    """Cancel an unfinished job: a stage running it stops after its current denoising step (adq.method.cancel)."""
+    view = records.cancel(job_id)
     notify(jobs.get(job_id))
     return view
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from celery import bootsteps
 from celery.worker.consumer.tasks import Tasks
 
-from shared.core.config import get_settings
-from tasks.app import app
+from adq.core.config import get_settings
+from adq.tasks.app import app
 
 
 def mark_path(pool: str) -> Path:
@@ -36,7 +36,7 @@ class ConsumingMark(bootsteps.StartStopStep):
         super().__init__(c, **kwargs)
 
     def start(self, c):
-        from tasks.maintenance import served_pool
+        from adq.tasks.signals import served_pool
 
         pool = served_pool()
         if pool is None:  # a worker not started by `adq worker` (celery -A tasks worker): nothing probes it

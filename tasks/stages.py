@@ -1,10 +1,10 @@
-"""Thin stage tasks: all policy is in tasks.base, all work in shared.jobs.runner."""
+"""Thin stage tasks: all policy is in adq.tasks.base, all work in adq.jobs.runner."""
 
 from __future__ import annotations
 
-from shared.jobs.stage import STUDENT, TEACHER
-from tasks.app import app
-from tasks.base import StageTask
+from adq.jobs.stage import STUDENT, TEACHER
+from adq.tasks.app import app
+from adq.tasks.base import StageTask
 
 
 class StudentTask(StageTask):

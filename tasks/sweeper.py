@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 
-from shared.core.config import get_settings
-from shared.jobs.db import jobs, outbox
-from tasks.broker import pending_task_ids
-from tasks.enqueue import notify, send_stage, webhook_task_id
+from adq.core.config import get_settings
+from adq.jobs.db import jobs, outbox
+from adq.tasks.broker import pending_task_ids
+from adq.tasks.enqueue import notify, send_stage, webhook_task_id
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Celery's side of tracing (shared.core.tracing): the instrumentation that opens a span per task run and per publish,
+"""Celery's side of tracing (adq.core.tracing): the instrumentation that opens a span per task run and per publish,
 and carries the trace context in the message headers. Called by every process that sends or runs tasks."""
 
 from __future__ import annotations
 
-from shared.core import tracing
+from adq.core import tracing
 
 
 def setup(service: str) -> bool:

@@ -2,24 +2,24 @@
 
 At least once, never twice for one message. The final state and the outbox mark (``webhook_pending``) commit in
 one UPDATE; the stage task then queues this task, and if the worker dies before it does, the sweeper finds the
-mark and queues it (``tasks.sweeper``). Each attempt is recorded on the job before the message is acknowledged, and
-a redelivered message for an event already delivered sends nothing. The event's id (``tasks.enqueue.event_id``)
+mark and queues it (``adq.tasks.sweeper``). Each attempt is recorded on the job before the message is acknowledged, and
+a redelivered message for an event already delivered sends nothing. The event's id (``adq.tasks.enqueue.event_id``)
 is the ``webhook-id`` header, the same on every retry, so receivers can drop repeats."""
 
 from __future__ import annotations
 
 import logging
 
-from shared.core import logs
-from shared.core.config import get_settings
-from shared.core.constants import WEBHOOK_TASK
-from shared.core.errors import InputError, TransientError, WebhookError, WebhookUnavailable
-from shared.jobs import webhooks
-from shared.jobs.db import jobs, outbox
-from shared.jobs.schema import JobView
-from tasks.app import app
-from tasks.base import AdqTask, full_jitter
-from tasks.enqueue import event_id as event_id_of
+from adq.core import logs
+from adq.core.config import get_settings
+from adq.core.constants import WEBHOOK_TASK
+from adq.core.errors import InputError, TransientError, WebhookError, WebhookUnavailable
+from adq.jobs import webhooks
+from adq.jobs.db import jobs, outbox
+from adq.jobs.schema import JobView
+from adq.tasks.app import app
+from adq.tasks.base import AdqTask, full_jitter
+from adq.tasks.enqueue import event_id as event_id_of
 
 log = logging.getLogger(__name__)
 

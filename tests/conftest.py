@@ -73,11 +73,11 @@ def pg_url(pg_server) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = pg_server.rsplit("/", 1)[0] + "/" + name
-    from shared.jobs.db.migrate import upgrade
+    from adq.jobs.db.migrate import upgrade
 
     upgrade(url)
     yield url
-    from shared import context
+    from adq import context
 
     context.reset()  # the engine lets go of the database before it is dropped
     with admin.connect() as conn:
@@ -124,7 +124,7 @@ def s3_storage_url(s3_endpoint) -> str:
 def sqlite_env(tmp_path):
     """Embedded defaults in a fresh home: SQLite, file storage, filesystem broker."""
     with configured(ADQ_HOME=str(tmp_path / "home"), ADQ_DATABASE_URL="", ADQ_BROKER_URL="", ADQ_STORAGE_URL=""):
-        from shared.jobs.db.migrate import upgrade
+        from adq.jobs.db.migrate import upgrade
 
         upgrade()
         yield tmp_path / "home"

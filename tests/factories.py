@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.jobs.db import calibrations, jobs
-from shared.method import percentiles as cal
-from shared.method.params import JobParams, resolve
+from adq.jobs.db import calibrations, jobs
+from adq.method import percentiles as cal
+from adq.method.params import JobParams, resolve
 
 
 def params(prompt: str = "a red fox at sunset", **overrides) -> JobParams:

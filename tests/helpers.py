@@ -23,8 +23,8 @@ def unavailable(what: str, exc: Exception):
 def reset_process() -> None:
     """Drop everything this process built from the settings (the one reset: settings, engine, storage, models,
     lane, clients), then configure Celery from the new ones."""
-    from shared import context
-    from tasks.app import configure
+    from adq import context
+    from adq.tasks.app import configure
 
     context.reset()
     configure()
@@ -49,7 +49,7 @@ def configured(**env: str):
 
 def stored(storage, key: str) -> bool:
     """Whether an object is there (the product never asks: it reads, or deletes idempotently)."""
-    from shared.core.errors import ObjectNotFound
+    from adq.core.errors import ObjectNotFound
 
     try:
         storage.get(key)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared.core.config import get_settings
-from shared.core.resources import data_path
-from shared.method.presets import get_preset
-from tasks import client
+from adq.core.config import get_settings
+from adq.core.resources import data_path
+from adq.method.presets import get_preset
+from adq.tasks import client
 
-DEMO_PROMPTS = "demo.txt"  # under the data folder's prompts/ (shared.core.resources)
+DEMO_PROMPTS = "demo.txt"  # under the data folder's prompts/ (adq.core.resources)
 PRESET_PROMPTS = {"shapes": "shapes-demo.txt"}
 
 
@@ -61,16 +61,16 @@ def run_demo(
     timeout_s: float = 600.0,
     preset: str = DEMO_PRESET,
 ) -> list:
-    from shared.jobs.db.migrate import upgrade
-    from shared.method import percentiles
-    from workers.processes import Restarts, WorkerGroup, WorkerProcess
+    from adq.jobs.db.migrate import upgrade
+    from adq.method import percentiles
+    from adq.workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     out_dir = Path(out_dir or get_settings().home_dir / "demo")
     out_dir.mkdir(parents=True, exist_ok=True)
     upgrade()
     preset = get_preset(preset)
     if preset.student.source.startswith("tiny:"):
-        from shared.method.models import tiny
+        from adq.method.models import tiny
 
         print("building the tiny models (once) ...", flush=True)
         tiny.ensure_built()

@@ -3,7 +3,7 @@
 Two designs (ADQ_WORKER_DESIGN):
 
 - overlapped (the default): Celery's threads pool runs ADQ_WORKER_THREADS jobs at once in one process, and their
-  model calls take turns on the process's one model thread (shared.jobs.lane). Nothing forks, so CUDA is safe; the
+  model calls take turns on the process's one model thread (adq.jobs.lane). Nothing forks, so CUDA is safe; the
   models load once, on first use; the lane enforces the hard time limits (Celery's threads pool has none) by
   exiting the process when a model call outlives them. One process per GPU.
 - serial: the prefork pool, one job at a time per child. Its parent never imports torch or touches CUDA (CUDA does
@@ -12,11 +12,11 @@ Two designs (ADQ_WORKER_DESIGN):
 
 from __future__ import annotations
 
-from shared.core.config import get_settings
-from shared.core.constants import WEBHOOK_QUEUE
-from shared.core.errors import InputError
-from shared.jobs.stage import STAGES
-from shared.method.presets import get_preset
+from adq.core.config import get_settings
+from adq.core.constants import WEBHOOK_QUEUE
+from adq.core.errors import InputError
+from adq.jobs.stage import STAGES
+from adq.method.presets import get_preset
 
 POOLS = {stage.name: stage.queue for stage in STAGES} | {"webhooks": WEBHOOK_QUEUE}
 # Jobs in flight per overlapped worker, unless ADQ_WORKER_THREADS says. Enough that the lane always has the next
@@ -57,7 +57,7 @@ def worker_argv(
 def preflight(pool: str) -> None:
     """Fail at start-up, not on the first job, when the default preset's weights are missing. Checks paths only:
     nothing is imported that could initialise CUDA in the parent."""
-    from shared.method.models.weights import check_available
+    from adq.method.models.weights import check_available
 
     preset = get_preset(get_settings().preset)
     specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])  # the webhook pool loads none
@@ -72,9 +72,9 @@ def serve_pipeline(target: str) -> None:
     free of torch (CUDA does not survive fork)."""
     if get_settings().worker_design != "overlapped":
         raise InputError("--pipeline serves the object in this process: use ADQ_WORKER_DESIGN=overlapped")
-    from shared.jobs.db import declared
-    from shared.jobs.db.migrate import upgrade
-    from shared.method import adaptive
+    from adq.jobs.db import declared
+    from adq.jobs.db.migrate import upgrade
+    from adq.method import adaptive
 
     pipeline = adaptive.load(target)
     for pipe in (pipeline.student.pipe, pipeline.teacher.pipe):
@@ -89,9 +89,9 @@ def run(pool: str, pipeline: str | None = None, **kwargs) -> None:
         serve_pipeline(pipeline)
     else:
         preflight(pool)
-    from tasks import app, tracing
-    from tasks.app import ensure_broker_folders
-    from tasks.maintenance import warm_on_start
+    from adq.tasks import app, tracing
+    from adq.tasks.app import ensure_broker_folders
+    from adq.tasks.signals import warm_on_start
 
     tracing.setup(f"adq-{pool}")
     ensure_broker_folders()

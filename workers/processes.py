@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from shared.core.errors import WorkerDied
+from adq.core.errors import WorkerDied
 
 LOG_TAIL_LINES = 15
 FIRST_BACKOFF_S = 0.5
@@ -24,7 +24,7 @@ class Restarts:
     A crash loop then stops the supervisor, naming the child, rather than spinning for ever."""
 
     def __init__(self, limit: int | None = None, window_s: float | None = None, backoff_max_s: float | None = None):
-        from shared.core.config import get_settings
+        from adq.core.config import get_settings
 
         s = get_settings()
         self.limit = s.restart_limit if limit is None else limit
@@ -61,7 +61,7 @@ class WorkerProcess:
             *(prefix or []),
             sys.executable,
             "-m",
-            "workers.cli",
+            "adq.cli",
             "worker",
             pool,
             "--hostname",

@@ -14,8 +14,8 @@ import threading
 import time
 from collections import deque
 
-from shared.core.config import get_settings
-from workers.processes import Restarts
+from adq.core.config import get_settings
+from adq.workers.processes import Restarts
 
 TAIL = 15
 
@@ -30,7 +30,7 @@ class Child:
 
     def _spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *self.args],
+            [sys.executable, "-m", "adq.cli", *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -102,8 +102,8 @@ def plan(port: int, key: str | None) -> tuple[dict, list[tuple[str, list[str]]]]
 
 
 def run(port: int = 8000) -> int:
-    from shared.jobs.db.migrate import upgrade
-    from tasks.app import ensure_broker_folders
+    from adq.jobs.db.migrate import upgrade
+    from adq.tasks.app import ensure_broker_folders
 
     # SIGTERM (a service manager, `timeout`) stops the tree as Ctrl-C does: the children run in their own sessions,
     # so without this they would outlive us.

@@ -1,1 +1,1 @@
-"""One router module per resource, included by gateway.app."""
+"""One router module per resource, included by adq.gateway.app."""

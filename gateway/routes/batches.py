@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from gateway import entitlements
-from gateway.auth import check_owner
-from gateway.deps import Caller, IdempotencyKey
-from gateway.errors import COUNTED
-from gateway.limits import hit
-from gateway.routes.jobs import scope_key, with_links
-from shared.core.config import get_settings
-from shared.core.errors import InputError
-from shared.core.status import TERMINAL
-from shared.jobs import batches
-from shared.jobs.db.models import Batch
-from shared.jobs.schema import BatchRequest, BatchView, JobView, _iso
-from tasks import client as queue
+from adq.core.config import get_settings
+from adq.core.errors import InputError
+from adq.core.status import TERMINAL
+from adq.gateway import entitlements
+from adq.gateway.auth import check_owner
+from adq.gateway.deps import Caller, IdempotencyKey
+from adq.gateway.errors import COUNTED
+from adq.gateway.limits import hit
+from adq.gateway.routes.jobs import scope_key, with_links
+from adq.jobs import batches
+from adq.jobs.db.models import Batch
+from adq.jobs.schema import BatchRequest, BatchView, JobView, _iso
+from adq.tasks import client as queue
 
 router = APIRouter(
     prefix="/v1/batches", tags=["batches"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import case, func, select
 
-from gateway import entitlements
-from gateway.deps import Reader
-from gateway.errors import COUNTED, RESPONSES
-from shared.core.config import get_settings
-from shared.method.presets import get_preset
+from adq.core.config import get_settings
+from adq.gateway import entitlements
+from adq.gateway.deps import Reader
+from adq.gateway.errors import COUNTED, RESPONSES
+from adq.method.presets import get_preset
 
 STATIC = Path(__file__).resolve().parent.parent / "console"
 router = APIRouter(tags=["console"], responses=RESPONSES)
@@ -39,9 +39,9 @@ def asset(name: str):
 
 def _teacher_share(who: str | None, window_s: int) -> dict:
     """Jobs that finished in the window (the caller's own, unless an operator's), and how many the teacher took."""
-    from shared.core.status import JobStatus
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import session_scope
+    from adq.core.status import JobStatus
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import session_scope
 
     since = datetime.now(UTC) - timedelta(seconds=window_s)
     stmt = select(func.count(), func.sum(case((Job.teacher_used.is_(True), 1), else_=0))).where(
@@ -57,7 +57,7 @@ def _teacher_share(who: str | None, window_s: int) -> dict:
 
 def _own_keys(who: str) -> dict:
     """The caller's own live tau per calibration key, from its own scores only (what key_report is for the pool)."""
-    from shared.control.live import own_distributions
+    from adq.control.live import own_distributions
 
     out = {}
     for key, dist in own_distributions(who).items():
@@ -73,10 +73,10 @@ def now(who: Reader):
     depths per stage and priority step, the controller's state and every key's pooled live tau."""
     from dataclasses import asdict
 
-    from gateway.control import current
-    from shared.jobs.db import calibrations
-    from tasks.broker import queue_depths
-    from tasks.controller import key_report
+    from adq.gateway.control import current
+    from adq.jobs.db import calibrations
+    from adq.tasks.broker import queue_depths
+    from adq.tasks.controller import key_report
 
     operator = who is None
     state = current() if operator else None
@@ -101,10 +101,10 @@ def now(who: Reader):
 def calibration_list(who: Reader):
     """The newest calibration of each preset and settings, with its percentiles, tau at the preset's k, and the
     live distribution of the same key over the window (quantiles every 5 %), to draw one over the other."""
-    from shared.control.live import own_distributions, window_distributions
-    from shared.jobs.db.models import Calibration
-    from shared.jobs.db.session import session_scope
-    from shared.method.presets import all_presets
+    from adq.control.live import own_distributions, window_distributions
+    from adq.jobs.db.models import Calibration
+    from adq.jobs.db.session import session_scope
+    from adq.method.presets import all_presets
 
     with session_scope() as s:
         newest = select(func.max(Calibration.id)).group_by(Calibration.preset, Calibration.settings_hash)

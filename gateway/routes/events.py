@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from gateway import entitlements
-from gateway.deps import Reader
-from gateway.errors import COUNTED
-from gateway.streams import SSE_RESPONSES, LastEventId, stream
+from adq.gateway import entitlements
+from adq.gateway.deps import Reader
+from adq.gateway.errors import COUNTED
+from adq.gateway.streams import SSE_RESPONSES, LastEventId, stream
 
 router = APIRouter(
     prefix="/v1/events", tags=["events"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]

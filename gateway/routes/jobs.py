@@ -13,17 +13,17 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
-from gateway import entitlements
-from gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
-from gateway.errors import COUNTED, ErrorResponse
-from gateway.streams import SSE_RESPONSES, LastEventId, stream
-from shared.core.errors import NoImageYet
-from shared.core.status import JobStatus
-from shared.jobs.client import check_not_expired
-from shared.jobs.db import queries
-from shared.jobs.schema import ImageLinks, JobRequest, JobView
-from shared.jobs.storage import FileStorage, get_storage
-from tasks import client as queue
+from adq.core.errors import NoImageYet
+from adq.core.status import JobStatus
+from adq.gateway import entitlements
+from adq.gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
+from adq.gateway.errors import COUNTED, ErrorResponse
+from adq.gateway.streams import SSE_RESPONSES, LastEventId, stream
+from adq.jobs.db import queries
+from adq.jobs.records import check_not_expired
+from adq.jobs.schema import ImageLinks, JobRequest, JobView
+from adq.jobs.storage import FileStorage, get_storage
+from adq.tasks import client as queue
 
 
 # A few sizes, not any: each one is cached per image, and a range would let one image fill the cache for everyone.
@@ -205,7 +205,7 @@ def _thumbnail(key: str, side: int) -> bytes:
 
     from PIL import Image
 
-    from shared.jobs.storage import decode_png
+    from adq.jobs.storage import decode_png
 
     image = decode_png(get_storage().get(key))
     image.thumbnail((side, side), Image.Resampling.LANCZOS)

@@ -1,6 +1,6 @@
 """Health and readiness (open: probes carry no credentials, and they say only "ok" or which dependency is down),
 and the operational reads (metrics, queue depths, the controller's value, the OpenAPI document), which need the
-ops token or an operator's key once the gateway has keys (gateway.auth.operations)."""
+ops token or an operator's key once the gateway has keys (adq.gateway.auth.operations)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from gateway.auth import any_caller, operations
-from gateway.errors import GUARDED
+from adq.gateway.auth import any_caller, operations
+from adq.gateway.errors import GUARDED
 
 router = APIRouter(tags=["operations"])
 guarded = APIRouter(tags=["operations"], dependencies=[Depends(operations)], responses=GUARDED)
@@ -22,8 +22,8 @@ def healthz():
 
 @router.get("/readyz")
 def readyz():
-    from gateway.auth import AUTH_OFF, configured_keys
-    from gateway.health import readiness
+    from adq.gateway.auth import AUTH_OFF, configured_keys
+    from adq.gateway.health import readiness
 
     checks = readiness()
     ok = all(c == "ok" for c in checks.values())
@@ -47,7 +47,7 @@ def readyz():
     },
 )
 def metrics(request: Request):
-    from gateway.metrics import render
+    from adq.gateway.metrics import render
 
     body, content_type = render(request.headers.get("accept"))
     return Response(body, media_type=content_type)
@@ -57,7 +57,7 @@ def metrics(request: Request):
 def queues():
     """Messages waiting per queue, summed over the priority steps (KEDA's metrics-api triggers read these: the
     Redis list scaler sees one list, and each queue is one list per priority step)."""
-    from tasks.broker import queue_depths
+    from adq.tasks.broker import queue_depths
 
     return {"depths": queue_depths()}
 
@@ -84,7 +84,7 @@ def control():
     """The controller's published value (KEDA's metrics-api trigger reads ``desired_teacher_replicas``)."""
     from dataclasses import asdict
 
-    from gateway.control import current
+    from adq.gateway.control import current
 
     state = current()
     return ControlView(fresh=False) if state is None else ControlView(fresh=True, **asdict(state))

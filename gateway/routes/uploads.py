@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, UploadFile
 from pydantic import BaseModel, Field
 
-from gateway import entitlements
-from gateway.deps import Caller
-from gateway.errors import COUNTED
-from shared.jobs import inputs
+from adq.gateway import entitlements
+from adq.gateway.deps import Caller
+from adq.gateway.errors import COUNTED
+from adq.jobs import inputs
 
 router = APIRouter(
     prefix="/v1/uploads", tags=["uploads"], responses=COUNTED, dependencies=[Depends(entitlements.counted)]

@@ -6,15 +6,15 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from shared.control.live import LiveScores
-from shared.control.policy import effective_k
-from shared.control.published import Published
-from shared.core.config import get_settings
-from shared.core.status import Route
-from shared.jobs.db import calibrations, frontiers
-from shared.method import cascade
-from shared.method.frontier import Point, best_for_work
-from shared.method.params import JobParams
+from adq.control.live import LiveScores
+from adq.control.policy import effective_k
+from adq.control.published import Published
+from adq.core.config import get_settings
+from adq.core.status import Route
+from adq.jobs.db import calibrations, frontiers
+from adq.method import cascade
+from adq.method.frontier import Point, best_for_work
+from adq.method.params import JobParams
 
 
 def live_key(params: JobParams) -> str:

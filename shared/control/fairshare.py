@@ -7,7 +7,7 @@ whole window."""
 
 from __future__ import annotations
 
-from shared.jobs.priority import owner_tag
+from adq.jobs.priority import owner_tag
 
 __all__ = ["capped_mean", "capped_weights", "owner_tag"]
 

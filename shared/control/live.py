@@ -8,7 +8,7 @@ KLL sketches merge exactly (the merge is the sketch of the union), so no percent
 
 Sketches are kept per API key too (the stored key is ``calibration key|owner tag``), so that no tenant steers the tau
 another one sees: a job's tau comes from its own key's scores once there are enough of them, and before that from
-the pooled window, in which each key weighs at most ``ADQ_LIVE_KEY_MAX_SHARE`` (shared.control.fairshare)."""
+the pooled window, in which each key weighs at most ``ADQ_LIVE_KEY_MAX_SHARE`` (adq.control.fairshare)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import numpy as np
 from datasketches import kll_floats_sketch
 from sqlalchemy import delete, select
 
-from shared.control.fairshare import capped_weights, owner_tag
-from shared.core.config import get_settings
-from shared.jobs.db.models import ScoreSketch
-from shared.jobs.db.session import session_scope
+from adq.control.fairshare import capped_weights, owner_tag
+from adq.core.config import get_settings
+from adq.jobs.db.models import ScoreSketch
+from adq.jobs.db.session import session_scope
 
 SKETCH_K = 200  # KLL accuracy parameter: rank error about 1.3 % at the 99 % level, about 2.5 KB per sketch
 BUCKETS_PER_WINDOW = 10

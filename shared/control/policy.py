@@ -1,5 +1,5 @@
 """The controller's policies, as pure functions over what it observes. The p95 prediction is the Erlang-C model of
-shared.control.sizing, so the simulator, the controller and the KEDA numbers agree.
+adq.control.sizing, so the simulator, the controller and the KEDA numbers agree.
 
 - ``fixed``: k exactly as each job asks (the paper's method).
 - ``slo``: never above the job's k; lowered while the predicted p95 of teacher-routed jobs would exceed the
@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from shared.control.sizing import erlang_c, replicas_for
+from adq.control.sizing import erlang_c, replicas_for
 
 POLICIES = ("fixed", "slo", "fill")
 FILL_UTILISATION = 0.8  # fill never plans the teacher pool busier than this

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import time
 
-from shared.control.policy import ControlState
-from shared.core.config import get_settings
-from shared.core.redisconn import redis_client
+from adq.control.policy import ControlState
+from adq.core.config import get_settings
+from adq.core.redisconn import redis_client
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ Scaling (the teacher pool):
 - schedule+queue: the queue policy with the peak-hour floor of the cron trigger;
 - schedule+queue+controller: also the controller's desired replicas (the metrics-api trigger).
 
-Control (the teacher's share, re-solved every CONTROL_INTERVAL_S by shared.control.policy, as `adq controller`
+Control (the teacher's share, re-solved every CONTROL_INTERVAL_S by adq.control.policy, as `adq controller`
 does): fixed, slo or fill; and, given a tuned frontier (`adq simulate --frontier`), slo+frontier: the slo share's
-teacher work moves jobs along the frontier (shared.method.frontier.best_for_work), so a teacher job takes that
+teacher work moves jobs along the frontier (adq.method.frontier.best_for_work), so a teacher job takes that
 point's steps (its service time scales with them) and a job's quality is that point's. Scenario drift: from noon
 the raw teacher share doubles (traffic that scores lower than the calibration, decided with calibration tau).
 
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.control.policy import Observation, desired_replicas, effective_k, share_for
-from shared.control.sizing import PolicyConfig, keda_numbers
-from shared.core.resources import data_path
-from shared.method.frontier import Point, best_for_work
+from adq.control.policy import Observation, desired_replicas, effective_k, share_for
+from adq.control.sizing import PolicyConfig, keda_numbers
+from adq.core.resources import data_path
+from adq.method.frontier import Point, best_for_work
 
 DAY = 86_400
 POLICIES = ("static", "queue", "schedule+queue", "schedule+queue+controller")
@@ -40,7 +40,7 @@ CONTROLS = ("fixed", "slo", "fill")
 SCENARIOS = ("base", "drift")
 CONTROL_INTERVAL_S = 5.0
 ARRIVAL_WINDOW_S = 60.0
-QUALITY_FILE = ("results", "quality_vs_k.json")  # under the data folder (shared.core.resources)
+QUALITY_FILE = ("results", "quality_vs_k.json")  # under the data folder (adq.core.resources)
 
 
 def quality_curve(path: Path | None = None):
@@ -102,7 +102,7 @@ def raw_share(cfg: PolicyConfig, scenario: str, t: float) -> float:
 
 @dataclass
 class Result:
-    policy: str  # the scaling policy
+    scaling: str  # the teacher pool's scaling policy (the control policy is `control`)
     gpu_hours: float
     latencies: np.ndarray
     replicas: np.ndarray  # per step
@@ -116,9 +116,9 @@ class Result:
         lat = self.latencies
         return {
             "scenario": self.scenario,
-            "scaling": self.policy,
+            "scaling": self.scaling,
             "control": self.control,
-            "policy": self.policy,
+            "policy": self.scaling,
             "gpu_hours": self.gpu_hours,
             "p50": float(np.percentile(lat, 50)),
             "p95": float(np.percentile(lat, 95)),

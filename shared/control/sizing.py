@@ -13,10 +13,10 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.core.errors import InputError
-from shared.core.resources import data_path
+from adq.core.errors import InputError
+from adq.core.resources import data_path
 
-DEFAULT_FILE = "autoscale.json"  # the shipped policy, under the data folder (shared.core.resources)
+DEFAULT_FILE = "autoscale.json"  # the shipped policy, under the data folder (adq.core.resources)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The one settings object. Every ``ADQ_*`` environment variable is a field here; nothing else reads os.environ."""
+"""The one settings object. Every ``ADQ_*`` environment variable is a field here, and no product code reads one from
+os.environ (child processes are handed a copy of the environment; Flower is given its own FLOWER_* variable)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.core import process
-from shared.core.constants import ENV_PREFIX
+from adq.core import process
+from adq.core.constants import ENV_PREFIX
 
 
 class Settings(BaseSettings):
@@ -105,10 +106,10 @@ class Settings(BaseSettings):
     outbox_after_s: int = Field(30, ge=0, description="The sweeper sends webhooks still owed this long after.")
     send_events: bool = Field(True, description="Workers send task events (Flower needs them).")
     otel_exporter: Literal["", "otlp", "console", "memory"] = Field(
-        "", description="Tracing: empty is off; otlp sends to OTEL_EXPORTER_OTLP_ENDPOINT (shared.core.tracing)."
+        "", description="Tracing: empty is off; otlp sends to OTEL_EXPORTER_OTLP_ENDPOINT (adq.core.tracing)."
     )
     log_format: Literal["auto", "json", "text"] = Field(
-        "auto", description="auto: text on a terminal, JSON lines elsewhere (shared.core.logs)."
+        "auto", description="auto: text on a terminal, JSON lines elsewhere (adq.core.logs)."
     )
 
     # The control plane: live tau, effective k, and the controller (docs/control.md).
@@ -275,6 +276,6 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once (shared.core.process holds them). A test that
-    changes the environment calls ``shared.context.reset()``, which drops them with everything built from them."""
-    return process.own(("settings",), Settings)
+    """The process's settings, read from the environment once (adq.core.process holds them). A test that
+    changes the environment calls ``adq.context.reset()``, which drops them with everything built from them."""
+    return process.once(("settings",), Settings)

@@ -1,7 +1,7 @@
 """Log lines: human-readable on a terminal, JSON lines (python-json-logger) otherwise or when ADQ_LOG_FORMAT=json.
 
 Every line carries ``worker`` (this process: node/host/pid); a line logged while a stage runs a job also carries
-``job_id``, ``stage`` and ``attempt`` (``job_context``, set by shared.jobs.runner and the webhook task), and the
+``job_id``, ``stage`` and ``attempt`` (``job_context``, set by adq.jobs.runner and the webhook task), and the
 gateway's lines carry ``request_id`` (asgi-correlation-id, registered with ``add_field``). The fields travel in
 context variables, so the threads of an overlapped worker never mix up their jobs."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from shared.core.errors import InputError
+from adq.core.errors import InputError
 
 
 def load_object(target: str | None, what: str):

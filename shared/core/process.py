@@ -4,7 +4,7 @@ Settings, the database engine, the storage client, loaded models, the model lane
 each made on first use *in this process*: a prefork child that inherited its parent's table makes its own, since
 sockets, boto3 clients and CUDA state do not survive a fork. ``reset()`` drops every one of them (closing what needs
 closing), for a test that changed the settings or a child just forked. One table, one reset: a module that needs a
-process-wide thing asks ``own(key, make)`` instead of keeping a global, a pid-keyed dict or an ``lru_cache``.
+process-wide thing asks ``once(key, make)`` instead of keeping a global, a pid-keyed dict or an ``lru_cache``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def own(key: Hashable, make: Callable[[], T], close: Closer | None = None, inherited: Closer | None = None) -> T:
+def once(key: Hashable, make: Callable[[], T], close: Closer | None = None, inherited: Closer | None = None) -> T:
     """This process's one ``key``, made by ``make()`` on first use. ``close`` runs when ``reset()`` drops it;
     ``inherited`` runs in a forked child on the parent's copy before the child makes its own (a pooled engine must
     let go of the parent's connections without closing them)."""

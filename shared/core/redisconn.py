@@ -4,7 +4,7 @@ and every caller treats that as "no value", never as an error."""
 
 from __future__ import annotations
 
-from shared.core.config import get_settings
+from adq.core.config import get_settings
 
 
 def redis_client(timeout_s: float = 0.2):

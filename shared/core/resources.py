@@ -1,6 +1,6 @@
 """Where the package's own run-time files are.
 
-The repository's ``data/`` folder is installed as the package ``shared.data`` (pyproject.toml, setup.py), so a
+The repository's ``data/`` folder is installed as the package ``adq.data`` (pyproject.toml, setup.py), so a
 wheel, the Docker image and an editable checkout all find the shipped percentiles, prompt sets and shapes weights
 through ``importlib.resources``, never through a path relative to a source file. ``ADQ_DATA_DIR`` replaces the
 whole folder (an operator's own calibrations, say)."""
@@ -11,10 +11,10 @@ import importlib.resources
 from functools import cache
 from pathlib import Path
 
-from shared.core.config import get_settings
-from shared.core.errors import DataUnavailable
+from adq.core.config import get_settings
+from adq.core.errors import DataUnavailable
 
-PACKAGE = "shared.data"
+PACKAGE = "adq.data"
 
 
 @cache

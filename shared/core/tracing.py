@@ -1,5 +1,5 @@
 """OpenTelemetry tracing, off unless ADQ_OTEL_EXPORTER is set: one trace follows a job from the gateway's request
-through the student, the teacher and the webhook. The Celery instrumentation (tasks.tracing) carries the trace
+through the student, the teacher and the webhook. The Celery instrumentation (adq.tasks.tracing) carries the trace
 context in each message's headers, so a task's span is the child of the span that sent it.
 
 Exporters: ``otlp`` (OTLP over HTTP; the standard OTEL_EXPORTER_OTLP_* variables say where), ``console``, and
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError
+from adq.core.config import get_settings
+from adq.core.errors import InputError
 
 EXPORTERS = ("otlp", "console", "memory")
 _lock = threading.Lock()

@@ -14,12 +14,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from shared.core.config import get_settings
-from shared.core.errors import IdempotencyConflict, InputError
-from shared.jobs import client, inputs
-from shared.jobs.db import jobs, queries
-from shared.jobs.db.models import Batch, Job
-from shared.jobs.db.session import session_scope
+from adq.core.config import get_settings
+from adq.core.errors import IdempotencyConflict, InputError
+from adq.jobs import inputs, records
+from adq.jobs.db import jobs, queries
+from adq.jobs.db.models import Batch, Job
+from adq.jobs.db.session import session_scope
 
 
 def _hash(request: dict) -> str:
@@ -51,8 +51,8 @@ def create(
         merged = {**shared, **{k: v for k, v in item.items() if v is not None}}
         prompt = merged.pop("prompt", None)
         try:
-            # The batch's own jobs count towards its key's fair share (shared.jobs.priority).
-            row, _ = client.prepare(
+            # The batch's own jobs count towards its key's fair share (adq.jobs.priority).
+            row, _ = records.prepare(
                 prompt, owner=owner, batch_id=batch_id, unfinished=unfinished + i, pending=pending, **merged
             )
         except InputError as exc:  # the same kind of error, naming the item

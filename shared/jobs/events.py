@@ -18,10 +18,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from shared.core.status import TERMINAL, JobStatus
-from shared.jobs.db.jobs import utcnow
-from shared.jobs.db.models import Job, JobEvent
-from shared.jobs.db.session import session_scope
+from adq.core.status import TERMINAL, JobStatus
+from adq.jobs.db.jobs import utcnow
+from adq.jobs.db.models import Job, JobEvent
+from adq.jobs.db.session import session_scope
 
 GAP_GRACE_S = 10.0
 RATE_WINDOW_S = 60.0
@@ -149,7 +149,7 @@ class Follower:
         self.done = False
 
     def poll(self) -> list[Event]:
-        from shared.jobs.db import jobs
+        from adq.jobs.db import jobs
 
         out = []
         for event in _status_events(self.cursor, self.job_id, self.owner, self.scoped):

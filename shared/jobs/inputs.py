@@ -35,8 +35,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError, InputTooLarge, ObjectNotFound, RateLimited, UnsupportedMedia
+from adq.core.config import get_settings
+from adq.core.errors import InputError, InputTooLarge, ObjectNotFound, RateLimited, UnsupportedMedia
 
 PREFIX = "inputs"
 FORMATS = ("PNG", "JPEG", "WEBP")
@@ -49,7 +49,7 @@ _in_flight_lock = threading.Lock()
 
 
 def key(sha: str, owner: str | None) -> str:
-    from shared.jobs.priority import owner_tag
+    from adq.jobs.priority import owner_tag
 
     return f"{PREFIX}/{owner_tag(owner)}/{sha}"
 
@@ -89,7 +89,7 @@ def check(data: bytes, field: str):
 def put(data: bytes, owner: str | None, field: str = "file", allowed=None) -> tuple[str, object]:
     """Check and store an image once by content; its id (sha256) and the decoded image. ``allowed(sha, size)``
     may refuse it first (the key's upload quota)."""
-    from shared.jobs.storage import get_storage
+    from adq.jobs.storage import get_storage
 
     image = check(data, field)
     sha = hashlib.sha256(data).hexdigest()
@@ -101,8 +101,8 @@ def put(data: bytes, owner: str | None, field: str = "file", allowed=None) -> tu
 
 def kept(owner: str | None) -> list:
     """The owner's stored input images (uploads, and the inputs of its jobs), with their sizes and ages."""
-    from shared.jobs.priority import owner_tag
-    from shared.jobs.storage import get_storage
+    from adq.jobs.priority import owner_tag
+    from adq.jobs.storage import get_storage
 
     return get_storage().listing(f"{PREFIX}/{owner_tag(owner)}")
 
@@ -111,7 +111,7 @@ def load(sha: str, owner: str | None):
     """The stored input image, decoded (a worker's read)."""
     from PIL import Image
 
-    from shared.jobs.storage import get_storage
+    from adq.jobs.storage import get_storage
 
     return Image.open(io.BytesIO(get_storage().get(key(sha, owner)))).convert("RGB")
 
@@ -186,7 +186,7 @@ class Pending:
         return sha
 
     def store(self) -> None:
-        from shared.jobs.storage import get_storage
+        from adq.jobs.storage import get_storage
 
         for name, data in self.blobs.items():
             get_storage().put(name, data)
@@ -194,7 +194,7 @@ class Pending:
 
 def check_uploaded(sha: str, owner: str | None, field: str) -> str:
     """An upload id that this owner's upload stored."""
-    from shared.jobs.storage import get_storage
+    from adq.jobs.storage import get_storage
 
     try:
         get_storage().get(key(sha, owner))
@@ -220,7 +220,7 @@ def _download(url: str, field: str) -> bytes:
     within ADQ_INPUT_FETCH_TIMEOUT_S."""
     import httpx
 
-    from shared.jobs.webhooks import Target, forbidden, pinned
+    from adq.jobs.webhooks import Target, forbidden, pinned
 
     s = get_settings()
     deadline = time.monotonic() + s.input_fetch_timeout_s

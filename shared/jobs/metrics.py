@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shared.core.status import TERMINAL, JobStatus
+from adq.core.status import TERMINAL, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ FINISHED = "adq_jobs_finished_total"
 
 def client():
     """The process's client for the configured Redis (its connection pool is thread-safe), made after any fork."""
-    from shared.core import process
-    from shared.core.config import get_settings
-    from shared.core.redisconn import redis_client
+    from adq.core import process
+    from adq.core.config import get_settings
+    from adq.core.redisconn import redis_client
 
     url = get_settings().effective_control_redis_url
-    return process.own(("redis", "metrics", url), lambda: redis_client(timeout_s=0.5))
+    return process.once(("redis", "metrics", url), lambda: redis_client(timeout_s=0.5))
 
 
 def _key(name: str, label: str | None) -> str:

@@ -8,7 +8,7 @@ queue therefore sends most of its jobs behind every other key's first share, and
 with the flood share by share instead of waiting behind all of it: round robin in coarse steps, done by the
 broker. A priority is never demoted into the next band. The step is fixed at submit (the job's
 ``queue_priority``) and kept by both stages and by the sweeper's re-sends. ("Lane" means only the model lane,
-shared.jobs.lane.)"""
+adq.jobs.lane.)"""
 
 from __future__ import annotations
 

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from shared.core.config import get_settings
-from shared.core.status import TERMINAL
-from shared.jobs import inputs
-from shared.jobs.db.jobs import utcnow
-from shared.jobs.db.models import Job, JobEvent
-from shared.jobs.db.session import session_scope
-from shared.jobs.storage import get_storage
+from adq.core.config import get_settings
+from adq.core.status import TERMINAL
+from adq.jobs import inputs
+from adq.jobs.db.jobs import utcnow
+from adq.jobs.db.models import Job, JobEvent
+from adq.jobs.db.session import session_scope
+from adq.jobs.storage import get_storage
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def prune_uploads(ttl_s: float | None = None) -> int:
     nothing ever used, or one whose jobs have all expired. The same bytes sent again start the clock over."""
     import time
 
-    from shared.jobs.priority import owner_tag
+    from adq.jobs.priority import owner_tag
 
     ttl_s = get_settings().upload_ttl_s if ttl_s is None else ttl_s
     if ttl_s <= 0:

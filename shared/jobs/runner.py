@@ -4,7 +4,7 @@
 message to send next (the one thing left to the queue code). Nothing here imports Celery. The database session is
 never held across inference, and an outage after the claim releases the claim before it reaches the task.
 
-Model calls go through the process's model lane (shared.jobs.lane): on the calling thread in the serial design, on
+Model calls go through the process's model lane (adq.jobs.lane): on the calling thread in the serial design, on
 the one model thread in the overlapped design, where several jobs' other steps run beside it.
 """
 
@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from shared.core import logs
-from shared.core.config import Settings
-from shared.core.errors import AttemptsExhausted, Cancelled, Interrupted, TransientError
-from shared.core.status import TERMINAL, Route
-from shared.jobs import inputs, metrics
-from shared.jobs.db import jobs
-from shared.jobs.db.jobs import Claim
-from shared.jobs.db.models import Job
-from shared.jobs.holders import Claimant, running_here
-from shared.jobs.lane import InlineLane, ModelLane
-from shared.jobs.stage import STUDENT, TEACHER, Stage
-from shared.jobs.storage import Storage, decode_png, encode_png, job_key
-from shared.method import cancel, cascade
-from shared.method.params import JobParams
+from adq.core import logs
+from adq.core.config import Settings
+from adq.core.errors import AttemptsExhausted, Cancelled, Interrupted, TransientError
+from adq.core.status import TERMINAL, Route
+from adq.jobs import inputs, metrics
+from adq.jobs.db import jobs
+from adq.jobs.db.jobs import Claim
+from adq.jobs.db.models import Job
+from adq.jobs.holders import Claimant, running_here
+from adq.jobs.lane import InlineLane, ModelLane
+from adq.jobs.stage import STUDENT, TEACHER, Stage
+from adq.jobs.storage import Storage, decode_png, encode_png, job_key
+from adq.method import cancel, cascade
+from adq.method.params import JobParams
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ SKIPPED = Outcome(None)
 
 
 class Context(Protocol):
-    """What a stage needs from its worker process (shared.context.WorkerContext is the one made at start-up). A
+    """What a stage needs from its worker process (adq.context.WorkerContext is the one made at start-up). A
     protocol, so this room does not import the control plane that builds the decider."""
 
     settings: Settings
@@ -63,7 +63,7 @@ class Context(Protocol):
 
 def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, batch: list[JobParams]) -> list:
     student = models.student(preset)
-    if len(batch) == 1:  # one job: a cancel stops it after the step it is in (shared.method.cancel)
+    if len(batch) == 1:  # one job: a cancel stops it after the step it is in (adq.method.cancel)
         with cancel.watching(job_id, jobs.is_cancelled) if job_id else nullcontext():
             return [cascade.generate(student, batch[0], images)]
     p = batch[0]
@@ -106,7 +106,8 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     image = gen.value.image
     score = partial(_score, ctx.models, params.preset)
     scored = ctx.lane.call(("score", params.preset), score, (params.prompt, image), timeout_s=limit)
-    # 4. Decide: the one place "score < tau" becomes a route (with live tau and the controller's k)
+    # 4. Decide: the one place a job's score becomes a route (with live tau and the controller's k); the comparison
+    # itself is percentiles.below_cutoff, which the benchmarks and the tune call too
     decision = ctx.decider.decide(params, claim.job.calibration_id, scored.value, claim.job.owner)
     # 5. Store
     key = job_key(claim.job_id, STUDENT.image, claim.fence)
@@ -135,7 +136,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
 
 def teacher(claim: Claim, ctx: Context) -> Outcome:
     params = JobParams.of(claim.job)
-    if claim.job.frontier_point:  # the controller moved the job along the tuned frontier (shared.control.decision)
+    if claim.job.frontier_point:  # the controller moved the job along the tuned frontier (adq.control.decision)
         moved = claim.job.frontier_point
         params = params.model_copy(
             update={key: moved[key] for key in ("strategy", "sigma", "teacher_steps") if moved[key]}
@@ -166,9 +167,9 @@ STEPS: dict[Stage, Callable[[Claim, Context], Outcome]] = {STUDENT: student, TEA
 
 
 def run(stage: Stage, job_id: str, who: Claimant, ctx: Context) -> Outcome:
-    """Run one stage of one job with the process's worker context (shared.context.current()). Raises Interrupted
-    (transient) after giving the claim back when an outage hits; any other error propagates, and the caller fails
-    the job."""
+    """Run one stage of one job with the worker context ``ctx`` (the task passes adq.context.current()). Raises
+    Interrupted (transient) after giving the claim back when an outage hits; any other error propagates, and the
+    caller fails the job."""
     with running_here(job_id) as mine:
         if not mine:
             return SKIPPED  # a duplicate message: another thread of this process runs the job

@@ -1,4 +1,4 @@
-"""The job's public shapes, derived from one field set (``shared.method.params.JobParams``), as the full-stack FastAPI
+"""The job's public shapes, derived from one field set (``adq.method.params.JobParams``), as the full-stack FastAPI
 template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
 
 - ``JobOptions``: the settable parameters, each optional (unset means "from the preset"); the CLI's flags are
@@ -16,11 +16,11 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
-from shared.core.config import Settings
-from shared.core.status import TERMINAL, JobStatus
-from shared.jobs.priority import Priority
-from shared.method.params import MAX_SEED, SETTABLE, JobParams
-from shared.method.presets import get_preset, preset_names
+from adq.core.config import Settings
+from adq.core.status import TERMINAL, JobStatus
+from adq.jobs.priority import Priority
+from adq.method.params import MAX_SEED, SETTABLE, JobParams
+from adq.method.presets import get_preset, preset_names
 
 AUDIT_TIMES = (
     "created_at",

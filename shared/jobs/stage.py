@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.core.config import Settings, get_settings
-from shared.core.constants import STUDENT_QUEUE, STUDENT_TASK, TEACHER_QUEUE, TEACHER_TASK
-from shared.core.status import JobStatus
+from adq.core.config import Settings, get_settings
+from adq.core.constants import STUDENT_QUEUE, STUDENT_TASK, TEACHER_QUEUE, TEACHER_TASK
+from adq.core.status import JobStatus
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Stage:
     attempts: str  # the jobs column counting this stage's crashed claims
     worker: str  # the jobs column naming the worker that holds (or held) the claim
     started_at: str  # the jobs column with the time of the latest claim
-    image: str  # the image this stage writes: "student" or "final" (shared.jobs.storage.job_key)
+    image: str  # the image this stage writes: "student" or "final" (adq.jobs.storage.job_key)
     time_limit_setting: str
 
     def time_limit_s(self, settings: Settings | None = None) -> int:

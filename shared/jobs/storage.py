@@ -1,6 +1,6 @@
 """Image objects in S3 (boto3, any S3-compatible endpoint) or on a local filesystem, behind one interface.
 
-Keys are fixed per job and stage (see shared.core.constants), and writes are whole-object: S3 PUT is atomic, and the
+Keys are fixed per job and stage (see adq.core.constants), and writes are whole-object: S3 PUT is atomic, and the
 file backend writes to a temporary name and renames, so a reader never sees half an image.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
-from shared.core.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.constants import FINAL_IMAGE, JOB_KEY_PREFIX, STUDENT_IMAGE
+from adq.core.errors import InputError, ObjectNotFound, StorageError, StorageUnavailable
 
 IMAGES = {"student": STUDENT_IMAGE, "final": FINAL_IMAGE}
 
@@ -218,7 +218,7 @@ def get_storage() -> Storage:
     """The process's one storage client for the configured URL, made on first use (``open_storage`` makes one
     for any URL). A forked child makes its own: boto3 clients are not fork-safe."""
     url = get_settings().effective_storage_url
-    return process.own(("storage", url), lambda: open_storage(url))
+    return process.once(("storage", url), lambda: open_storage(url))
 
 
 def encode_png(image, level: int | None = None) -> bytes:

@@ -32,8 +32,8 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError, WebhookError, WebhookUnavailable
+from adq.core.config import get_settings
+from adq.core.errors import InputError, WebhookError, WebhookUnavailable
 
 MAX_URL = 2048
 EVENTS = ("job.succeeded", "job.failed", "job.cancelled")

@@ -1,7 +1,7 @@
 """The paper's own Python API (yandex-research/adaptive-diffusion), drop-in: ``AdaptiveDiffusionPipeline``.
 
 Build it from diffusers pipelines of any family and an estimator, as the paper's README does; ``__call__`` runs
-``shared.method.cascade.run``, the same engine the workers run stage by stage. The object declares a preset (``name=``),
+``adq.method.cascade.run``, the same engine the workers run stage by stage. The object declares a preset (``name=``),
 so ``adq worker student|teacher --pipeline module:attr`` serves this very object to the queues.
 
 The reference's known defects are fixed (docs/paper-api.md): the teacher is seeded, the
@@ -17,15 +17,15 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from shared.core.errors import InputError
-from shared.core.resources import data_path
-from shared.core.status import Strategy
-from shared.method import cascade
-from shared.method import percentiles as cal
-from shared.method.presets import EstimatorSpec, ModelSpec, Preset, register
+from adq.core.errors import InputError
+from adq.core.resources import data_path
+from adq.core.status import Strategy
+from adq.method import cascade
+from adq.method import percentiles as cal
+from adq.method.presets import EstimatorSpec, ModelSpec, Preset, register
 
 log = logging.getLogger(__name__)
-DEFAULT_PROMPTS = ("prompts", "calibration.txt")  # under the data folder (shared.core.resources)
+DEFAULT_PROMPTS = ("prompts", "calibration.txt")  # under the data folder (adq.core.resources)
 SETTING_KEYS = ("steps", "guidance", "width", "height")  # the student settings a calibration must match
 
 
@@ -54,9 +54,9 @@ class AdaptiveDiffusionPipeline:
         strategy: str = "refine",
         teacher_size: tuple[int, int] | None = None,
     ):
-        from shared.method.models import registry
-        from shared.method.models.diffusion import DiffusionStudent, DiffusionTeacher, default_size
-        from shared.method.models.estimators import as_batched
+        from adq.method.models import registry
+        from adq.method.models.diffusion import DiffusionStudent, DiffusionTeacher, default_size
+        from adq.method.models.estimators import as_batched
 
         # 1. Check inputs: a model that cannot play its role fails here, naming it.
         for role, obj in (("student", student), ("teacher", teacher)):
@@ -92,7 +92,7 @@ class AdaptiveDiffusionPipeline:
         return self.preset.name
 
     def _register(self) -> None:
-        from shared.method.params import resolve
+        from adq.method.params import resolve
 
         register(self.preset)
         resolve("check", preset=self.name, seed=0)  # the serving defaults themselves must be valid
@@ -116,7 +116,7 @@ class AdaptiveDiffusionPipeline:
         and the settings sampled). The settings become this object's serving defaults, so jobs match them."""
         from tqdm import tqdm
 
-        from shared.method.params import resolve
+        from adq.method.params import resolve
 
         path = Path(file_path)
         if path.is_file():
@@ -140,7 +140,7 @@ class AdaptiveDiffusionPipeline:
         jobs = [
             resolve(prompts[i % len(prompts)], preset=self.name, seed=seed + i, **overrides) for i in range(n_samples)
         ]
-        # 2. Sample and score in batches, as serving does.
+        # 2. Sample one image at a time (cascade.generate), score each chunk of batch_size in one estimator call.
         scores: list[float] = []
         bar = tqdm(total=n_samples, desc=f"calibrating {self.name}", unit="img", disable=not progress)
         for start in range(0, n_samples, batch_size):
@@ -185,8 +185,8 @@ class AdaptiveDiffusionPipeline:
         return_record: bool = False,
     ):
         """The image (PIL), or ``(image, record)`` with ``return_record=True``: the score, tau, whether the teacher
-        ran, steps and timings (``shared.method.cascade.CascadeRecord``)."""
-        from shared.method.params import resolve
+        ran, steps and timings (``adq.method.cascade.CascadeRecord``)."""
+        from adq.method.params import resolve
 
         # 1. Check inputs: ValueError (InputError) naming the value, before any model runs.
         if sigma is not None and not (isinstance(sigma, (int, float)) and 0 < sigma <= 1 and math.isfinite(sigma)):
@@ -251,7 +251,7 @@ def _differs(a, b) -> bool:
 
 def load(target: str) -> AdaptiveDiffusionPipeline:
     """``package.module:attr``: an AdaptiveDiffusionPipeline, or a zero-argument callable returning one."""
-    from shared.core.plugins import load_object
+    from adq.core.plugins import load_object
 
     obj = load_object(target, "--pipeline")
     if not isinstance(obj, AdaptiveDiffusionPipeline) and callable(obj):

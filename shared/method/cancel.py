@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from shared.core.errors import Cancelled
+from adq.core.errors import Cancelled
 
 _local = threading.local()
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from shared.core.status import Route, Strategy
-from shared.method.params import JobParams
-from shared.method.percentiles import decide as below_cutoff
+from adq.core.status import Route, Strategy
+from adq.method.params import JobParams
+from adq.method.percentiles import below_cutoff
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Decision:
     score: float
     tau: float | None  # the tau used
     k: int  # the share used: the job's k, or the controller's effective k
-    tau_source: str = "calibration"  # "live" once enough live scores exist (shared.control)
+    tau_source: str = "calibration"  # "live" once enough live scores exist (adq.control)
     control_policy: str = "fixed"
     reason: str = ""
     point: dict | None = None  # the tuned setting the controller moved the job to (k, strategy, sigma, T), if any

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from shared.core.errors import InputError
-from shared.core.status import Strategy
+from adq.core.errors import InputError
+from adq.core.status import Strategy
 
 EPS = 1e-9  # qualities are means of per-prompt grades: equal sums can differ in the last bits
 

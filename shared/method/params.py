@@ -8,15 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError
-from shared.core.status import Strategy
-from shared.method.presets import get_preset, settings_hash, student_settings
+from adq.core.config import get_settings
+from adq.core.errors import InputError
+from adq.core.status import Strategy
+from adq.method.presets import get_preset, settings_hash, student_settings
 
 STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
 # The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
-# batch items are derived from these fields (shared.jobs.schema), so each is described once, here.
+# batch items are derived from these fields (adq.jobs.schema), so each is described once, here.
 SETTABLE = (
     "k",
     "k_max",
@@ -182,7 +182,7 @@ def check_inputs(params: JobParams) -> JobParams:
     if "\x00" in prompt:
         raise InputError("prompt contains a NUL character")
     if get_preset(params.preset).grammar == "shapes":
-        from shared.method.shapes.world import parse
+        from adq.method.shapes.world import parse
 
         try:
             parse(prompt)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.core.errors import CalibrationError, InputError
-from shared.method.params import check_k
+from adq.core.errors import CalibrationError, InputError
+from adq.method.params import check_k
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Percentiles:
         return out
 
 
-def decide(score: float, tau: float | None, k: int) -> bool:
+def below_cutoff(score: float, tau: float | None, k: int) -> bool:
     """True when the teacher should improve the image: a fraction k/100 of calibrated student samples."""
     if k <= 0:
         return False

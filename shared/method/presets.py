@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.core.errors import InputError
-from shared.core.resources import data_path
-from shared.core.status import Strategy
+from adq.core.errors import InputError
+from adq.core.resources import data_path
+from adq.core.status import Strategy
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 BUILT_IN = "built in"
@@ -237,15 +237,15 @@ def load_file(path: Path, origin: str | None = None) -> dict[str, Preset]:
 
 
 def user_files(value: str | None = None) -> list[Path]:
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     value = get_settings().presets_file if value is None else value
     return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
 
 
 def _table(files: str) -> dict[str, Preset]:
-    """Read once per process and value of the setting (shared.core.process holds it)."""
-    from shared.core import process
+    """Read once per process and value of the setting (adq.core.process holds it)."""
+    from adq.core import process
 
     def load() -> dict[str, Preset]:
         table = load_file(PRESETS_FILE, BUILT_IN)
@@ -253,13 +253,13 @@ def _table(files: str) -> dict[str, Preset]:
             table |= load_file(path)
         return table
 
-    return process.own(("presets", files), load)
+    return process.once(("presets", files), load)
 
 
-_runtime: dict[str, Preset] = {}  # presets of Python pipeline objects made in this process (shared.method.adaptive)
+_runtime: dict[str, Preset] = {}  # presets of Python pipeline objects made in this process (adq.method.adaptive)
 
 
-_sources: list[Callable[[str], dict | None]] = []  # where unknown names are looked up (shared.jobs adds the DB)
+_sources: list[Callable[[str], dict | None]] = []  # where unknown names are looked up (adq.jobs adds the DB)
 
 
 def add_source(lookup: Callable[[str], dict | None]) -> None:
@@ -276,7 +276,7 @@ def register(preset: Preset) -> None:
 def all_presets() -> dict[str, Preset]:
     """Built-in presets with ADQ_PRESETS_FILE's applied (read once per value of the setting), and this process's
     pipeline objects'."""
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     return _table(get_settings().presets_file) | _runtime
 

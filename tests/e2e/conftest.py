@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from adq.workers.processes import WorkerGroup, WorkerProcess
 from tests.helpers import configured
-from workers.processes import WorkerGroup, WorkerProcess
 
 
 @pytest.fixture()

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from fastapi.testclient import TestClient
 
-from shared.jobs import webhooks
-from shared.jobs.db import jobs
-from tasks import client
+from adq.jobs import webhooks
+from adq.jobs.db import jobs
+from adq.tasks import client
 from tests.e2e.test_overlap_crash import QUICK, _wait
 from tests.helpers import CuttableProxy, configured
 
@@ -73,7 +73,7 @@ def test_webhook_is_sent_from_the_outbox_after_a_kill_between_commit_and_send(sy
             proxy.flow()
 
             system.worker("webhooks", **hook)
-            from tasks.sweeper import sweep_once
+            from adq.tasks.sweeper import sweep_once
 
             assert sweep_once(older_than_s=0) >= 1  # the outbox: the one place that knows the event is owed
             _wait(lambda: jobs.get(view.id).webhook_delivered is not None, 30, "the delivery")
@@ -101,7 +101,7 @@ def test_cancel_stops_a_running_teacher_within_a_step_and_frees_the_worker(syste
     system.worker("teacher", name="teacher-cancel", **slow)
     steps = 40  # 0.2 s a step
     first = client.submit("a slow refinement", preset="null", k=100, seed=1, teacher_steps=steps)
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     api, streamer = TestClient(create_app()), TestClient(create_app())
     seen = []

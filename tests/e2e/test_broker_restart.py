@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import redis
 
-from shared.jobs.db import jobs
-from tasks import client
-from tasks.sweeper import sweep_once
+from adq.cli import main as adq
+from adq.jobs.db import jobs
+from adq.tasks import client
+from adq.tasks.sweeper import sweep_once
 from tests.helpers import configured, free_port
-from workers.cli import main as adq
 
 DISRUPTIONS = ("restart", "kill", "restart", "kill")
 PER_ROUND = 6

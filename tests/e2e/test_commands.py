@@ -14,9 +14,9 @@ import shutil
 
 import pytest
 
-from shared.core.resources import shipped_data_dir
+from adq.cli import build_parser, main
+from adq.core.resources import shipped_data_dir
 from tests.helpers import ROOT, configured
-from workers.cli import build_parser, main
 
 # Commands smoke-tested by a test elsewhere ("file::function", which must exist): long-running services, each
 # started for real and stopped there.
@@ -74,7 +74,7 @@ def smoke_presets_and_keys(embedded, capsys):
     assert "shapes" in _run(["presets"], capsys)
     import yaml
 
-    from shared.method.presets import PRESETS_FILE
+    from adq.method.presets import PRESETS_FILE
 
     own = embedded / "mine.yaml"
     own.write_text(yaml.safe_dump({"mine": yaml.safe_load(PRESETS_FILE.read_text())["null"] | {"k": 20}}))

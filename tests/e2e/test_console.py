@@ -35,7 +35,7 @@ class Gateway:
     def __init__(self):
         import uvicorn
 
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         self.port = free_port()
         config = uvicorn.Config(create_app(), host="127.0.0.1", port=self.port, log_level="warning")

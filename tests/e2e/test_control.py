@@ -13,8 +13,8 @@ import time
 import redis
 from fastapi.testclient import TestClient
 
-from shared.control import published
-from tasks import client
+from adq.control import published
+from adq.tasks import client
 from tests.e2e.test_system import binomial_bounds
 
 WARM = 50  # ADQ_LIVE_TAU_MIN_SCORES' default: the first 49 decisions use the calibration
@@ -29,7 +29,7 @@ def drifted(i: int) -> str:
 
 
 def test_live_tau_holds_k_under_prompt_drift(system):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     system.workers("student", "teacher")
     views = [client.submit(drifted(i), k=50, seed=30_000 + i) for i in range(WARM - 1 + MEASURED)]
@@ -53,7 +53,7 @@ def test_live_tau_holds_k_under_prompt_drift(system):
         assert ("<" in v.route_reason) == v.teacher_used
     env = {**os.environ, **system.env}
     out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "status", done[-1].id, "--json"],
+        [sys.executable, "-m", "adq.cli", "status", done[-1].id, "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -68,7 +68,7 @@ def _controller(system, name: str) -> subprocess.Popen:
     env = {**os.environ, **system.env, "ADQ_CONTROL_POLICY": "slo"}
     log = open(system.log_dir / f"{name}.log", "wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "-v", "controller", "--interval", "0.5"],
+        [sys.executable, "-m", "adq.cli", "-v", "controller", "--interval", "0.5"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -87,7 +87,7 @@ def _leaders(r, seconds: float) -> set[str]:
 
 
 def test_two_controllers_elect_one_leader_and_the_other_takes_over(system):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     system.log_dir.mkdir(parents=True, exist_ok=True)
     system.worker("teacher")
@@ -117,7 +117,7 @@ def test_two_controllers_elect_one_leader_and_the_other_takes_over(system):
             assert line in metrics, line
 
         os.killpg(pid, signal.SIGKILL)  # the leader dies without releasing its lock
-        from tasks.controller import lease_s
+        from adq.tasks.controller import lease_s
 
         time.sleep(lease_s(0.5))  # its lease runs out
         after = _leaders(r, 3.0)
@@ -136,9 +136,9 @@ def test_two_controllers_elect_one_leader_and_the_other_takes_over(system):
 def test_a_slo_controller_moves_jobs_along_the_recorded_frontier(system):
     """Real workers: with a frontier recorded and a slo share published, each job's decision picks the point
     the share's teacher work affords, records it, and its teacher stage runs that point's steps."""
-    from shared.control.policy import ControlState
-    from shared.jobs.db import frontiers
-    from shared.method.frontier import Point, Setting
+    from adq.control.policy import ControlState
+    from adq.jobs.db import frontiers
+    from adq.method.frontier import Point, Setting
 
     cheap = Point(Setting(1, 100, "regenerate", None, 2), 3.0, 2.0, 0.61)
     rich = Point(Setting(1, 100, "regenerate", None, 4), 5.0, 4.0, 0.64)

@@ -11,13 +11,13 @@ import boto3
 import numpy as np
 import psutil
 
-from shared.core.config import get_settings
-from shared.jobs.db import jobs
-from shared.jobs.storage import decode_png, get_storage
-from shared.method import cascade
-from shared.method.models import registry
-from shared.method.params import JobParams
-from tasks import client
+from adq.core.config import get_settings
+from adq.jobs.db import jobs
+from adq.jobs.storage import decode_png, get_storage
+from adq.method import cascade
+from adq.method.models import registry
+from adq.method.params import JobParams
+from adq.tasks import client
 
 # Short limits so the broker hands a lost message back within seconds, not the production hour. The slow
 # teacher run below takes about 7 s on two cores: the limit leaves it more than twice that.

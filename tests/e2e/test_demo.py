@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from shared.method.shapes import world
+from adq.method.shapes import world
 
 
 def test_demo_runs_on_embedded_defaults(tmp_path):
@@ -13,7 +13,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADQ_")}
     env |= {"ADQ_HOME": str(tmp_path / "home"), "ADQ_TORCH_THREADS": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "demo", "--prompts", str(prompts), "--k", "50"],
+        [sys.executable, "-m", "adq.cli", "demo", "--prompts", str(prompts), "--k", "50"],
         env=env,
         capture_output=True,
         text=True,

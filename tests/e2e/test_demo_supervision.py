@@ -16,11 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shared.core.errors import WorkerDied
-from tasks.fs_transport import read_table
+from adq.core.errors import WorkerDied
+from adq.tasks.fs_transport import read_table
+from adq.workers.demo import POOLS
+from adq.workers.processes import Restarts, WorkerGroup, WorkerProcess
 from tests.helpers import configured
-from workers.demo import POOLS
-from workers.processes import Restarts, WorkerGroup, WorkerProcess
 
 STARTS = 12  # the race this guards against broke about one start in six (2 of 11 demos)
 
@@ -78,7 +78,7 @@ def test_the_demo_stops_and_names_a_worker_that_dies_while_it_waits(tmp_path):
     # ADQ_RESTART_LIMIT=0: the first exit is a crash loop, so the demo gives up at once (restarts: the test above).
     env = _embedded_env(home, ADQ_NULL_TEACHER_MS="60000", ADQ_RESTART_LIMIT="0")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "demo", "--preset", "null", "--k", "100", "--prompts", str(prompts)],
+        [sys.executable, "-m", "adq.cli", "demo", "--preset", "null", "--k", "100", "--prompts", str(prompts)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

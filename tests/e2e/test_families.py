@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.jobs.db import jobs
-from shared.jobs.storage import decode_png, get_storage
-from shared.method.presets import get_preset
-from tasks import client
+from adq.jobs.db import jobs
+from adq.jobs.storage import decode_png, get_storage
+from adq.method.presets import get_preset
+from adq.tasks import client
 
 FAMILIES = ["tiny-sd15", "tiny-sd3", "tiny-flux", "tiny-zimage", "tiny-sd15-lora"]
 # Image inputs (issue 22) on the SDXL twin and the SD1.5 twin: image-to-image, ControlNet, and both
@@ -32,7 +32,7 @@ def _png(colour, size=(40, 40)) -> bytes:
 
 def _calibrate_modes(tmp_path, presets) -> dict:
     """Each mode is calibrated on its own: a few prompts per preset and mode, in this process."""
-    from workers.calibrate import calibrate
+    from adq.control.calibrate import calibrate
 
     files = {"input": tmp_path / "input.png", "control": tmp_path / "control.png"}
     files["input"].write_bytes(_png((20, 40, 200)))
@@ -49,7 +49,7 @@ def _calibrate_modes(tmp_path, presets) -> dict:
 def test_every_family_twin_refines_and_regenerates_on_real_workers(system, tmp_path):
     files = _calibrate_modes(tmp_path, ["tiny", "tiny-sd15"])
     system.workers("student", "teacher")
-    from workers.backend import Local
+    from adq.cli.backend import Local
 
     moded = []
     for preset in ("tiny", "tiny-sd15"):

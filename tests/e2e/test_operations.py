@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.jobs import webhooks
-from tasks import client
+from adq.jobs import webhooks
+from adq.tasks import client
 from tests.helpers import configured, free_port
 
 
@@ -29,7 +29,7 @@ def scrape(api) -> dict:
 
 
 def test_metrics_after_real_jobs(system):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     system.workers("student", "teacher")
     views = [client.submit(f"a red fox number {i}", k=50, seed=500 + i) for i in range(8)]
@@ -104,10 +104,7 @@ def test_flower_sees_both_pools(system, tmp_path):
     env = {**os.environ, **system.env, "ADQ_FLOWER_PASSWORD": "pw", "ADQ_FLOWER_USER": "ops"}
     log = open(tmp_path / "flower.log", "wb")
     flower = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "flower", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "adq.cli", "flower", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     auth = {"Authorization": "Basic " + base64.b64encode(b"ops:pw").decode()}
     try:

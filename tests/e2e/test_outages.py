@@ -13,10 +13,10 @@ from urllib.parse import urlparse
 
 from fastapi.testclient import TestClient
 
-from shared.jobs.db import jobs
-from shared.jobs.stage import TEACHER
-from tasks import client
-from tasks.app import app
+from adq.jobs.db import jobs
+from adq.jobs.stage import TEACHER
+from adq.tasks import client
+from adq.tasks.app import app
 from tests.e2e.test_crash import objects_of, wait_for
 from tests.helpers import CuttableProxy, configured, free_port
 
@@ -111,7 +111,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def test_redelivered_webhook_message_sends_no_second_post(system):
-    from tasks.enqueue import notify
+    from adq.tasks.enqueue import notify
 
     Receiver.received = []
     server = HTTPServer(("127.0.0.1", free_port()), Receiver)
@@ -136,7 +136,7 @@ def test_redelivered_webhook_message_sends_no_second_post(system):
 
 
 def test_operator_retry_restarts_a_failed_job_with_fresh_budgets(system):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     broken = system.worker("student", name="broken", ADQ_STORAGE_URL="s3://no-such-bucket-adq/x")
     failed = [client.wait(client.submit(f"a kite number {i}", k=0, seed=60 + i).id, timeout=90) for i in range(2)]

@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from shared.jobs.db import jobs
-from tasks import client
+from adq.jobs.db import jobs
+from adq.tasks import client
 from tests.e2e.test_crash import objects_of
 from tests.helpers import CuttableProxy
 

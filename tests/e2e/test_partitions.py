@@ -13,11 +13,11 @@ import time
 import httpx
 import pytest
 
-from shared.jobs.db import jobs
-from tasks import client
+from adq.jobs.db import jobs
+from adq.tasks import client
+from adq.workers.processes import WorkerGroup, WorkerProcess
 from tests.helpers import free_port
 from tests.partition import Partition
-from workers.processes import WorkerGroup, WorkerProcess
 
 CUT_S = 20
 AFTER_HEAL_S = 30  # every job submitted before, during and after the cut ends within this of the heal (11 s seen)
@@ -48,7 +48,7 @@ def test_nothing_stays_stuck_after_a_partition_heals(system, partition):
         "ADQ_DATABASE_URL": partition.url(system.env["ADQ_DATABASE_URL"]),
         "ADQ_S3_ENDPOINT_URL": partition.url(system.env["ADQ_S3_ENDPOINT_URL"]),
     }
-    cli = [*partition.prefix, sys.executable, "-m", "workers.cli"]
+    cli = [*partition.prefix, sys.executable, "-m", "adq.cli"]
     group = WorkerGroup(
         [WorkerProcess(p, system.log_dir, env=env, prefix=partition.prefix) for p in ("student", "teacher", "webhooks")]
     )

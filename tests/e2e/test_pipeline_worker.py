@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
-from shared.jobs.db import jobs
-from shared.jobs.storage import decode_png, get_storage
-from tasks import client
+from adq.jobs.db import jobs
+from adq.jobs.storage import decode_png, get_storage
+from adq.tasks import client
 from tests.plugins.pipelines import NAME
 
 PIPELINE = ["--pipeline", "tests.plugins.pipelines:paper_tiny"]
 
 
 def test_workers_serve_a_pipeline_object_by_the_name_it_declares(system):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     student, teacher = system.workers("student", "teacher", args=PIPELINE, ADQ_PRESET=NAME)
     assert f"as preset '{NAME}'" in student.log_path.read_text() and "calibration" in teacher.log_path.read_text()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from shared.jobs.db import jobs
-from tasks import client
-from tasks.sweeper import sweep_once
+from adq.jobs.db import jobs
+from adq.tasks import client
+from adq.tasks.sweeper import sweep_once
 from tests.helpers import CuttableProxy, configured
 
 RETRY_FAST = {"ADQ_RETRY_BACKOFF_S": "1", "ADQ_MAX_ATTEMPTS": "6"}

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from shared.core.resources import data_dir
-from shared.jobs.db import jobs, queries
-from shared.jobs.storage import decode_png, get_storage
-from shared.method import cascade
-from shared.method.percentiles import read_prompts
-from tasks import client
+from adq.core.resources import data_dir
+from adq.jobs.db import jobs, queries
+from adq.jobs.storage import decode_png, get_storage
+from adq.method import cascade
+from adq.method.percentiles import read_prompts
+from adq.tasks import client
 from tests.helpers import stored
 
 N_JOBS = 40
@@ -60,7 +60,7 @@ def test_forty_jobs_end_to_end(system):
 def test_workers_reproduce_the_in_process_cascade(system):
     """Student and teacher in different processes, with a PNG in S3 between them, give the same final image as the
     whole cascade in one process: both stages are seeded and the hand-off is lossless."""
-    from shared.method.models import registry
+    from adq.method.models import registry
 
     system.workers("student", "teacher")
     view = client.wait(client.submit("a dragon in the rain, watercolor", k=100, seed=1234).id, timeout=120)
@@ -79,7 +79,7 @@ def test_workers_reproduce_the_in_process_cascade(system):
 
 
 def cascade_params(view):
-    from shared.method.params import JobParams
+    from adq.method.params import JobParams
 
     return JobParams.of(jobs.get(view.id))
 

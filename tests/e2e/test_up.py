@@ -22,7 +22,7 @@ def _start(tmp_path, **extra):
     env |= {"ADQ_HOME": str(tmp_path / "home"), "ADQ_TORCH_THREADS": "1", "ADQ_PRESET": "null", **extra}
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "adq.cli", "up", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.method import cascade
+from adq.method import cascade
 from tests.factories import params
 from tests.helpers import configured
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gpu
 def test_tiny_cascade_runs_on_cuda_in_fp16_and_is_reproducible():
     import torch
 
-    from shared.method.models import registry
+    from adq.method.models import registry
 
     with configured(ADQ_DEVICE="cuda"):
         student, estimator, teacher = registry.student("tiny"), registry.estimator("tiny"), registry.teacher("tiny")

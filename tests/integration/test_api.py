@@ -9,12 +9,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.core.status import JobStatus
-from shared.jobs.db import jobs
-from shared.jobs.db.models import Job
-from shared.jobs.db.session import session_scope
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import STUDENT
+from adq.core.status import JobStatus
+from adq.jobs.db import jobs
+from adq.jobs.db.models import Job
+from adq.jobs.db.session import session_scope
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import STUDENT
 from tests.helpers import configured, stored
 
 KEYS = "alice:key-alice-0123456789,bob:key-bob-0123456789"
@@ -28,7 +28,7 @@ def api(sqlite_env):
     with configured(
         ADQ_API_KEYS=KEYS, ADQ_WEBHOOK_SECRET="s3cret", ADQ_EVENTS_POLL_S="0.05", ADQ_KEY_ENTITLEMENTS=grants
     ):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
 
@@ -115,8 +115,8 @@ def test_rate_limit_per_key_on_redis_answers_429_with_retry_after(api, redis_url
 
 
 def test_retention_prunes_images_and_an_expired_image_answers_410(api):
-    from shared.jobs.retention import prune
-    from shared.jobs.storage import get_storage
+    from adq.jobs.retention import prune
+    from adq.jobs.storage import get_storage
 
     job = api.post("/v1/jobs", json={"prompt": "an old photo"}, headers=ALICE).json()
     get_storage().put(f"jobs/{job['id']}/final.png", b"png")
@@ -164,7 +164,7 @@ def test_job_events_replay_from_last_event_id_and_end_after_the_terminal_event(a
 
 
 def test_a_waiting_job_streams_progress_with_its_position(api):
-    from shared.jobs.events import Follower
+    from adq.jobs.events import Follower
 
     first = api.post("/v1/jobs", json={"prompt": "one"}, headers=ALICE).json()
     second = api.post("/v1/jobs", json={"prompt": "two"}, headers=ALICE).json()
@@ -190,8 +190,8 @@ def test_a_flooding_key_queues_its_new_jobs_in_the_lower_lane(api):
 
 
 def test_the_typed_client_against_the_app(api):
-    from shared.core.errors import InputError, JobConflict, JobNotFound
-    from shared.sdk import Client
+    from adq.core.errors import InputError, JobConflict, JobNotFound
+    from adq.sdk import Client
 
     adq = Client("http://testserver", api_key="key-alice-0123456789")
     adq.http = api  # the TestClient is an httpx.Client: the same app, in-process
@@ -225,7 +225,7 @@ def test_newcomer_cli_batch_list_and_watch_say_when_no_worker_serves_the_queue(t
 
     def adq(*args, timeout=60):
         return subprocess.run(
-            [sys.executable, "-m", "workers.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-m", "adq.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
         )
 
     (tmp_path / "prompts.txt").write_text("# two prompts\na cat on a sofa\n\na dog on a rug\n")
@@ -240,8 +240,8 @@ def test_newcomer_cli_batch_list_and_watch_say_when_no_worker_serves_the_queue(t
 
 
 def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(api, monkeypatch):
-    from shared.jobs import events
-    from shared.jobs.events import Cursor, Follower
+    from adq.jobs import events
+    from adq.jobs.events import Cursor, Follower
 
     mine = api.post("/v1/jobs", json={"prompt": "mine"}, headers=ALICE).json()["id"]
     api.post("/v1/jobs", json={"prompt": "theirs"}, headers=BOB)
@@ -260,8 +260,8 @@ def test_the_all_jobs_stream_is_the_keys_own_and_waits_at_a_gap_until_its_grace(
 def test_a_jobs_own_stream_does_not_wait_at_another_jobs_gap(api):
     from sqlalchemy import func, insert, select
 
-    from shared.jobs.db.models import JobEvent
-    from shared.jobs.events import Follower
+    from adq.jobs.db.models import JobEvent
+    from adq.jobs.events import Follower
 
     job = api.post("/v1/jobs", json={"prompt": "mine"}, headers=ALICE).json()["id"]
     own, everyone = Follower(job_id=job), Follower(owner=None, scoped=False)
@@ -279,8 +279,8 @@ def test_a_jobs_own_stream_does_not_wait_at_another_jobs_gap(api):
 def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     import httpx
 
-    from shared.core.errors import CalibrationError, IdempotencyConflict, JobFinished
-    from shared.sdk import Client
+    from adq.core.errors import CalibrationError, IdempotencyConflict, JobFinished
+    from adq.sdk import Client
 
     unknown = api.get("/v1/jobs/nope", headers=ALICE).json()
     assert (unknown["type"], set(unknown)) == ("JobNotFound", {"error", "type", "detail"})

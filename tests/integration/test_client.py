@@ -7,11 +7,11 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from shared.core.config import get_settings
-from shared.core.errors import CalibrationError, IdempotencyConflict, InputError
-from shared.jobs.db.models import Job
-from shared.jobs.db.session import session_scope
-from tasks import client
+from adq.core.config import get_settings
+from adq.core.errors import CalibrationError, IdempotencyConflict, InputError
+from adq.jobs.db.models import Job
+from adq.jobs.db.session import session_scope
+from adq.tasks import client
 
 
 def job_count() -> int:
@@ -66,7 +66,7 @@ def test_calibration_mismatch_is_refused(sqlite_env):
 
 
 def test_recalibration_makes_the_settings_servable(sqlite_env, tmp_path):
-    from workers.calibrate import calibrate
+    from adq.control.calibrate import calibrate
 
     prompts = tmp_path / "p.txt"
     prompts.write_text("a cat\na dog\na red fox\n")
@@ -85,7 +85,7 @@ def test_idempotency_key(sqlite_env):
 
 
 def test_cancel_and_missing_job(sqlite_env):
-    from shared.core.errors import JobNotFound
+    from adq.core.errors import JobNotFound
 
     view = client.submit("a cat")
     assert client.cancel(view.id).status == "cancelled"
@@ -98,7 +98,7 @@ def adq(*args, env_home):
 
     env = dict(os.environ, ADQ_HOME=str(env_home))
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "adq.cli", *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
@@ -116,14 +116,14 @@ def test_cli_submit_json_status_and_bad_input(sqlite_env):
 
 
 def test_cli_help():
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "adq.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for command in ("submit", "status", "result", "calibrate", "worker", "migrate", "demo", "bench"):
         assert command in out.stdout
 
 
 def test_cli_retry_restarts_a_failed_job_and_refuses_others(sqlite_env):
-    from shared.jobs.db import jobs
+    from adq.jobs.db import jobs
 
     view = client.submit("a paper lantern", k=0, seed=8)
     jobs.fail(view.id, "student: ModelError: weights missing")
@@ -137,11 +137,11 @@ def test_cli_retry_restarts_a_failed_job_and_refuses_others(sqlite_env):
 
 
 def test_every_subcommand_has_help(capsys):
-    from workers.cli import build_parser
+    from adq.cli import build_parser
 
     # The entry point once, in its own process; then each subcommand's --help through the same parser in this one
     # (argparse answers --help before anything is dispatched, so a process per command only adds start-up time).
-    top = subprocess.run([sys.executable, "-m", "workers.cli", "--help"], capture_output=True, text=True)
+    top = subprocess.run([sys.executable, "-m", "adq.cli", "--help"], capture_output=True, text=True)
     assert top.returncode == 0 and top.stdout.startswith("usage: adq "), top.stderr
     commands = build_parser()._subparsers._group_actions[0].choices
     assert len(commands) > 20

@@ -20,7 +20,7 @@ OPS, ALICE, BOB = (
 @pytest.fixture()
 def api(sqlite_env):
     with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="ops"):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
 
@@ -29,9 +29,9 @@ def _finished_with_images(job_id: str) -> None:
     """Give a job a student and a final image, as the stages would have (200 px, different colours)."""
     from sqlalchemy import update
 
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import session_scope
-    from shared.jobs.storage import encode_png, get_storage
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import session_scope
+    from adq.jobs.storage import encode_png, get_storage
 
     store = get_storage()
     for which, colour in (("student", (200, 20, 20)), ("final", (20, 20, 200))):
@@ -67,7 +67,7 @@ def test_images_by_which_and_small_cached_thumbnails(api):
     thumb = api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=64", headers=ALICE)
     assert thumb.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(thumb.content)).size == (64, 64)
-    from gateway.routes.jobs import _thumbnail
+    from adq.gateway.routes.jobs import _thumbnail
 
     hits = _thumbnail.cache_info().hits
     api.get(f"/v1/jobs/{job}/thumbnail?which=student&side=64", headers=ALICE)
@@ -94,7 +94,7 @@ def test_the_console_page_and_its_views(api):
 
 def test_a_tenant_sees_its_own_scores_and_no_operational_state(api):
     """The console's views keep what /v1/queues and /v1/control keep behind the ops token (issue 32)."""
-    from shared.control.live import LiveScores
+    from adq.control.live import LiveScores
 
     live = LiveScores("test")
     for i in range(30):

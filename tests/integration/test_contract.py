@@ -40,7 +40,7 @@ UNCOUNTED = ("/healthz", "/readyz", *OPERATIONAL)
 @pytest.fixture()
 def document(sqlite_env):
     with configured(ADQ_API_KEYS="alice:key-alice-0123456789"):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         app = create_app()
         yield app.openapi(), TestClient(app, raise_server_exceptions=False)

@@ -18,7 +18,7 @@ BOB = {"Authorization": "Bearer key-bob-0123456789"}
 @pytest.fixture()
 def api(sqlite_env):
     with configured(ADQ_API_KEYS=KEYS, ADQ_WEBHOOK_SECRET="s3cret"):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
 
@@ -91,8 +91,8 @@ def test_bad_input_is_422_naming_the_field(api, body, named):
     r = api.post("/v1/jobs", json=body, headers=ALICE)
     assert r.status_code == 422, r.text
     assert named in json.dumps(r.json())
-    from shared.jobs.client import get  # noqa: F401  (nothing was written: checked below)
-    from shared.jobs.db.queries import count_by_status
+    from adq.jobs.db.queries import count_by_status
+    from adq.jobs.records import get  # noqa: F401  (nothing was written: checked below)
 
     assert count_by_status() == {}
 

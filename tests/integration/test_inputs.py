@@ -33,8 +33,8 @@ def data_uri(data: bytes) -> str:
 
 def calibrate_mode(preset="tiny", **fields):
     """A recorded calibration for a mode (the factories' percentiles), as `adq calibrate --image` would make."""
-    from shared.jobs.db import calibrations
-    from shared.method.params import resolve
+    from adq.jobs.db import calibrations
+    from adq.method.params import resolve
     from tests.factories import percentiles
 
     p = resolve("x", preset=preset, **fields)
@@ -44,7 +44,7 @@ def calibrate_mode(preset="tiny", **fields):
 @pytest.fixture()
 def api(sqlite_env):
     with configured(ADQ_API_KEYS=KEYS, ADQ_MAX_INPUT_BYTES="200000", ADQ_MAX_INPUT_PIXELS="1000000"):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         calibrate_mode(init_image="x")
         calibrate_mode(control_image="x")
@@ -53,9 +53,9 @@ def api(sqlite_env):
 
 def written() -> tuple[int, list[str]]:
     """Jobs in the database, and objects under inputs/ in storage."""
-    from shared.core.config import get_settings
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import session_scope
+    from adq.core.config import get_settings
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import session_scope
 
     with session_scope() as s:
         n = s.query(Job).count()
@@ -64,7 +64,7 @@ def written() -> tuple[int, list[str]]:
 
 
 def test_an_upload_is_stored_once_by_content_and_a_job_uses_it(api):
-    from shared.jobs import inputs
+    from adq.jobs import inputs
 
     data = png()
     first = api.post("/v1/uploads", files={"file": ("a.png", data)}, headers=ALICE)
@@ -182,22 +182,22 @@ def test_an_image_url_is_fetched_once_at_submit_without_redirects_or_excess(api)
 
 
 def test_each_mode_is_calibrated_on_its_own(sqlite_env):
-    from shared.core.errors import CalibrationError
-    from shared.jobs import client
+    from adq.core.errors import CalibrationError
+    from adq.jobs import records
 
-    text, _ = client.record("a boat", preset="tiny-sd15")
+    text, _ = records.record("a boat", preset="tiny-sd15")
     uploaded = _stored_upload()
     with pytest.raises(CalibrationError, match=r"requested 'image2image'.*--image IMAGES --strength 0.6"):
-        client.record("a boat", preset="tiny-sd15", init_image=uploaded)
+        records.record("a boat", preset="tiny-sd15", init_image=uploaded)
     cal_id = calibrate_mode("tiny-sd15", init_image="x")
-    edit, _ = client.record("a boat", preset="tiny-sd15", init_image=uploaded)
+    edit, _ = records.record("a boat", preset="tiny-sd15", init_image=uploaded)
     assert edit.calibration_id == cal_id != text.calibration_id
     with pytest.raises(CalibrationError):  # another strength is another distribution
-        client.record("a boat", preset="tiny-sd15", init_image=uploaded, strength=0.3)
+        records.record("a boat", preset="tiny-sd15", init_image=uploaded, strength=0.3)
 
 
 def _stored_upload() -> str:
-    from shared.jobs import inputs
+    from adq.jobs import inputs
 
     return inputs.put(png(), None)[0]
 
@@ -205,11 +205,11 @@ def _stored_upload() -> str:
 def test_inputs_follow_the_retention_of_the_jobs_that_use_them(api):
     import time
 
-    from shared.core.errors import ObjectNotFound
-    from shared.jobs import inputs
-    from shared.jobs.db import jobs
-    from shared.jobs.retention import prune
-    from shared.jobs.storage import get_storage
+    from adq.core.errors import ObjectNotFound
+    from adq.jobs import inputs
+    from adq.jobs.db import jobs
+    from adq.jobs.retention import prune
+    from adq.jobs.storage import get_storage
 
     shared_sha = api.post("/v1/uploads", files={"file": ("a", png())}, headers=ALICE).json()["id"]
     own_sha = api.post("/v1/uploads", files={"file": ("b", png(colour=(7, 7, 7)))}, headers=ALICE).json()["id"]

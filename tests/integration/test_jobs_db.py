@@ -2,11 +2,11 @@
 
 import pytest
 
-from shared.core.errors import AttemptsExhausted
-from shared.core.status import JobStatus, Route
-from shared.jobs.db import jobs, operator, outbox
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import STAGES, STUDENT
+from adq.core.errors import AttemptsExhausted
+from adq.core.status import JobStatus, Route
+from adq.jobs.db import jobs, operator, outbox
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import STAGES, STUDENT
 from tests.factories import job
 
 
@@ -72,7 +72,7 @@ def test_redelivery_takes_over_and_fences_the_old_attempt(db_env):
 
 
 def test_attempts_are_capped(db_env):
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     row = job()
     for _ in range(get_settings().max_attempts):
@@ -148,7 +148,7 @@ def test_own_fence_takeover_continues_the_same_attempt(db_env):
 
 
 def test_outages_never_exhaust_the_crash_budget(db_env):
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     row = job()
     for i in range(3 * get_settings().max_attempts):
@@ -165,7 +165,7 @@ def test_outages_never_exhaust_the_crash_budget(db_env):
 
 
 def test_operator_retry_moves_the_error_to_history(db_env):
-    from shared.core.errors import JobNotRetryable
+    from adq.core.errors import JobNotRetryable
 
     row = job()
     c = claim(row.id)
@@ -188,7 +188,7 @@ def test_workers_declaring_one_pipeline_preset_at_once_all_succeed(db_env):
     then an insert that two of them make (the second worker used to die on the primary key)."""
     import threading
 
-    from shared.jobs.db import declared
+    from adq.jobs.db import declared
 
     errors, barrier = [], threading.Barrier(4)
 

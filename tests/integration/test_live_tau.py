@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from shared.control import published
-from shared.control.decision import Decider, live_key
-from shared.control.live import LiveScores, ks_statistic
-from shared.control.policy import ControlState
-from shared.core.status import Route
-from shared.method.params import JobParams
+from adq.control import published
+from adq.control.decision import Decider, live_key
+from adq.control.live import LiveScores, ks_statistic
+from adq.control.policy import ControlState
+from adq.core.status import Route
+from adq.method.params import JobParams
 from tests.factories import job, percentiles
 from tests.helpers import configured
 
@@ -55,7 +55,7 @@ def decide_many(decider, row, scores, owner=None):
 
 
 def test_a_flooding_key_does_not_move_another_keys_teacher_share(db_env):
-    from shared.control.live import window_distributions
+    from adq.control.live import window_distributions
 
     row = job(k=20)
     decider, rng = Decider("worker-a"), random.Random(7)
@@ -97,7 +97,7 @@ def test_calibration_mode_keeps_the_quality_bar_and_lets_the_budget_float(db_env
 
 def test_drift_statistic_separates_shifted_scores():
     prior = percentiles(-1.0, 1.0).values
-    from shared.control.live import new_sketch
+    from adq.control.live import new_sketch
 
     same, shifted = new_sketch(), new_sketch()
     rng = random.Random(3)
@@ -141,7 +141,7 @@ def test_decisions_follow_a_fresh_controller_and_ignore_a_stale_or_dead_one(sqli
 
 
 def test_the_key_is_the_calibration_key(sqlite_env):
-    from shared.method.params import JobParams
+    from adq.method.params import JobParams
 
     row = job(k=50)
     params = JobParams.of(row)
@@ -152,8 +152,8 @@ def test_the_key_is_the_calibration_key(sqlite_env):
 def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
     """Calibration ids restart in every database: a process that meets two must not serve one's percentiles for
     the other's id (the console's view read id 1 in one database, and a decision then met another id 1)."""
-    from shared.jobs.db import calibrations
-    from shared.jobs.db.migrate import upgrade
+    from adq.jobs.db import calibrations
+    from adq.jobs.db.migrate import upgrade
 
     taus = []
     for name, (lo, hi) in (("a", (-1.0, 1.0)), ("b", (1.0, 3.0))):
@@ -167,8 +167,8 @@ def test_a_calibrations_percentiles_are_cached_per_database(tmp_path):
 
 
 def test_a_flooding_key_does_not_set_the_controllers_requested_k(db_env):
-    from shared.jobs.db import jobs
-    from tasks.controller import arrivals
+    from adq.jobs.db import jobs
+    from adq.tasks.controller import arrivals
     from tests.factories import params
 
     for owner, k, n in [("flood", 100, 120), ("a", 10, 10), ("b", 10, 10), ("c", 10, 10)]:

@@ -8,18 +8,18 @@ import re
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from shared.core.status import Route
-from shared.jobs import metrics
-from shared.jobs.db import jobs
-from shared.jobs.db.session import get_engine
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import STUDENT
+from adq.core.status import Route
+from adq.jobs import metrics
+from adq.jobs.db import jobs
+from adq.jobs.db.session import get_engine
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import STUDENT
 from tests.factories import job
 from tests.helpers import configured
 
 
 def _scrape() -> dict:
-    from gateway.metrics import render
+    from adq.gateway.metrics import render
 
     text, _ = render(None)
     return {

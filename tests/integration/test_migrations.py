@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from shared.jobs.db.models import Base
+from adq.jobs.db.models import Base
 
 
 def _diff(url):
@@ -22,8 +22,8 @@ def test_postgres_schema_matches_models(pg_url):
 def test_sqlite_schema_matches_models(sqlite_env):
     from alembic.script import ScriptDirectory
 
-    from shared.core.config import get_settings
-    from shared.jobs.db.migrate import alembic_config, current
+    from adq.core.config import get_settings
+    from adq.jobs.db.migrate import alembic_config, current
 
     assert current() == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert _diff(get_settings().effective_database_url) == []
@@ -32,7 +32,7 @@ def test_sqlite_schema_matches_models(sqlite_env):
 def test_downgrade_and_upgrade_round_trip(pg_url):
     from alembic import command
 
-    from shared.jobs.db.migrate import alembic_config, upgrade
+    from adq.jobs.db.migrate import alembic_config, upgrade
 
     command.downgrade(alembic_config(pg_url), "base")
     upgrade(pg_url)
@@ -45,7 +45,7 @@ def test_a_new_embedded_database_migrates_itself_on_first_use(tmp_path):
     import sys
 
     env = {"ADQ_HOME": str(tmp_path / "fresh"), "ADQ_DATABASE_URL": "", "ADQ_BROKER_URL": "", "ADQ_STORAGE_URL": ""}
-    code = "from shared.jobs import client; print(client.record('a red fox at sunset', seed=1)[0].status)"
+    code = "from adq.jobs import records; print(records.record('a red fox at sunset', seed=1)[0].status)"
     import os
 
     done = subprocess.run(
@@ -58,9 +58,9 @@ def test_a_server_database_behind_the_code_names_adq_migrate(pg_url):
     import pytest
     from alembic import command
 
-    from shared.core.errors import SchemaBehind
-    from shared.jobs.db import jobs
-    from shared.jobs.db.migrate import alembic_config
+    from adq.core.errors import SchemaBehind
+    from adq.jobs.db import jobs
+    from adq.jobs.db.migrate import alembic_config
     from tests.helpers import configured
 
     command.downgrade(alembic_config(pg_url), "0003")  # a server database is never migrated behind its back

@@ -12,7 +12,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as stock
 
-from tasks import redis_transport
+from adq.tasks import redis_transport
 from tests.helpers import configured, free_port
 
 QUEUE = Queue("race", Exchange("race"), "race")
@@ -61,7 +61,7 @@ def test_our_channel_closed_while_redis_is_unreachable_keeps_the_message_in_the_
 
 
 def test_celery_resolves_redis_urls_to_our_transport():
-    from tasks.app import app  # noqa: F401  (the app registers the transport)
+    from adq.tasks.app import app  # noqa: F401  (the app registers the transport)
 
     for url in ("redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=required"):
         assert Connection(url).transport_cls in ("redis", "rediss")
@@ -72,9 +72,9 @@ def test_broker_and_database_connections_end_every_wait_on_a_silent_network(pg_e
     """The bounds tests/e2e/test_partitions.py relies on, as the clients get them."""
     import socket
 
-    from shared.core.config import get_settings
-    from shared.jobs.db.session import get_engine
-    from tasks.app import broker_options
+    from adq.core.config import get_settings
+    from adq.jobs.db.session import get_engine
+    from adq.tasks.app import broker_options
 
     with configured(ADQ_BROKER_URL="redis://127.0.0.1:6379/0", ADQ_CONNECT_TIMEOUT_S="4"):
         options = broker_options(get_settings())

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from shared.core.config import Settings
+from adq.core.config import Settings
 from tests.helpers import configured
 
 LOADED: list = []
@@ -47,9 +47,9 @@ def web_schema(pg_url, redis_url, s3_endpoint, s3_storage_url, tmp_path):
     with configured(**env):
         import redis
 
-        from gateway.app import create_app
-        from shared.control import published
-        from shared.control.policy import ControlState
+        from adq.control import published
+        from adq.control.policy import ControlState
+        from adq.gateway.app import create_app
 
         # A fresh controller value, so /v1/control answers 200 (its 503 without one is tested elsewhere).
         fresh = ControlState("slo", 10.0, 10.0, 1.0, 1, time.time() + 3600, "schemathesis")
@@ -106,8 +106,8 @@ def test_sequences_of_calls_keep_the_contract(web_schema):
             # once and empty the next time), which it reports as flaky generation
             from sqlalchemy import delete
 
-            from shared.jobs.db.models import Batch, Job, JobEvent
-            from shared.jobs.db.session import session_scope
+            from adq.jobs.db.models import Batch, Job, JobEvent
+            from adq.jobs.db.session import session_scope
 
             with session_scope() as s:
                 for table in (JobEvent, Job, Batch):
@@ -146,7 +146,7 @@ def test_sequences_of_calls_keep_the_contract(web_schema):
 def test_every_operation_conforms_to_its_schema(web_schema):
     # The operations one by one through schemathesis' strategies (its lazy pytest fixture loader does not run
     # on pytest 9.2); every failure is collected, so one run names them all.
-    from gateway.limits import hit
+    from adq.gateway.limits import hit
 
     # The key has spent part of its minute already (as a busy tenant would have), so the default limit is reached
     # in the last operations of this run, and their 429s are checked against the document like any other answer.

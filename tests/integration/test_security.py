@@ -11,7 +11,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.core.errors import InputError
+from adq.core.errors import InputError
 from tests.helpers import configured
 
 # alice's key as given in development, bob's in the hash form production keeps (only the digest is configured)
@@ -23,7 +23,7 @@ BOB = {"Authorization": "Bearer key-bob-0123456789"}
 @pytest.fixture()
 def api(pg_env, redis_url):
     with configured(ADQ_API_KEYS=KEYS, ADQ_MAX_BODY_BYTES="4096", ADQ_RATE_LIMIT_STORAGE_URL=redis_url):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
 
@@ -75,17 +75,17 @@ def test_another_keys_job_answers_as_a_missing_one(api):
     ],
 )
 def test_keys_that_would_fail_open_or_collide_stop_the_gateway(sqlite_env, raw, fault):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     with configured(ADQ_API_KEYS=raw), pytest.raises(InputError, match=fault):
         create_app()
 
 
 def test_a_new_key_made_by_the_cli_authenticates_through_its_hash_alone(sqlite_env):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "api-key", "carol"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "adq.cli", "api-key", "carol"], capture_output=True, text=True, check=True
     ).stdout
     key = out.split("not stored anywhere): ")[1].split()[0]
     entry = out.split("what the gateway keeps): ")[1].split()[0]
@@ -97,7 +97,7 @@ def test_a_new_key_made_by_the_cli_authenticates_through_its_hash_alone(sqlite_e
 
 
 def test_a_job_view_shows_no_hosts_pids_paths_or_raw_exception_text(api):
-    from shared.jobs.db import jobs
+    from adq.jobs.db import jobs
 
     job = api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE).json()
     jobs.fail(job["id"], "teacher: RuntimeError: /srv/models/unet.safetensors is corrupt (gpu-7.internal)")
@@ -122,7 +122,7 @@ def test_a_job_view_shows_no_hosts_pids_paths_or_raw_exception_text(api):
 def test_webhook_targets_that_are_not_public_are_refused_at_submit_without_a_lookup(sqlite_env, url, monkeypatch):
     import socket
 
-    from shared.jobs import webhooks
+    from adq.jobs import webhooks
 
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("no DNS lookup at submit"))
     with configured(ADQ_WEBHOOK_SECRET="master-secret"), pytest.raises(InputError) as refused:
@@ -133,7 +133,7 @@ def test_webhook_targets_that_are_not_public_are_refused_at_submit_without_a_loo
 
 
 def test_each_tenant_verifies_its_own_webhooks_and_no_other(sqlite_env):
-    from shared.jobs import webhooks
+    from adq.jobs import webhooks
 
     with configured(ADQ_WEBHOOK_SECRET="master-secret"):
         alice, bob = webhooks.secret_for("alice"), webhooks.secret_for("bob")
@@ -163,9 +163,9 @@ def test_event_streams_are_bounded(api):
 def test_prune_also_prunes_the_event_log(api):
     from sqlalchemy import func, select
 
-    from shared.jobs import retention
-    from shared.jobs.db.models import JobEvent
-    from shared.jobs.db.session import session_scope
+    from adq.jobs import retention
+    from adq.jobs.db.models import JobEvent
+    from adq.jobs.db.session import session_scope
 
     api.post("/v1/jobs", json={"prompt": "a red fox"}, headers=ALICE)
     with session_scope() as s:
@@ -178,8 +178,8 @@ def test_a_key_gets_only_what_it_is_entitled_to_and_every_request_counts(api, re
     import redis
     from sqlalchemy import func, select
 
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import session_scope
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import session_scope
 
     def n_jobs():
         with session_scope() as s:
@@ -209,8 +209,8 @@ def test_a_key_gets_only_what_it_is_entitled_to_and_every_request_counts(api, re
 
 
 def test_every_key_is_rate_limited_by_default_and_auth_off_is_not(sqlite_env, monkeypatch):
-    from gateway.limits import rules
-    from shared.core.process import reset
+    from adq.core.process import reset
+    from adq.gateway.limits import rules
 
     monkeypatch.delenv("ADQ_RATE_LIMIT")
     with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="bob"):
@@ -220,7 +220,7 @@ def test_every_key_is_rate_limited_by_default_and_auth_off_is_not(sqlite_env, mo
 
 
 def test_operational_endpoints_need_the_ops_token_or_an_operators_key(pg_env):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     with configured(ADQ_API_KEYS=KEYS, ADQ_OPERATOR_KEYS="bob", ADQ_OPS_TOKEN="ops-token-0123456789abcdef"):
         api = TestClient(create_app(), raise_server_exceptions=False)
@@ -239,8 +239,8 @@ def test_webhook_errors_and_logs_never_show_a_urls_query_or_password(sqlite_env)
     import http.server
     import threading
 
-    from shared.core.errors import WebhookError, WebhookUnavailable
-    from shared.jobs.webhooks import deliver, shown
+    from adq.core.errors import WebhookError, WebhookUnavailable
+    from adq.jobs.webhooks import deliver, shown
 
     class NotFound(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
@@ -275,8 +275,8 @@ def test_the_server_closes_a_connection_that_drips_its_headers_and_caps_connecti
 
     import uvicorn
 
-    from gateway.app import create_app
-    from gateway.server import config
+    from adq.gateway.app import create_app
+    from adq.gateway.server import config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

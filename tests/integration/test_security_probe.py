@@ -9,7 +9,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.core.errors import InputError
+from adq.core.errors import InputError
 from tests.helpers import configured
 from tests.integration.test_security import ALICE, BOB, KEYS
 
@@ -17,7 +17,7 @@ from tests.integration.test_security import ALICE, BOB, KEYS
 @pytest.fixture()
 def api(sqlite_env):
     with configured(ADQ_API_KEYS=KEYS):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         yield TestClient(create_app(), raise_server_exceptions=False)
 
@@ -45,9 +45,9 @@ def test_every_answer_carries_the_security_headers(api):
 
 
 def test_auth_off_is_said_at_start_up_and_in_readiness(sqlite_env, caplog):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
-    with caplog.at_level(logging.WARNING, logger="gateway.app"):
+    with caplog.at_level(logging.WARNING, logger="adq.gateway.app"):
         api = TestClient(create_app())
     assert "AUTH IS OFF" in caplog.text
     assert "no API keys are set" in api.get("/readyz").json()["warnings"][0]
@@ -57,15 +57,15 @@ def test_auth_off_is_said_at_start_up_and_in_readiness(sqlite_env, caplog):
 
 @pytest.mark.parametrize("token", ["change-me", "short", "aaaaaaaaaaaaaaaaaaaa"])
 def test_a_weak_or_placeholder_ops_token_stops_the_gateway(sqlite_env, token):
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     with configured(ADQ_API_KEYS=KEYS, ADQ_OPS_TOKEN=token), pytest.raises(InputError, match="ADQ_OPS_TOKEN is weak"):
         create_app()
 
 
 def test_a_declared_preset_cannot_name_a_python_estimator(sqlite_env):
-    from shared.jobs.db import declared
-    from shared.method.presets import PresetFileError, get_preset, to_entry
+    from adq.jobs.db import declared
+    from adq.method.presets import PresetFileError, get_preset, to_entry
 
     entry = to_entry(get_preset("null"))
     declared.declare("evil", entry | {"estimator": {"kind": "python", "factory": "os:getcwd"}})
@@ -83,8 +83,8 @@ def test_uploads_have_a_quota_and_unused_ones_expire(sqlite_env):
 
     from PIL import Image
 
-    from shared.core.config import get_settings
-    from shared.jobs import inputs, retention
+    from adq.core.config import get_settings
+    from adq.jobs import inputs, retention
     from tests.integration.test_inputs import calibrate_mode
 
     def image(colour) -> bytes:
@@ -94,7 +94,7 @@ def test_uploads_have_a_quota_and_unused_ones_expire(sqlite_env):
 
     quota = json.dumps({"default": {"max_uploads": 2}})
     with configured(ADQ_API_KEYS=KEYS, ADQ_KEY_ENTITLEMENTS=quota):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         api = TestClient(create_app(), raise_server_exceptions=False)
         up = [api.post("/v1/uploads", files={"file": ("a.png", image((i, 0, 0)))}, headers=ALICE) for i in range(3)]

@@ -5,8 +5,8 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from shared.core.errors import InputError, ObjectNotFound, StorageUnavailable
-from shared.jobs.storage import FileStorage, S3Storage, decode_png, encode_png, job_key, open_storage
+from adq.core.errors import InputError, ObjectNotFound, StorageUnavailable
+from adq.jobs.storage import FileStorage, S3Storage, decode_png, encode_png, job_key, open_storage
 from tests.helpers import configured, stored
 
 
@@ -62,7 +62,7 @@ def test_init_storage_creates_a_missing_bucket(s3_endpoint):
     env = dict(os.environ, ADQ_STORAGE_URL=url, ADQ_S3_ENDPOINT_URL=s3_endpoint)
     for _ in range(2):  # idempotent
         out = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "init-storage"], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "adq.cli", "init-storage"], env=env, capture_output=True, text=True, timeout=60
         )
         assert out.returncode == 0, out.stderr
     with configured(ADQ_S3_ENDPOINT_URL=s3_endpoint):

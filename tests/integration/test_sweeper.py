@@ -1,15 +1,15 @@
 """The sweeper re-sends only jobs whose message is gone from the broker (the embedded filesystem broker here;
 the Redis lists and unacked hash in tests/e2e/test_recovery.py)."""
 
-from shared.jobs.db import outbox
-from tasks import client
-from tasks.broker import pending_task_ids
-from tasks.sweeper import sweep_once
+from adq.jobs.db import outbox
+from adq.tasks import client
+from adq.tasks.broker import pending_task_ids
+from adq.tasks.sweeper import sweep_once
 from tests.helpers import configured
 
 
 def test_a_job_whose_message_still_waits_is_not_sent_again(sqlite_env):
-    from shared.core.config import get_settings
+    from adq.core.config import get_settings
 
     view = client.submit("a red kite", seed=3)
     assert f"{view.id}:student" in pending_task_ids()
@@ -32,8 +32,8 @@ def _strand(r, queue: str) -> str:
     import json
     import time
 
-    from shared.core.constants import REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
-    from shared.jobs.priority import list_names
+    from adq.core.constants import REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
+    from adq.jobs.priority import list_names
 
     (name,) = [n for n in list_names(queue) if r.llen(n)]
     raw = r.rpop(name)
@@ -51,8 +51,8 @@ def test_a_message_stranded_in_the_unacked_hash_is_sent_again(sqlite_env, redis_
 
     import redis
 
-    from shared.core.constants import REDIS_UNACKED_INDEX_KEY
-    from shared.jobs.priority import list_names
+    from adq.core.constants import REDIS_UNACKED_INDEX_KEY
+    from adq.jobs.priority import list_names
 
     r = redis.Redis.from_url(redis_url)
     r.flushdb()
@@ -67,7 +67,7 @@ def test_a_message_stranded_in_the_unacked_hash_is_sent_again(sqlite_env, redis_
 
 
 def test_sweep_loop_honours_older_than(sqlite_env, monkeypatch):
-    from tasks import sweeper
+    from adq.tasks import sweeper
 
     seen = []
 
@@ -76,7 +76,7 @@ def test_sweep_loop_honours_older_than(sqlite_env, monkeypatch):
         raise KeyboardInterrupt  # one round is enough
 
     monkeypatch.setattr(sweeper, "sweep_once", once)
-    from workers.cli import main
+    from adq.cli import main
 
     try:
         main(["sweep", "--loop", "--older-than", "7", "--interval", "0"])
@@ -88,8 +88,8 @@ def test_sweep_loop_honours_older_than(sqlite_env, monkeypatch):
 def test_adq_sweep_logs_what_it_resends_as_the_workers_do(sqlite_env, capsys):
     import json
 
-    from shared.core.config import get_settings
-    from workers.cli import main
+    from adq.cli import main
+    from adq.core.config import get_settings
 
     view = client.submit("a blue kite", seed=4)
     for path in (get_settings().broker_folder / "queue").glob("*.msg"):
@@ -104,7 +104,7 @@ def test_adq_sweep_logs_what_it_resends_as_the_workers_do(sqlite_env, capsys):
 def test_a_message_removed_from_redis_by_hand_is_sent_again(sqlite_env, redis_url):
     import redis
 
-    from shared.jobs.priority import list_names
+    from adq.jobs.priority import list_names
 
     r = redis.Redis.from_url(redis_url)
     r.flushdb()

@@ -34,11 +34,11 @@ def test_one_trace_follows_a_job_from_the_gateway_to_the_webhook(sqlite_env):
     from celery.contrib.testing.worker import start_worker
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-    from gateway.app import create_app
-    from shared.core import tracing
-    from shared.core.constants import QUEUES
-    from shared.jobs.db import jobs
-    from tasks.app import app, ensure_broker_folders
+    from adq.core import tracing
+    from adq.core.constants import QUEUES
+    from adq.gateway.app import create_app
+    from adq.jobs.db import jobs
+    from adq.tasks.app import app, ensure_broker_folders
 
     server, got = _receiver()
     env = dict(ADQ_OTEL_EXPORTER="memory", ADQ_WEBHOOK_SECRET="s", ADQ_WEBHOOK_ALLOW_PRIVATE="true", ADQ_PRESET="null")

@@ -89,7 +89,7 @@ def hostile():
 def api(sqlite_env):
     env = dict(ADQ_API_KEYS=KEYS, ADQ_MAX_INPUT_BYTES="200000", ADQ_MAX_INPUT_PIXELS="1000000")
     with configured(**env, ADQ_INPUT_ALLOW_PRIVATE="true", ADQ_INPUT_FETCH_TIMEOUT_S="1.5"):
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         calibrate_mode(init_image="x")
         yield TestClient(create_app(), raise_server_exceptions=False)
@@ -114,8 +114,8 @@ def test_a_fetch_that_trickles_ends_at_its_deadline(api, hostile):
 def test_fetches_in_flight_are_capped_and_health_answers_while_they_hang(sqlite_env, hostile):
     import uvicorn
 
-    from gateway.app import create_app
-    from gateway.server import config
+    from adq.gateway.app import create_app
+    from adq.gateway.server import config
 
     port = free_port()
     env = dict(ADQ_API_KEYS=KEYS, ADQ_INPUT_ALLOW_PRIVATE="true", ADQ_INPUT_FETCH_TIMEOUT_S="6")
@@ -180,7 +180,7 @@ def test_a_batch_fetches_a_shared_url_once_and_caps_its_input_bytes(api, hostile
 def test_a_webhook_receiver_cannot_make_the_sender_read_its_answer(sqlite_env, hostile):
     import resource
 
-    from shared.jobs.webhooks import deliver
+    from adq.jobs.webhooks import deliver
 
     with configured(ADQ_WEBHOOK_SECRET="a-webhook-secret-of-some-length", ADQ_WEBHOOK_ALLOW_PRIVATE="true"):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

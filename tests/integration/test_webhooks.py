@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from shared.core.errors import InputError, WebhookError, WebhookUnavailable
-from shared.core.status import JobStatus
-from shared.jobs import webhooks
-from shared.jobs.db import jobs
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import STUDENT
+from adq.core.errors import InputError, WebhookError, WebhookUnavailable
+from adq.core.status import JobStatus
+from adq.jobs import webhooks
+from adq.jobs.db import jobs
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import STUDENT
 from tests.helpers import configured
 
 PLAIN, STANDARD = "a-plain-old-secret", "whsec_" + "c2VjcmV0LWJ5dGVzLWZvci1hZHE="
@@ -103,8 +103,8 @@ def _succeeded(job_id: str) -> None:
 
 
 def test_the_outbox_mark_the_event_filter_and_the_delivery_record(sqlite_env, receiver):
-    from tasks import client
-    from tasks.webhooks import webhook
+    from adq.tasks import client
+    from adq.tasks.webhooks import webhook
 
     port, got, _ = receiver
     url = f"http://127.0.0.1:{port}/hook"

@@ -32,8 +32,8 @@ class ImageRewardLike:
     tiny CLIP estimator: the paper's code hands such an object to AdaptiveDiffusionPipeline unchanged."""
 
     def __init__(self):
-        from shared.method.models import tiny
-        from shared.method.models.estimators import TinyClipEstimator
+        from adq.method.models import tiny
+        from adq.method.models.estimators import TinyClipEstimator
 
         self.inner = TinyClipEstimator(tiny.ensure_built() / "estimator", "cpu")
         self.calls = 0

@@ -16,7 +16,7 @@ def paper_tiny():
     from diffusers import AutoPipelineForText2Image, StableDiffusionXLImg2ImgPipeline, UniPCMultistepScheduler
 
     from adaptive_diffusion import AdaptiveDiffusionPipeline
-    from shared.method.models import tiny
+    from adq.method.models import tiny
     from tests.plugins.estimators import ImageRewardLike
 
     root = tiny.ensure_built()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.method.models import registry, tiny
+from adq.method.models import registry, tiny
 from tests.plugins.estimators import ImageRewardLike
 
 DOC_BLOCKS = 2
@@ -49,8 +49,8 @@ def _swapped(code: str, tmp_path, n_samples: int) -> str:
 
 def _teacher_share(pipeline, k: int, n: int, **call) -> tuple[float, list]:
     """Prompts from the calibration's own set, with seeds it did not use (fresh traffic from the same mix)."""
-    from shared.core.resources import data_dir
-    from shared.method.percentiles import read_prompts
+    from adq.core.resources import data_dir
+    from adq.method.percentiles import read_prompts
 
     prompts = read_prompts(data_dir() / "prompts" / "calibration.txt")
     records = [
@@ -111,7 +111,7 @@ def test_the_student_image_keeps_its_size(paper):
 
 
 def test_any_k_works_and_interpolates_a_reference_file(paper, tmp_path):
-    from shared.method import percentiles as cal
+    from adq.method import percentiles as cal
 
     for k in (0, 1, 37, 99, 100):
         assert isinstance(paper("a red kite", k=k, seed=1), Image.Image)
@@ -178,7 +178,7 @@ def test_bad_arguments_raise_value_error_naming_them_before_any_model_runs(paper
 
 
 def test_calibration_is_sampled_under_the_serving_settings_and_names_the_default_prompts(paper, tmp_path, capsys):
-    from shared.method import percentiles as cal
+    from adq.method import percentiles as cal
 
     path = tmp_path / "p.json"
     paper.calc_score_percentiles(
@@ -210,7 +210,7 @@ def test_calibration_is_sampled_under_the_serving_settings_and_names_the_default
 
 
 def test_an_imagereward_style_estimator_is_called_per_image_and_a_batched_one_in_batches():
-    from shared.method.models.estimators import CheckedEstimator, PerItemEstimator, as_batched
+    from adq.method.models.estimators import CheckedEstimator, PerItemEstimator, as_batched
     from tests.plugins.estimators import Brightness
 
     per_item = as_batched(ImageRewardLike())

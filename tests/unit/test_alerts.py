@@ -5,9 +5,9 @@ from pathlib import Path
 
 import yaml
 
-from gateway.control import families
-from shared.control.policy import ControlState
-from shared.jobs.metrics import HISTOGRAMS
+from adq.control.policy import ControlState
+from adq.gateway.control import families
+from adq.jobs.metrics import HISTOGRAMS
 
 RULES = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "alerts.yaml"
 

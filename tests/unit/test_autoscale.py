@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import yaml
 
-from shared.control import sizing as policy
-from shared.control.simulate import simulate
-from shared.control.sizing import PolicyConfig, keda_numbers, replicas_for
-from shared.core.config import Settings
-from shared.core.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
-from workers.autoscale_render import KEDA_FILE, render
-from workers.autoscale_report import report
-from workers.launch import POOLS
+from adq.control import sizing as policy
+from adq.control.keda import KEDA_FILE, render
+from adq.control.report import report
+from adq.control.simulate import simulate
+from adq.control.sizing import PolicyConfig, keda_numbers, replicas_for
+from adq.core.config import Settings
+from adq.core.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from adq.workers.launch import POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = PolicyConfig.load()
@@ -75,7 +75,7 @@ def test_kustomize_renders_every_role(rendered):
 
 
 def test_workers_consume_the_queues_the_code_routes_to(rendered):
-    from workers.cli import build_parser
+    from adq.cli import build_parser
 
     for _name, dep in by_kind(rendered, "Deployment").items():
         for c in dep["spec"]["template"]["spec"]["containers"]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from workers.shapes_bench import paired_bootstrap_ci
+from adq.method.stats import paired_bootstrap_ci
 
 
 def test_interval_covers_the_difference_and_narrows_with_more_prompts():

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from shared.core.errors import CalibrationError
-from workers.cli import main
+from adq.cli import main
+from adq.core.errors import CalibrationError
 
 
 def test_a_reference_format_file_unlocks_a_preset_under_its_serving_settings(sqlite_env, tmp_path, capsys):
-    from shared.jobs.client import record
-    from shared.method.presets import get_preset
+    from adq.jobs.records import record
+    from adq.method.presets import get_preset
 
     reference = {
         "10": -0.6,
@@ -38,8 +38,8 @@ def test_a_reference_format_file_unlocks_a_preset_under_its_serving_settings(sql
 
 
 def test_our_files_carry_their_settings_and_those_win(sqlite_env, tmp_path):
-    from shared.jobs.client import record
-    from shared.method import percentiles as cal
+    from adq.jobs.records import record
+    from adq.method import percentiles as cal
 
     settings = {"steps": 3, "guidance": 0.0, "width": 32, "height": 32}
     made = cal.from_scores([i / 100 for i in range(100)], {"student_settings": settings, "n_samples": 100})

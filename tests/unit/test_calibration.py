@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from shared.core.errors import CalibrationError, InputError
-from shared.method import percentiles as cal
+from adq.core.errors import CalibrationError, InputError
+from adq.method import percentiles as cal
 
 SEED_TURBO = {
     "10": -0.30758287012577057,
@@ -35,10 +35,10 @@ def test_fraction_below_tau_is_k_percent():
     scores = np.random.default_rng(1).normal(size=10_000)
     p = cal.from_scores(scores)
     for k in (1, 10, 25, 50, 73, 90, 99):
-        routed = sum(cal.decide(s, p.tau(k), k) for s in scores) / len(scores)
+        routed = sum(cal.below_cutoff(s, p.tau(k), k) for s in scores) / len(scores)
         assert routed == pytest.approx(k / 100, abs=0.002)
-    assert not any(cal.decide(s, p.tau(0), 0) for s in scores)
-    assert all(cal.decide(s, p.tau(100), 100) for s in scores)
+    assert not any(cal.below_cutoff(s, p.tau(0), 0) for s in scores)
+    assert all(cal.below_cutoff(s, p.tau(100), 100) for s in scores)
 
 
 def test_seed_format_round_trip(tmp_path):

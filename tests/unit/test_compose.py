@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from shared.core.config import Settings
-from shared.core.constants import QUEUES
-from workers.cli import build_parser
-from workers.launch import POOLS
+from adq.cli import build_parser
+from adq.core.config import Settings
+from adq.core.constants import QUEUES
+from adq.workers.launch import POOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,7 +128,7 @@ def test_retention_runs_on_a_schedule_and_the_s3_rule_backs_it_up():
     rule, inputs = json.loads((ROOT / "infra/s3-lifecycle.json").read_text())["Rules"]
     s = Settings(storage_url=BASE["x-adq-env"]["ADQ_STORAGE_URL"])
     prefix = s.storage_url.split("/", 3)[3]
-    assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys shared.jobs.storage writes
+    assert rule["Filter"]["Prefix"] == f"{prefix}/jobs/"  # the keys adq.jobs.storage writes
     assert rule["Expiration"]["Days"] * 86400 > s.result_ttl_s  # the backstop never expires before the prune
     # Input images: an upload may be used by a job up to ADQ_UPLOAD_TTL_S after it was sent, and that job keeps it
     # for ADQ_RESULT_TTL_S after it ends, so the backstop waits out both.

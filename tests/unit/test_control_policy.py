@@ -4,16 +4,8 @@ import math
 
 import pytest
 
-from shared.control.policy import (
-    ControlState,
-    Observation,
-    desired_replicas,
-    effective_k,
-    predicted_p95,
-    share_for,
-    solve,
-)
-from shared.control.sizing import replicas_for
+from adq.control.policy import ControlState, Observation, desired_replicas, effective_k, predicted_p95, share_for, solve
+from adq.control.sizing import replicas_for
 
 TARGET = 30.0
 

@@ -7,7 +7,7 @@ import pytest
 
 def test_diffusers_empty_float32_warning_is_dropped_and_a_real_one_kept():
     pytest.importorskip("diffusers")
-    from shared.method.models.device import configure_torch
+    from adq.method.models.device import configure_torch
 
     configure_torch()
     log = logging.getLogger("diffusers.models.modeling_utils")  # diffusers' root logger does not propagate

@@ -5,8 +5,8 @@ site with `mkdocs build --strict`, which fails on a broken link between pages.)"
 import re
 from pathlib import Path
 
-from shared.core.config import Settings
-from workers.docs import rows, settings_table
+from adq.core.config import Settings
+from adq.core.reference import rows, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

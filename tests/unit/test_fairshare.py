@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.control.fairshare import capped_mean, capped_weights, owner_tag
+from adq.control.fairshare import capped_mean, capped_weights, owner_tag
 
 
 def test_one_key_or_a_balanced_mix_is_left_alone():

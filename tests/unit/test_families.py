@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.core.errors import Cancelled
-from shared.method import cancel, cascade
-from shared.method.models import pipelines, registry
+from adq.core.errors import Cancelled
+from adq.method import cancel, cascade
+from adq.method.models import pipelines, registry
 from tests.factories import params
 
 FAMILY_PRESETS = ["tiny-sd15", "tiny-sd3", "tiny-flux", "tiny-zimage", "tiny-sd15-lora"]
@@ -92,7 +92,7 @@ def test_a_lora_student_shares_its_teachers_base():
     # Held bytes: one base plus the adapter, against the base loaded a second time (what sharing saves).
     from diffusers import DiffusionPipeline
 
-    from shared.method.models.weights import locate
+    from adq.method.models.weights import locate
 
     separate = DiffusionPipeline.from_pretrained(locate("tiny:sd15-teacher", "tiny SD1.5"))
     base = pipelines.held_bytes([separate])
@@ -102,8 +102,8 @@ def test_a_lora_student_shares_its_teachers_base():
 
 
 def test_the_lora_and_only_the_lora_changes_the_students_image():
-    from shared.method.models.diffusion import _run
-    from shared.method.models.pipelines import RolePipe
+    from adq.method.models.diffusion import _run
+    from adq.method.models.pipelines import RolePipe
 
     student = registry.student("tiny-sd15-lora")
     p = params(preset="tiny-sd15-lora", width=32, height=32)

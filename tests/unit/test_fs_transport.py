@@ -1,4 +1,4 @@
-"""The embedded broker's transport (tasks.fs_transport) against the pinned kombu's filesystem transport.
+"""The embedded broker's transport (adq.tasks.fs_transport) against the pinned kombu's filesystem transport.
 
 The races are made deterministic by a hook on ``fcntl.flock``, which both transports call before they hold a
 bind's lock: the first binder's first exclusive lock runs a second, complete bind just before it is taken. That
@@ -13,7 +13,7 @@ import pytest
 from kombu import Connection
 from kombu.transport import filesystem
 
-from tasks import fs_transport
+from adq.tasks import fs_transport
 
 
 def _channel(folder, scheme: str):
@@ -84,8 +84,8 @@ def test_a_message_is_invisible_to_consumers_until_it_is_whole(tmp_path, monkeyp
 
 
 def test_the_celery_app_speaks_the_safe_transport_for_filesystem_urls():
-    from shared.core.config import Settings
-    from tasks.app import celery_config
+    from adq.core.config import Settings
+    from adq.tasks.app import celery_config
 
     assert celery_config(Settings(broker_url=""))["broker_url"] == "adqfs://"
     assert celery_config(Settings(broker_url="filesystem://"))["broker_url"] == "adqfs://"

@@ -32,7 +32,7 @@ def build_estimator(folder, checkpoint=None):
     checkpoint the weights are the package's random initialisation."""
     import torch
 
-    from shared.method.models.estimators import ImageRewardEstimator
+    from adq.method.models.estimators import ImageRewardEstimator
     from tests.parity import manifest_of
 
     (folder / "med_config.json").write_text(json.dumps(MED_CONFIG))
@@ -100,8 +100,8 @@ def test_imagereward_reproduces_the_scores_recorded_before_the_upgrade(parity_es
 @pytest.mark.slow
 def test_imagereward_refuses_weights_that_leave_parameters_out(parity_estimator):
     """A partial or wrong file would otherwise score with random weights and route on noise."""
-    from shared.core.errors import ModelUnavailable
-    from shared.method.models.estimators import ImageRewardEstimator
+    from adq.core.errors import ModelUnavailable
+    from adq.method.models.estimators import ImageRewardEstimator
 
     folder = parity_estimator.folder
     partial = {k: v for k, v in parity_estimator.model.state_dict().items() if not k.startswith("mlp.")}

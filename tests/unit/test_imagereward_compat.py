@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 def med():
     import importlib
 
-    from shared.method.models import imagereward_compat
+    from adq.method.models import imagereward_compat
 
     imagereward_compat.install()
     module = importlib.import_module("ImageReward.models.BLIP.med")
@@ -80,7 +80,7 @@ def test_head_masks_take_the_shapes_transformers_4_gave_them(med):
 
 
 def test_patching_twice_wraps_once(med):
-    from shared.method.models import imagereward_compat
+    from adq.method.models import imagereward_compat
 
     before = med.BertPreTrainedModel.init_weights
     imagereward_compat.install()

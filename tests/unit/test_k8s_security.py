@@ -88,8 +88,8 @@ def test_every_workload_has_a_network_policy_of_its_own(rendered):  # noqa: F811
 
 def test_every_worker_is_restarted_when_alive_but_no_longer_consuming(rendered):  # noqa: F811
     """The probe is `adq alive POOL` (tasks/liveness.py); Kubernetes restarts the container when it fails."""
-    from workers.cli import build_parser
-    from workers.launch import POOLS
+    from adq.cli import build_parser
+    from adq.workers.launch import POOLS
 
     deployments = by_kind(rendered, "Deployment")
     for pool in POOLS:

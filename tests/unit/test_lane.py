@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from shared.jobs.holders import running_here
-from shared.jobs.lane import STUCK_EXIT_CODE, InlineLane, ModelLane
+from adq.jobs.holders import running_here
+from adq.jobs.lane import STUCK_EXIT_CODE, InlineLane, ModelLane
 
 
 def _lane(max_batch=4, wait_s=0.0):
@@ -111,7 +111,7 @@ def test_model_time_is_shared_across_a_batch():
 def test_a_stuck_model_call_exits_the_process_so_it_is_restarted():
     code = (
         "import time\n"
-        "from shared.jobs.lane import ModelLane\n"
+        "from adq.jobs.lane import ModelLane\n"
         "lane = ModelLane(lambda k: 1, lambda k: 0.0)\n"
         "lane.call(('x',), lambda items: time.sleep(60), None, timeout_s=0.5)\n"
         "print('not reached')\n"
@@ -132,8 +132,8 @@ def test_a_job_runs_on_one_thread_of_a_process_at_a_time():
 
 
 def test_worker_designs_pick_their_pool_and_jobs_in_flight():
+    from adq.workers.launch import worker_argv
     from tests.helpers import configured
-    from workers.launch import worker_argv
 
     def pool_of(argv):
         return argv[argv.index("--pool") + 1], argv[argv.index("--concurrency") + 1]
@@ -149,7 +149,7 @@ def test_worker_designs_pick_their_pool_and_jobs_in_flight():
 
 
 def test_the_controller_counts_one_model_per_threads_node_and_one_per_prefork_child():
-    from tasks.controller import _model_slots
+    from adq.tasks.controller import _model_slots
 
     assert _model_slots({"pool": {"max-concurrency": 3, "threads": 3}}) == 1
     assert _model_slots({"pool": {"max-concurrency": 2, "processes": [11, 12]}}) == 2

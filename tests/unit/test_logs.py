@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 
-from shared.core import logs
+from adq.core import logs
 
 
 class Terminal(io.StringIO):
@@ -56,7 +56,7 @@ def test_a_terminal_gets_text():
 def test_gateway_lines_carry_the_request_id(sqlite_env):
     from fastapi.testclient import TestClient
 
-    from gateway.app import create_app
+    from adq.gateway.app import create_app
 
     stream = io.StringIO()
     handler = logs.configure(logging.INFO, "json", stream)

@@ -5,10 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from shared.core.errors import ModelUnavailable
-from shared.method import cascade
-from shared.method.models import registry
-from shared.method.models.diffusion import steps_for_strength
+from adq.core.errors import ModelUnavailable
+from adq.method import cascade
+from adq.method.models import registry
+from adq.method.models.diffusion import steps_for_strength
 from tests.factories import params
 
 
@@ -36,7 +36,7 @@ def test_flow_matching_and_unet_families_need_different_step_counts():
 
 @pytest.mark.parametrize("sigma", [1e-300, 5e-324, 1e-8, 0.0, -0.5, 1.5, float("nan"), float("inf")])
 def test_hostile_sigmas_are_refused_at_once(sigma):
-    from shared.core.errors import InputError
+    from adq.core.errors import InputError
 
     t0 = time.perf_counter()
     with pytest.raises(InputError, match="sigma"):
@@ -45,7 +45,7 @@ def test_hostile_sigmas_are_refused_at_once(sigma):
 
 
 def test_sigma_floor_follows_max_steps():
-    from shared.core.errors import InputError
+    from adq.core.errors import InputError
 
     assert steps_for_strength(200, 1.0) == 200
     assert steps_for_strength(100, 0.5, max_steps=200) == 200
@@ -133,7 +133,7 @@ def test_real_weights_fail_fast_with_instructions(preset, label, tmp_path):
 
 
 def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
-    from shared.method.models.estimators import load_estimator
+    from adq.method.models.estimators import load_estimator
     from tests.helpers import configured
 
     with (
@@ -144,8 +144,8 @@ def test_imagereward_missing_checkpoint_fails_fast(tmp_path):
 
 
 def test_worker_preflight_names_missing_weights(tmp_path):
+    from adq.workers.launch import preflight
     from tests.helpers import configured
-    from workers.launch import preflight
 
     with (
         configured(ADQ_PRESET="sdxl-turbo", ADQ_MODEL_DIR=str(tmp_path)),
@@ -157,7 +157,7 @@ def test_worker_preflight_names_missing_weights(tmp_path):
 def test_a_student_batch_gives_each_job_its_own_seeded_image(tiny):
     """Micro-batching (ADQ_STUDENT_BATCH_MAX > 1): each job's noise comes from its own seed, so a batched image is
     the single run's image up to float rounding in batched kernels (why batching is off by default)."""
-    from shared.jobs.runner import _generate
+    from adq.jobs.runner import _generate
 
     jobs_ = [
         params("a red fox at sunset", seed=1),
@@ -175,7 +175,7 @@ def test_a_student_batch_gives_each_job_its_own_seeded_image(tiny):
 
 
 def test_scores_in_one_batch_match_scores_one_at_a_time(tiny):
-    from shared.jobs.runner import _score
+    from adq.jobs.runner import _score
 
     images = [cascade.generate(tiny[0], params(seed=s)).image for s in (1, 2, 3)]
     prompts = ["a red fox at sunset", "a blue bird", "a green tree"]

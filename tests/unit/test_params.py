@@ -1,6 +1,6 @@
 import pytest
 
-from shared.core.errors import InputError
+from adq.core.errors import InputError
 from tests.factories import params
 
 
@@ -49,7 +49,7 @@ def test_every_k_and_sigma_in_range_is_accepted(k, sigma):
 
 
 def test_prompt_is_stripped_and_seed_random_when_unset():
-    from shared.method.params import resolve
+    from adq.method.params import resolve
 
     a = resolve("  a cat  ")
     assert a.prompt == "a cat"
@@ -62,9 +62,9 @@ def test_prompt_is_stripped_and_seed_random_when_unset():
 
 def test_a_sigma_under_its_floor_is_refused_at_submit_not_on_the_teacher():
     """The floor follows ADQ_MAX_STEPS (issue 23, high 1): one step of the longest schedule. Above it a refinement
-    whose T / sigma passes the cap runs the capped schedule (shared.method.models.diffusion.steps_for_strength)."""
-    from shared.core.errors import InputError
-    from shared.method.params import resolve
+    whose T / sigma passes the cap runs the capped schedule (adq.method.models.diffusion.steps_for_strength)."""
+    from adq.core.errors import InputError
+    from adq.method.params import resolve
 
     for sigma in (1e-8, 1e-300, 5e-324, 0.004):
         with pytest.raises(InputError, match="sigma must be at least 0.005"):

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from shared.core.errors import ModelUnavailable
+from adq.core.errors import ModelUnavailable
 
 PROMPTS = ["a red fox in the rain", "a lighthouse by the sea", "zebra"]
 
@@ -15,7 +15,7 @@ def _images():
 def test_pickscore_batches_score_as_clip_logits_one_pair_at_a_time():
     import torch
 
-    from shared.method.models import registry
+    from adq.method.models import registry
 
     est = registry.estimator("tiny-pickscore")
     batched = est.score(PROMPTS, _images())
@@ -29,8 +29,8 @@ def test_pickscore_batches_score_as_clip_logits_one_pair_at_a_time():
 
 
 def test_missing_pickscore_weights_fail_fast_naming_them(tmp_path):
-    from shared.method.models.estimators import load_estimator
-    from shared.method.presets import EstimatorSpec
+    from adq.method.models.estimators import load_estimator
+    from adq.method.presets import EstimatorSpec
     from tests.helpers import configured
 
     spec = EstimatorSpec("pickscore", source="yuvalkirstain/PickScore_v1", processor="laion/CLIP-ViT-H-14")
@@ -39,12 +39,12 @@ def test_missing_pickscore_weights_fail_fast_naming_them(tmp_path):
 
 
 def test_a_preset_with_pickscore_calibrates_and_takes_jobs(sqlite_env, tmp_path):
-    from shared.jobs import client
-    from workers.calibrate import calibrate
+    from adq.control.calibrate import calibrate
+    from adq.jobs import records
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
     result = calibrate(prompts, preset="tiny-pickscore", n_samples=12, progress=False)
     assert result.calibration_id is not None and result.percentiles.values[90] > result.percentiles.values[10]
-    job, created = client.record("a fox", preset="tiny-pickscore", k=50)
+    job, created = records.record("a fox", preset="tiny-pickscore", k=50)
     assert created and job.calibration_id == result.calibration_id

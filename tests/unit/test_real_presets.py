@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.core.errors import CalibrationError, ModelUnavailable
-from shared.method.presets import get_preset
+from adq.core.errors import CalibrationError, ModelUnavailable
+from adq.method.presets import get_preset
 from tests.helpers import configured
 
 PAIRS = {
@@ -49,7 +49,7 @@ def test_the_lcm_lora_student_is_a_lora_on_its_teachers_base():
     ],
 )
 def test_without_weights_a_worker_refuses_to_start_naming_them(tmp_path, name, role, missing):
-    from workers.launch import preflight
+    from adq.workers.launch import preflight
 
     env = {"ADQ_PRESET": name, "ADQ_HOME": str(tmp_path), "ADQ_MODEL_DIR": str(tmp_path / "models")}
     with configured(**env), pytest.raises(ModelUnavailable, match=missing):
@@ -57,7 +57,7 @@ def test_without_weights_a_worker_refuses_to_start_naming_them(tmp_path, name, r
 
 
 def test_the_lora_itself_is_checked_when_the_base_is_present(tmp_path):
-    from shared.method.models.weights import check_available
+    from adq.method.models.weights import check_available
 
     base = tmp_path / "models" / "stabilityai" / "stable-diffusion-xl-base-1.0"
     base.mkdir(parents=True)
@@ -72,14 +72,14 @@ def test_the_lora_itself_is_checked_when_the_base_is_present(tmp_path):
 
 @pytest.mark.parametrize("name", PAIRS)
 def test_their_jobs_are_refused_until_calibrated(sqlite_env, name):
-    from shared.jobs.client import record
+    from adq.jobs.records import record
 
     with pytest.raises(CalibrationError, match=f"adq calibrate PROMPTS --preset {name}"):
         record("a lighthouse at dusk", preset=name)
 
 
 def test_downloads_need_a_pinned_commit_and_take_safetensors_only(tmp_path):
-    from shared.method.models.weights import hub_kwargs, locate
+    from adq.method.models.weights import hub_kwargs, locate
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     with configured(ADQ_HOME=str(tmp_path), ADQ_MODEL_DIR=str(tmp_path / "models"), ADQ_ALLOW_DOWNLOADS="true"):

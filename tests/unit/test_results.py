@@ -8,8 +8,8 @@ import json
 import re
 import shlex
 
+from adq.cli import build_parser
 from tests.helpers import ROOT
-from workers.cli import build_parser
 
 RESULTS = ROOT / "data" / "results"
 

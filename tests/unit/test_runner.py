@@ -1,4 +1,4 @@
-"""The stage library and the base task in this process, with no worker: ``shared.jobs.runner`` on the inline lane
+"""The stage library and the base task in this process, with no worker: ``adq.jobs.runner`` on the inline lane
 with the null preset (its models cost nothing, its estimator scores in [0, 1)), and ``StageTask`` through
 ``task.apply``. Each branch of a stage's run is covered: route, outage, crash, cancel and duplicate.
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from shared.core.errors import Interrupted, StorageUnavailable
-from shared.core.status import JobStatus, Route
-from shared.jobs import runner
-from shared.jobs.db import jobs
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import STUDENT, TEACHER
-from shared.jobs.storage import get_storage
-from shared.method import cancel
-from shared.method.models import registry
+from adq.core.errors import Interrupted, StorageUnavailable
+from adq.core.status import JobStatus, Route
+from adq.jobs import runner
+from adq.jobs.db import jobs
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import STUDENT, TEACHER
+from adq.jobs.storage import get_storage
+from adq.method import cancel
+from adq.method.models import registry
 from tests import factories
 from tests.helpers import configured, stored
 
@@ -27,7 +27,7 @@ ME = Claimant("test@here/1")
 @pytest.fixture()
 def inline(sqlite_env):
     """The worker context of the serial design: its inline lane runs model calls on the caller's thread."""
-    from shared import context
+    from adq import context
 
     with configured(ADQ_WORKER_DESIGN="serial", ADQ_PRESET="null"):
         yield context.current()
@@ -91,14 +91,14 @@ def test_a_crash_propagates_and_keeps_the_claim_until_its_holder_is_gone(inline,
 
 
 def test_a_cancel_stops_the_model_between_steps_and_a_cancelled_job_is_skipped(inline, monkeypatch):
-    from shared.jobs import client
+    from adq.jobs import records
 
     job = _job(k=0)
     real = registry.student("null")
 
     class CancelledMidway:
         def generate(self, *args, **kwargs):
-            client.cancel(job.id)  # the user cancels while step 1 runs
+            records.cancel(job.id)  # the user cancels while step 1 runs
             cancel.step_done(1)  # the adapter's per-step check sees it
             return real.generate(*args, **kwargs)
 
@@ -125,14 +125,14 @@ def test_a_duplicate_message_does_nothing(inline):
 
 @pytest.fixture()
 def tasks_inline(inline):
-    from tasks import stages
+    from adq.tasks import stages
 
     return stages
 
 
 def test_the_task_routes_and_sends_the_teacher_message(tasks_inline, monkeypatch):
     sent = []
-    monkeypatch.setattr("tasks.base.send_stage", lambda stage, job_id, priority: sent.append((stage, job_id)))
+    monkeypatch.setattr("adq.tasks.base.send_stage", lambda stage, job_id, priority: sent.append((stage, job_id)))
     finish, teach = _job(k=0), _job(k=100)
     assert tasks_inline.student.apply(args=[finish.id]).get() == "succeeded"
     assert tasks_inline.student.apply(args=[teach.id]).get() == "teacher"
@@ -152,7 +152,7 @@ def test_the_task_waits_out_an_outage_then_succeeds(tasks_inline, monkeypatch):
         return real_put(key, data)
 
     monkeypatch.setattr(storage, "put", flaky)
-    monkeypatch.setattr("tasks.base.full_jitter", lambda retries: 0.0)
+    monkeypatch.setattr("adq.tasks.base.full_jitter", lambda retries: 0.0)
     assert tasks_inline.student.apply(args=[job.id]).get() == "succeeded"
     row = jobs.get(job.id)
     assert row.transient_retries == 1 and row.student_attempts == 1
@@ -167,7 +167,7 @@ def test_the_task_fails_the_job_once_the_outage_outlasts_its_budget(tasks_inline
 
 
 def test_the_task_fails_a_crashing_job_and_skips_a_cancelled_or_duplicate_one(tasks_inline, monkeypatch):
-    from shared.jobs import client
+    from adq.jobs import records
 
     crash, cancelled, dup = _job(k=0), _job(k=0), _job(k=0)
 
@@ -180,7 +180,7 @@ def test_the_task_fails_a_crashing_job_and_skips_a_cancelled_or_duplicate_one(ta
         assert tasks_inline.student.apply(args=[crash.id]).get() == "failed"
     assert "bad latent shape" in jobs.get(crash.id).error
 
-    client.cancel(cancelled.id)
+    records.cancel(cancelled.id)
     assert tasks_inline.student.apply(args=[cancelled.id]).get() == "skipped"
     assert tasks_inline.student.apply(args=[dup.id]).get() == "succeeded"
     assert tasks_inline.student.apply(args=[dup.id]).get() == "skipped"

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.core.config import Settings
+from adq.core.config import Settings
 
 
 def test_visibility_timeout_must_exceed_hard_time_limits():
@@ -32,9 +32,9 @@ def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
 
     import pytest
 
-    from shared.core.errors import InputError
+    from adq.cli.services import check_api_exposure
+    from adq.core.errors import InputError
     from tests.helpers import configured
-    from workers.commands import check_api_exposure
 
     with configured(ADQ_API_KEYS=""):
         for host in ("127.0.0.1", "::1", "localhost"):
@@ -45,7 +45,7 @@ def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
         check_api_exposure("0.0.0.0", insecure=True)  # said explicitly
         # The command itself exits 2 with the message, before it binds anything.
         done = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "api", "--host", "0.0.0.0", "--port", "1"],
+            [sys.executable, "-m", "adq.cli", "api", "--host", "0.0.0.0", "--port", "1"],
             capture_output=True,
             text=True,
             timeout=60,

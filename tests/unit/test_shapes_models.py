@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.core.resources import data_dir
-from shared.method import cascade
-from shared.method import percentiles as cal
-from shared.method.models import registry
-from shared.method.params import resolve
-from shared.method.presets import get_preset
-from shared.method.shapes import world
-from shared.method.shapes.scorers import AttributeScorer
+from adq.core.resources import data_dir
+from adq.method import cascade
+from adq.method import percentiles as cal
+from adq.method.models import registry
+from adq.method.params import resolve
+from adq.method.presets import get_preset
+from adq.method.shapes import world
+from adq.method.shapes.scorers import AttributeScorer
 from tests.helpers import configured
 
 N = 48  # held-out prompts, fixed seeds
@@ -91,7 +91,7 @@ def test_estimator_and_judge_agree_more_often_than_not(run):
 
 
 def test_out_of_grammar_prompts_are_refused_at_submit():
-    from shared.core.errors import InputError
+    from adq.core.errors import InputError
 
     with pytest.raises(InputError, match="not in the shapes world's grammar"):
         resolve("a cat on a mat", preset="shapes")
@@ -101,7 +101,7 @@ def test_the_teachers_mask_controlnet_guides_the_unchanged_student_too(run):
     """The committed mask ControlNet (adq train-shapes-controlnet) through the cascade's control mode: with the
     mask, both the teacher and the distilled student (which never saw the ControlNet in training) place the shape
     better on the judge than without it."""
-    from workers.shapes_controlnet import mask_of
+    from adq.method.shapes.controlnet import mask_of
 
     prompts, _, _, judge = run
     prompts = prompts[:24]  # half the set, and 6 teacher steps (where the measurement saturates): a short test

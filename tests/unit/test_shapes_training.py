@@ -5,8 +5,8 @@ import json
 import numpy as np
 import torch
 
-from shared.method.shapes import world
-from workers import shapes_train as train
+from adq.method.shapes import training as train
+from adq.method.shapes import world
 
 
 def test_train_all_smoke(tmp_path):

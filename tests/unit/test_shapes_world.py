@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from shared.method.shapes import tokenizer, world
+from adq.method.shapes import tokenizer, world
 
 
 def test_prompts_parse_back_to_their_scene():
@@ -41,7 +41,7 @@ def test_tokenizer_has_one_token_per_word(tmp_path):
 def test_an_editing_case_changes_exactly_one_attribute_of_a_heldout_scene():
     from dataclasses import astuple
 
-    from workers.edit_bench import EDITED, cases
+    from bench.editing import EDITED, cases
 
     rows = cases("heldout", 60, seed=3)
     heldout = {s.prompt() for s in world.split("heldout")}

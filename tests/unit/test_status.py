@@ -1,6 +1,6 @@
 import pytest
 
-from shared.core.status import ALLOWED, TERMINAL, JobStatus, sources_for
+from adq.core.status import ALLOWED, TERMINAL, JobStatus, sources_for
 
 
 def test_terminal_states_have_no_way_out():

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from shared.core.errors import InputError
-from shared.method import frontier
-from shared.method.frontier import Point, Setting
-from shared.method.presets import EstimatorSpec, get_preset, load_file
+from adq.core.errors import InputError
+from adq.method import frontier
+from adq.method.frontier import Point, Setting
+from adq.method.presets import EstimatorSpec, get_preset, load_file
 from tests.helpers import configured
 
 JUDGE = "tests.plugins.estimators:brightness"  # a second estimator: the null preset routes by its own
@@ -43,7 +43,7 @@ def null_home(sqlite_env):
 
 
 def _tune(tmp_path, prompts, **kwargs):
-    from workers import tune
+    from adq.method.tuning import search as tune
 
     path = tmp_path / "prompts.txt"
     path.write_text("\n".join(prompts) + "\n")
@@ -52,7 +52,7 @@ def _tune(tmp_path, prompts, **kwargs):
 
 
 def test_the_search_runs_each_pass_once_and_resumes_from_its_cache(null_home, tmp_path, monkeypatch):
-    from workers import tune
+    from adq.method.tuning import search as tune
 
     prompts = [f"a bright lamp {i}" if i % 3 else f"a dark room {i}" for i in range(30)]
     made = []
@@ -84,8 +84,8 @@ def test_the_recommended_setting_is_a_presets_file_that_loads(null_home, tmp_pat
     assert (preset.student_steps, preset.k) == (s["student_steps"], s["k"])
     assert preset.percentiles_path.is_file() and (tmp_path / "out" / "frontier.png").stat().st_size > 1000
     with configured(ADQ_PRESETS_FILE=str(tmp_path / "out" / "null-tuned-6.yaml")):  # it serves: τ is calibrated
-        from shared.jobs.db.calibrations import for_job
-        from shared.method.params import resolve
+        from adq.jobs.db.calibrations import for_job
+        from adq.method.params import resolve
 
         calibration_id, percentiles = for_job(resolve("a lamp", preset="null-tuned-6"))
         assert calibration_id is not None and percentiles.meta["n_samples"] == 24
@@ -93,17 +93,17 @@ def test_the_recommended_setting_is_a_presets_file_that_loads(null_home, tmp_pat
 
 
 def test_bad_inputs_are_refused_before_any_model_runs(null_home, tmp_path):
-    from workers import tune
+    from adq.method.tuning import search as tune
 
     with pytest.raises(InputError, match="at least 20"):
         _tune(tmp_path, ["a cat"] * 5)
     grid = tune.Grid(student_steps=(2,))
     with pytest.raises(InputError, match="must not be the router's own"):
-        tune.check_inputs(get_preset("null"), ["a"] * 20, grid, EstimatorSpec("null"))
+        tune.check_search(get_preset("null"), ["a"] * 20, grid, EstimatorSpec("null"))
     with pytest.raises(InputError, match="names no judge"):
-        tune.check_inputs(get_preset("null"), ["a"] * 20, grid, None)
+        tune.check_search(get_preset("null"), ["a"] * 20, grid, None)
     with pytest.raises(InputError, match="takes shapes prompts only"):
-        tune.check_inputs(get_preset("shapes"), ["a cat"] * 20, grid, None)
+        tune.check_search(get_preset("shapes"), ["a cat"] * 20, grid, None)
     with pytest.raises(InputError, match="below the cheapest"):
         _tune(tmp_path, [f"p{i}" for i in range(20)], budgets=(0.5,))
 
@@ -113,13 +113,13 @@ def test_the_controller_moves_a_job_along_the_recorded_frontier(sqlite_env, redi
     the job records it, and its teacher stage runs that point's strategy and steps."""
     import redis
 
-    from shared import context
-    from shared.control import published
-    from shared.control.policy import ControlState
-    from shared.jobs import runner
-    from shared.jobs.db import frontiers, jobs
-    from shared.jobs.holders import Claimant
-    from shared.jobs.stage import STUDENT, TEACHER
+    from adq import context
+    from adq.control import published
+    from adq.control.policy import ControlState
+    from adq.jobs import runner
+    from adq.jobs.db import frontiers, jobs
+    from adq.jobs.holders import Claimant
+    from adq.jobs.stage import STUDENT, TEACHER
     from tests.factories import job
 
     r = redis.Redis.from_url(redis_url)

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from shared.method.presets import BUILT_IN, PresetFileError, get_preset, load_file
+from adq.method.presets import BUILT_IN, PresetFileError, get_preset, load_file
 from tests.helpers import configured
 
 MINE = """
@@ -95,7 +95,7 @@ def test_a_file_that_is_not_a_preset_table_is_refused(tmp_path, text):
 
 
 def test_the_cli_checks_files_and_refuses_to_start_on_an_invalid_one(tmp_path, capsys):
-    from workers.cli import main
+    from adq.cli import main
 
     good, bad = _write(tmp_path, MINE), _write(tmp_path, MINE.replace("k: 30", "k: 300"), "bad.yaml")
     assert main(["presets", "--check", str(good)]) == 0
@@ -109,16 +109,16 @@ def test_the_cli_checks_files_and_refuses_to_start_on_an_invalid_one(tmp_path, c
     with configured(ADQ_PRESETS_FILE=str(bad)):
         assert main(["presets"]) == 2 and main(["worker", "student"]) == 2
         assert "field 'k'" in capsys.readouterr().err
-        from gateway.app import create_app
+        from adq.gateway.app import create_app
 
         with pytest.raises(PresetFileError, match="field 'k'"):
             create_app()
 
 
 def test_a_python_estimator_scores_in_batches_and_calibrates(tmp_path):
-    from shared.jobs.db.migrate import upgrade
-    from shared.method.models import registry
-    from workers.calibrate import calibrate
+    from adq.control.calibrate import calibrate
+    from adq.jobs.db.migrate import upgrade
+    from adq.method.models import registry
 
     path = _write(tmp_path, MINE)
     prompts = tmp_path / "prompts.txt"
@@ -134,8 +134,8 @@ def test_a_python_estimator_scores_in_batches_and_calibrates(tmp_path):
 
 
 def test_a_broken_factory_is_refused_by_name():
-    from shared.core.errors import InputError, ScoringError
-    from shared.method.models.estimators import CheckedEstimator, python_estimator
+    from adq.core.errors import InputError, ScoringError
+    from adq.method.models.estimators import CheckedEstimator, python_estimator
 
     with pytest.raises(InputError, match="has no score"):
         python_estimator("tests.plugins.estimators:broken", None)

@@ -6,14 +6,14 @@ import time
 
 from sqlalchemy import select
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.errors import CalibrationError
-from shared.jobs.db.models import Calibration
-from shared.jobs.db.session import session_scope
-from shared.method import percentiles as cal
-from shared.method.params import JobParams
-from shared.method.presets import get_preset, settings_hash
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.errors import CalibrationError
+from adq.jobs.db.models import Calibration
+from adq.jobs.db.session import session_scope
+from adq.method import percentiles as cal
+from adq.method.params import JobParams
+from adq.method.presets import get_preset, settings_hash
 
 
 def record(student_settings: dict, percentiles: cal.Percentiles, *, n_samples: int | None, source: str) -> int:
@@ -37,7 +37,7 @@ def percentiles(calibration_id: int) -> cal.Percentiles:
     """A recorded calibration's percentiles (rows never change, so each is read once per process and database)."""
     # Keyed by the database too: ids restart in every database, and one process may meet several (tests, tools).
     key = ("calibration", get_settings().effective_database_url, calibration_id)
-    return process.own(key, lambda: _read(calibration_id))
+    return process.once(key, lambda: _read(calibration_id))
 
 
 def _read(calibration_id: int) -> cal.Percentiles:
@@ -52,7 +52,7 @@ LATEST_CACHE_S = 5.0  # every submit needs its calibration: one query per key ev
 
 
 def _latest() -> dict[tuple[str, str, str], tuple[float, Calibration]]:
-    return process.own(("cache", "latest calibrations"), dict)
+    return process.once(("cache", "latest calibrations"), dict)
 
 
 def latest(preset: str, digest: str) -> Calibration | None:

@@ -1,7 +1,7 @@
 """Presets declared at run time by workers that serve a Python pipeline object (``adq worker --pipeline``).
 
 A worker writes its object's preset here when it starts; a gateway or CLI that does not know a preset name looks
-here before refusing it (``shared.jobs`` adds ``lookup`` to the presets' sources). The entry is the presets-file
+here before refusing it (``adq.jobs`` adds ``lookup`` to the presets' sources). The entry is the presets-file
 format and is validated again when read."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.jobs.db.models import DeclaredPreset
-from shared.jobs.db.session import session_scope
+from adq.jobs.db.models import DeclaredPreset
+from adq.jobs.db.session import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def publish(pipeline) -> int | None:
     """Make a pipeline object's preset known to every process (gateways and CLIs submit to it by name), and record
     its percentiles as the preset's calibration when none is recorded for these settings. Returns the calibration's
     id, or None when the object has no percentiles yet."""
-    from shared.jobs.db import calibrations
-    from shared.method.presets import settings_hash, student_settings, to_entry
+    from adq.jobs.db import calibrations
+    from adq.method.presets import settings_hash, student_settings, to_entry
 
     p = pipeline.preset
     declare(pipeline.name, to_entry(p))

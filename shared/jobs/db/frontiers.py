@@ -7,12 +7,12 @@ import time
 
 from sqlalchemy import select
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.jobs.db.models import Frontier
-from shared.jobs.db.session import session_scope
-from shared.method import frontier
-from shared.method.frontier import Point
+from adq.core import process
+from adq.core.config import get_settings
+from adq.jobs.db.models import Frontier
+from adq.jobs.db.session import session_scope
+from adq.method import frontier
+from adq.method.frontier import Point
 
 CACHE_S = 5.0
 
@@ -28,7 +28,7 @@ def record(preset: str, points: list[Point], source: str) -> int:
 
 
 def _cache() -> dict:
-    return process.own(("cache", "frontiers"), dict)
+    return process.once(("cache", "frontiers"), dict)
 
 
 def latest(preset: str) -> list[Point]:

@@ -1,6 +1,6 @@
 """Job rows: creation, reads, and every status change as one conditional UPDATE.
 
-Each change names the states it may start from (checked against shared.core.status.ALLOWED) and, for a running stage,
+Each change names the states it may start from (checked against adq.core.status.ALLOWED) and, for a running stage,
 the fence of the claim that holds it: every claim takes a new fence value, so a worker whose claim was taken over
 cannot overwrite the newer attempt's result. No session is held across inference; each function opens and
 commits its own.
@@ -16,15 +16,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.core.config import get_settings
-from shared.core.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
-from shared.core.status import TERMINAL, JobStatus, Route, sources_for
-from shared.jobs import metrics
-from shared.jobs.db.models import Job, JobEvent
-from shared.jobs.db.session import session_scope
-from shared.jobs.holders import Claimant
-from shared.jobs.stage import TEACHER, Stage
-from shared.method.params import JobParams
+from adq.core.config import get_settings
+from adq.core.errors import AttemptsExhausted, IdempotencyConflict, JobNotFound
+from adq.core.status import TERMINAL, JobStatus, Route, sources_for
+from adq.jobs import metrics
+from adq.jobs.db.models import Job, JobEvent
+from adq.jobs.db.session import session_scope
+from adq.jobs.holders import Claimant
+from adq.jobs.stage import TEACHER, Stage
+from adq.method.params import JobParams
 
 LIVE = frozenset(set(JobStatus) - TERMINAL)
 COUNTERS = ("student_attempts", "teacher_attempts", "fence", "transient_retries", "retries", "webhook_attempts")
@@ -125,7 +125,7 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
     if illegal:
         raise AssertionError(f"transition {sorted(s.value for s in illegal)} -> {to.value} is not allowed")
     now = utcnow()
-    if to in TERMINAL:  # the webhook outbox: marked in the same UPDATE as the final state (tasks.webhooks)
+    if to in TERMINAL:  # the webhook outbox: marked in the same UPDATE as the final state (adq.tasks.webhooks)
         values.setdefault("webhook_pending", case((Job.webhook_url.is_(None), False), else_=True))
     stmt = (
         update(Job)
@@ -136,10 +136,10 @@ def _transition(job_id: str, to: JobStatus, expect: Iterable[JobStatus], *where,
     )
     with session_scope() as s:
         row = s.scalars(stmt).one_or_none()
-        if row is not None:  # the event log, in the same transaction: streams replay it (shared.jobs.events)
+        if row is not None:  # the event log, in the same transaction: streams replay it (adq.jobs.events)
             s.execute(insert(JobEvent).values(job_id=row.id, owner=row.owner, status=to.value, at=now))
     if row is not None and to in TERMINAL:
-        metrics.observe((), finished=to)  # after the commit: counted where it happens (shared.jobs.metrics)
+        metrics.observe((), finished=to)  # after the commit: counted where it happens (adq.jobs.metrics)
     return row
 
 
@@ -187,7 +187,7 @@ def claim(job_id: str, stage: Stage, who: Claimant, lease_s: float | None = None
     return None if row is None else Claim(job_id, stage, row.fence, getattr(row, stage.attempts), row)
 
 
-def _holds(claim: Claim):
+def _fenced(claim: Claim):
     return (Job.status == claim.stage.running, Job.fence == claim.fence)
 
 
@@ -224,7 +224,7 @@ def record_student(
     common |= dict(student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now)
     common["student_wait_s"] = _seconds(claim.job.student_started_at, claim.job.created_at)
     if route is Route.TEACHER:
-        return _hold(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
+        return _advance(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
     return _finish(claim, final_key=student_key, teacher_steps=0, total_steps=steps, **common)
 
 
@@ -236,14 +236,14 @@ def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float
     )
 
 
-def _hold(claim: Claim, to: JobStatus, **values) -> Job | None:
+def _advance(claim: Claim, to: JobStatus, **values) -> Job | None:
     """Move the stage its holder runs (and only its holder, by fence) to ``to``."""
-    return _transition(claim.job_id, to, {claim.stage.running}, *_holds(claim), **values)
+    return _transition(claim.job_id, to, {claim.stage.running}, *_fenced(claim), **values)
 
 
 def _finish(claim: Claim, *, final_key: str, teacher_steps: int, total_steps: int, **values) -> Job | None:
     done = dict(final_image_key=final_key, teacher_steps_run=teacher_steps, total_steps=total_steps)
-    return _hold(claim, JobStatus.SUCCEEDED, **done, finished_at=utcnow(), **values, **_CLEARED)
+    return _advance(claim, JobStatus.SUCCEEDED, **done, finished_at=utcnow(), **values, **_CLEARED)
 
 
 def release(claim: Claim, error: str) -> Job | None:
@@ -254,7 +254,7 @@ def release(claim: Claim, error: str) -> Job | None:
         claim.job_id,
         claim.stage.waiting,
         {claim.stage.running},
-        *_holds(claim),
+        *_fenced(claim),
         lease_until=None,
         error=error[:4000],
         last_transient_error=error[:4000],
@@ -294,7 +294,7 @@ def cancel(job_id: str) -> Job | None:
 
 
 def is_cancelled(job_id: str) -> bool:
-    """One primary-key read, made after each denoising step of a running job (shared.method.cancel)."""
+    """One primary-key read, made after each denoising step of a running job (adq.method.cancel)."""
     with session_scope() as s:
         return s.scalar(select(Job.status).where(Job.id == job_id)) == JobStatus.CANCELLED
 

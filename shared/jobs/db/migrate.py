@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from shared.core.config import get_settings
+from adq.core.config import get_settings
 
-MIGRATIONS = "shared.jobs.db:migrations"  # package data, resolved by Alembic through importlib.resources
+MIGRATIONS = "adq.jobs.db:migrations"  # package data, resolved by Alembic through importlib.resources
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -18,7 +18,7 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    from shared.jobs.db.session import get_engine
+    from adq.jobs.db.session import get_engine
 
     get_engine()  # creates the SQLite folder when needed
     command.upgrade(alembic_config(url), revision)
@@ -40,7 +40,7 @@ def upgrade_engine(engine) -> None:
 def current(url: str | None = None) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    from shared.jobs.db.session import get_engine
+    from adq.jobs.db.session import get_engine
 
     with get_engine().connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from shared.core.status import JobStatus, Strategy
+from adq.core.status import JobStatus, Strategy
 
 
 class StrEnum(TypeDecorator):
@@ -79,7 +79,7 @@ class Frontier(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     preset: Mapped[str] = mapped_column(String(64), index=True)
-    points: Mapped[list] = mapped_column(JSON)  # shared.method.frontier.to_json
+    points: Mapped[list] = mapped_column(JSON)  # adq.method.frontier.to_json
     source: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -207,7 +207,7 @@ class JobEvent(Base):
     client that reconnects with Last-Event-ID misses nothing."""
 
     __tablename__ = "job_events"
-    # (status, at): the service rate the events' ETAs use counts one status's recent rows (shared.jobs.events).
+    # (status, at): the service rate the events' ETAs use counts one status's recent rows (adq.jobs.events).
     __table_args__ = (Index("ix_job_events_status_at", "status", "at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(

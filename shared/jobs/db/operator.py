@@ -3,11 +3,11 @@ failed at with fresh budgets."""
 
 from __future__ import annotations
 
-from shared.core.errors import JobNotRetryable
-from shared.core.status import OPERATOR_RETRY, JobStatus
-from shared.jobs.db.jobs import _transition, get, utcnow
-from shared.jobs.db.models import Job
-from shared.jobs.stage import STUDENT, TEACHER, Stage
+from adq.core.errors import JobNotRetryable
+from adq.core.status import OPERATOR_RETRY, JobStatus
+from adq.jobs.db.jobs import _transition, get, utcnow
+from adq.jobs.db.models import Job
+from adq.jobs.stage import STUDENT, TEACHER, Stage
 
 
 def failed_stage(job: Job) -> Stage:

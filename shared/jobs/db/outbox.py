@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from shared.jobs.db.jobs import utcnow
-from shared.jobs.db.models import Job
-from shared.jobs.db.session import session_scope
-from shared.jobs.stage import STAGES, Stage
+from adq.jobs.db.jobs import utcnow
+from adq.jobs.db.models import Job
+from adq.jobs.db.session import session_scope
+from adq.jobs.stage import STAGES, Stage
 
 
 def mark_enqueued(job_id: str) -> Job | None:

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from shared.core.errors import JobNotFound
-from shared.core.status import TERMINAL, JobStatus
-from shared.jobs.db.jobs import LIVE, get, utcnow
-from shared.jobs.db.models import Job
-from shared.jobs.db.session import session_scope
+from adq.core.errors import JobNotFound
+from adq.core.status import TERMINAL, JobStatus
+from adq.jobs.db.jobs import LIVE, get, utcnow
+from adq.jobs.db.models import Job
+from adq.jobs.db.session import session_scope
 
 
 def unfinished_of(owner: str) -> int:

@@ -1,8 +1,8 @@
 """One engine per process, made by a factory on first use; short-lived sessions from a context manager.
 
 ``make_engine(url)`` builds an engine for any URL (tests and tools call it directly); ``get_engine()`` is the
-process's one engine for the configured URL, held by shared.core.process (a forked child makes its own, letting go
-of the parent's pooled connections without closing them; ``shared.context.reset()`` disposes of it)."""
+process's one engine for the configured URL, held by adq.core.process (a forked child makes its own, letting go
+of the parent's pooled connections without closing them; ``adq.context.reset()`` disposes of it)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.core.errors import DatabaseUnavailable, SchemaBehind
+from adq.core import process
+from adq.core.config import get_settings
+from adq.core.errors import DatabaseUnavailable, SchemaBehind
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -42,7 +42,7 @@ def make_engine(url: str) -> Engine:
     # One connection per task thread (the overlapped design runs up to ADQ_WORKER_THREADS jobs at once), and some
     # over for the model lane's neighbours; a thread that waits for a pooled connection stalls its job.
     s = get_settings()
-    size = max(2, s.worker_threads or 16)  # 16: above every pool's default (workers.launch)
+    size = max(2, s.worker_threads or 16)  # 16: above every pool's default (adq.workers.launch)
     return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4, connect_args=pg_connect_args(s))
 
 
@@ -68,7 +68,7 @@ def _connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
     if url.startswith("sqlite"):
         # The embedded database migrates itself on first use: a new user's first command just works. A server
         # database is migrated by its operator (`adq migrate`), never behind their back.
-        from shared.jobs.db.migrate import upgrade_engine
+        from adq.jobs.db.migrate import upgrade_engine
 
         upgrade_engine(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
@@ -76,7 +76,7 @@ def _connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
 
 def _held() -> tuple[Engine, sessionmaker[Session]]:
     url = get_settings().effective_database_url
-    return process.own(
+    return process.once(
         ("engine", url),
         lambda: _connect(url),
         close=lambda held: held[0].dispose(),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from shared.core.config import get_settings
-from shared.core.errors import ModelError
+from adq.core.config import get_settings
+from adq.core.errors import ModelError
 
 _configured = False
 

@@ -10,12 +10,12 @@ import math
 import time
 from dataclasses import dataclass
 
-from shared.core.config import get_settings
-from shared.method import cancel
-from shared.method.models.device import generator
-from shared.method.models.modes import Views, image_call, view_of
-from shared.method.models.pipelines import Base, RolePipe, role_pipe
-from shared.method.presets import Preset
+from adq.core.config import get_settings
+from adq.method import cancel
+from adq.method.models.device import generator
+from adq.method.models.modes import Views, image_call, view_of
+from adq.method.models.pipelines import Base, RolePipe, role_pipe
+from adq.method.presets import Preset
 
 TEACHER_SEED_OFFSET = 1_000_003  # the teacher draws its own noise, still fixed by the job's seed
 
@@ -58,7 +58,7 @@ def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int |
     sigma ends quickly. The reference's int(T/sigma + 1) runs T+1 steps at sigma = 1 and divides by zero at 0.
     n is capped at ``max_steps`` (ADQ_MAX_STEPS): below steps / max_steps the capped schedule runs fewer steps
     than asked (the job records the steps that ran), and sigma's floor is 1 / max_steps, where one step runs."""
-    from shared.core.errors import InputError
+    from adq.core.errors import InputError
 
     cap = max_steps or get_settings().max_steps
     if not 0 < sigma <= 1:
@@ -83,13 +83,13 @@ def steps_for_strength(steps: int, sigma: float, pipe_cls=None, max_steps: int |
     return lo
 
 
-class _StepCounter:
+class StepCounter:
     def __init__(self):
         self.steps = 0
 
     def __call__(self, pipe, step, timestep, callback_kwargs):
         self.steps += 1
-        cancel.step_done(self.steps)  # a cancelled job stops here and frees the model (shared.method.cancel)
+        cancel.step_done(self.steps)  # a cancelled job stops here and frees the model (adq.method.cancel)
         return callback_kwargs
 
 
@@ -101,7 +101,7 @@ class Output:
 
 def _run(role: RolePipe, device, seed: int, **call) -> Output:
     """One image through a diffusers pipeline: seeded on the job's device, denoising steps counted as they run."""
-    counter = _StepCounter()
+    counter = StepCounter()
     role.activate()
     image = role.pipe(**call, generator=generator(device, seed), callback_on_step_end=counter, output_type="pil")
     return Output(image.images[0], counter.steps)
@@ -110,7 +110,7 @@ def _run(role: RolePipe, device, seed: int, **call) -> Output:
 def _run_batch(role: RolePipe, device, seeds: list[int], prompts: list[str], **call) -> list[Output]:
     """Several images in one pipeline call, each with its own seeded generator (diffusers draws each item's
     noise from its own generator, so the noise is the one a single run would draw)."""
-    counter = _StepCounter()
+    counter = StepCounter()
     gens = [generator(device, seed) for seed in seeds]
     role.activate()
     images = role.pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images

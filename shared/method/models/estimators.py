@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError, ModelUnavailable, ScoringError
+from adq.core.config import get_settings
+from adq.core.errors import InputError, ModelUnavailable, ScoringError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -136,7 +136,7 @@ class ImageRewardEstimator:
         tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
         tok.enc_token_id = tok.convert_tokens_to_ids("[ENC]")  # additional_special_tokens_ids is gone in v5
 
-        from shared.method.models import imagereward_compat
+        from adq.method.models import imagereward_compat
 
         imagereward_compat.install()  # transformers 5 dropped names image-reward 1.5 imports; a no-op before
         import ImageReward.models.BLIP.blip_pretrain as blip_pretrain
@@ -203,7 +203,7 @@ class PickScoreEstimator:
     def __init__(self, source: str, processor: str, device):
         from transformers import CLIPModel, CLIPProcessor
 
-        from shared.method.models.weights import hub_kwargs, locate
+        from adq.method.models.weights import hub_kwargs, locate
 
         model_path = locate(source, "PickScore", marker="config.json")
         processor_path = locate(processor, "PickScore processor", marker="preprocessor_config.json")
@@ -237,7 +237,7 @@ class PickScoreEstimator:
 
 def load_estimator(spec, device) -> Estimator:
     """The estimator a preset names (an EstimatorSpec, or just its kind)."""
-    from shared.method.presets import EstimatorSpec
+    from adq.method.presets import EstimatorSpec
 
     spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec(spec)
     kind = spec.kind
@@ -247,14 +247,14 @@ def load_estimator(spec, device) -> Estimator:
                 raise InputError("the pickscore estimator needs a source and a processor in its preset")
             return PickScoreEstimator(spec.source, spec.processor, device)
         if kind == "tiny":
-            from shared.method.models import tiny
+            from adq.method.models import tiny
 
             return TinyClipEstimator(tiny.ensure_built() / "estimator", device)
         if kind == "imagereward":
             return ImageRewardEstimator(device)
         if kind == "shapes":
-            from shared.core.resources import data_path
-            from shared.method.shapes.scorers import AttributeScorer
+            from adq.core.resources import data_path
+            from adq.method.shapes.scorers import AttributeScorer
 
             folder = data_path("models", "shapes", "estimator")
             if not (folder / "model.safetensors").is_file():
@@ -280,7 +280,7 @@ def python_estimator(factory: str | None, device) -> Estimator:
     float per image. The callable gets ``device=`` when it takes that argument."""
     import inspect
 
-    from shared.core.plugins import load_object
+    from adq.core.plugins import load_object
 
     target = load_object(factory, "estimator factory")
     if not callable(target):
@@ -352,8 +352,8 @@ class AccuracyJudge:
 
 
 def _shapes_judge(device) -> AccuracyJudge:
-    from shared.core.resources import data_path
-    from shared.method.shapes.scorers import AttributeScorer
+    from adq.core.resources import data_path
+    from adq.method.shapes.scorers import AttributeScorer
 
     folder = data_path("models", "shapes", "judge")
     if not (folder / "model.safetensors").is_file():

@@ -3,7 +3,7 @@ variants, all sharing one loaded base) and the arguments of one call in a mode."
 
 from __future__ import annotations
 
-from shared.method.models.pipelines import Base, RolePipe
+from adq.method.models.pipelines import Base, RolePipe
 
 
 def fit(image, size):
@@ -30,7 +30,7 @@ def image_call(
 ) -> dict:
     """The arguments of one call in a mode: image-to-image runs exactly ``steps`` steps at ``strength``; a control
     image goes where the pipeline takes it (``control_image`` beside an init image or for FLUX, else ``image``)."""
-    from shared.method.models.diffusion import steps_for_strength
+    from adq.method.models.diffusion import steps_for_strength
 
     call: dict = {"num_inference_steps": steps}
     if init_image is not None:
@@ -51,11 +51,11 @@ def view_of(pipe, role: str, control: bool) -> RolePipe:
     ControlNet it already holds when ``control``."""
     import diffusers
 
-    from shared.method.models.pipelines import ROLE_CLASSES
+    from adq.method.models.pipelines import ROLE_CLASSES
 
     net = getattr(pipe, "controlnet", None)
     if control and net is None:
-        from shared.core.errors import InputError
+        from adq.core.errors import InputError
 
         raise InputError("this pipeline holds no ControlNet: build it with controlnet=... for control images")
     extra = {"controlnet": net} if control else {}

@@ -7,7 +7,7 @@ regenerator, two presets that name one base, and a LoRA student on its teacher's
 
 LoRA adapters are loaded into the shared base under names of their own and switched per call (``activate``): the
 student's call enables its adapters, a call of a role without adapters disables them. Model calls in a process
-take turns on its one model thread (shared.jobs.lane), so a switch cannot race another call.
+take turns on its one model thread (adq.jobs.lane), so a switch cannot race another call.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
-from shared.core import process
-from shared.core.config import get_settings
-from shared.method.models.device import dtype_for
-from shared.method.models.weights import hub_kwargs, locate
-from shared.method.presets import ControlNetSpec, ModelSpec
+from adq.core import process
+from adq.core.config import get_settings
+from adq.method.models.device import dtype_for
+from adq.method.models.weights import hub_kwargs, locate
+from adq.method.presets import ControlNetSpec, ModelSpec
 
 ROLE_CLASSES = {"text2image": "AutoPipelineForText2Image", "image2image": "AutoPipelineForImage2Image"}
 
@@ -73,7 +73,7 @@ def _load_base(spec: ModelSpec, device) -> Base:
 
 
 def base_for(spec: ModelSpec, device) -> Base:
-    return process.own(("base", *_base_key(spec, device)), lambda: _load_base(spec, device))
+    return process.once(("base", *_base_key(spec, device)), lambda: _load_base(spec, device))
 
 
 def adapter_name(source: str) -> str:
@@ -98,7 +98,7 @@ def _load_controlnet(spec: ControlNetSpec, device):
 
 def controlnet_for(spec: ControlNetSpec, device):
     """A ControlNet, loaded once per process: the teacher and the student that share it hold one copy."""
-    return process.own(("controlnet", spec.source, str(device)), lambda: _load_controlnet(spec, device))
+    return process.once(("controlnet", spec.source, str(device)), lambda: _load_controlnet(spec, device))
 
 
 def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | None = None) -> RolePipe:

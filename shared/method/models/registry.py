@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from shared.core import process
-from shared.method.presets import get_preset
+from adq.core import process
+from adq.method.presets import get_preset
 
 
 def _device():
-    from shared.method.models.device import configure_torch, resolve_device
+    from adq.method.models.device import configure_torch, resolve_device
 
     configure_torch()
     return resolve_device()
@@ -15,7 +15,7 @@ def _device():
 
 def _diffusion(role: str, preset_name: str):
     """The preset's student or teacher: a null model for the overhead benchmark, else a diffusers pipeline."""
-    from shared.method.models import diffusion
+    from adq.method.models import diffusion
 
     preset = get_preset(preset_name)
     null, real = {
@@ -48,21 +48,21 @@ def estimator(preset_name: str):
 
 
 def _student(preset_name: str):
-    return process.own(("model", "student", preset_name), lambda: _diffusion("student", preset_name))
+    return process.once(("model", "student", preset_name), lambda: _diffusion("student", preset_name))
 
 
 def _teacher(preset_name: str):
-    return process.own(("model", "teacher", preset_name), lambda: _diffusion("teacher", preset_name))
+    return process.once(("model", "teacher", preset_name), lambda: _diffusion("teacher", preset_name))
 
 
 def _estimator(preset_name: str):
     def load():
-        from shared.method.models.estimators import NullEstimator, load_estimator
+        from adq.method.models.estimators import NullEstimator, load_estimator
 
         spec = get_preset(preset_name).estimator
         return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
 
-    return process.own(("model", "estimator", preset_name), load)
+    return process.once(("model", "estimator", preset_name), load)
 
 
 def clear() -> None:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from shared.core.config import get_settings
+from adq.core.config import get_settings
 
 VERSION = "tiny-v3"  # v2: a tiny PickScore; v3: built on transformers 5, whose seeded random init differs from 4.x
 ROLES = {"student": 1234, "teacher": 5678}  # role -> UNet init seed; the two UNets differ, the rest is shared
@@ -70,7 +70,7 @@ def _text_config():
     )
 
 
-# The tiny UNet's layout, shared by the SDXL tiny models and the SD1.5 twin (shared.method.models.twins).
+# The tiny UNet's layout, shared by the SDXL tiny models and the SD1.5 twin (adq.method.models.twins).
 UNET_LAYOUT = dict(
     block_out_channels=(32, 64),
     layers_per_block=2,

@@ -39,7 +39,7 @@ def qwen_tokenizer():
     """Qwen2's byte-level BPE with no merges (one token per byte) and a minimal chat template."""
     from transformers import Qwen2Tokenizer
 
-    from shared.method.models.tiny import _bytes_to_unicode
+    from adq.method.models.tiny import _bytes_to_unicode
 
     vocab = {c: i for i, c in enumerate(_bytes_to_unicode())}
     vocab |= {s: len(vocab) + i for i, s in enumerate(QWEN_SPECIALS)}
@@ -52,7 +52,7 @@ def qwen_tokenizer():
 def _clip_text(projection: bool):
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from shared.method.models.tiny import _text_config
+    from adq.method.models.tiny import _text_config
 
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(_text_config())
 
@@ -87,7 +87,7 @@ def _sd15(seed: int, clip_tokenizer):
     import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
-    from shared.method.models.tiny import UNET_LAYOUT, tiny_vae
+    from adq.method.models.tiny import UNET_LAYOUT, tiny_vae
 
     torch.manual_seed(0)
     vae = tiny_vae()
@@ -257,8 +257,8 @@ def ensure_built(family: str) -> Path:
     """Build one family's twins once (a few seconds), into <ADQ_HOME>/models/twins-v1/<family>."""
     import tempfile
 
-    from shared.core.config import get_settings
-    from shared.method.models.tiny import build_once, write_tokenizer
+    from adq.core.config import get_settings
+    from adq.method.models.tiny import build_once, write_tokenizer
 
     def builder(folder: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -280,7 +280,7 @@ def build_controlnet(folder: Path, base: str) -> None:
 
     from diffusers import ControlNetModel, DiffusionPipeline
 
-    from shared.method.models.weights import locate
+    from adq.method.models.weights import locate
 
     pipe = DiffusionPipeline.from_pretrained(locate(base, "twin teacher"))
     factor = pipe.vae_scale_factor
@@ -290,8 +290,8 @@ def build_controlnet(folder: Path, base: str) -> None:
 
 def ensure_controlnet(name: str) -> Path:
     """``tiny:controlnet`` (SDXL) and ``tiny:sd15-controlnet``: built once from their family's twin teacher."""
-    from shared.core.config import get_settings
-    from shared.method.models.tiny import build_once
+    from adq.core.config import get_settings
+    from adq.method.models.tiny import build_once
 
     if name not in CONTROLNET_BASES:
         raise ValueError(f"no tiny ControlNet named {name!r}; choose one of {', '.join(CONTROLNET_BASES)}")

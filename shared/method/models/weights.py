@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.core.config import get_settings
-from shared.core.errors import ModelUnavailable
-from shared.method.presets import ModelSpec
+from adq.core.config import get_settings
+from adq.core.errors import ModelUnavailable
+from adq.method.presets import ModelSpec
 
 
 def _missing(label: str, source: str, what: str = "a diffusers folder with model_index.json") -> ModelUnavailable:
@@ -46,7 +46,7 @@ def _pin_required(label: str, source: str) -> ModelUnavailable:
 def locate(source: str, label: str, marker: str = "model_index.json") -> str:
     """A local folder for ``source``, or the hub id itself when downloads are allowed or it is in the hub cache."""
     if source.startswith("tiny:"):
-        from shared.method.models import tiny, twins
+        from adq.method.models import tiny, twins
 
         name = source.split(":", 1)[1]
         if name.endswith("controlnet"):
@@ -54,7 +54,7 @@ def locate(source: str, label: str, marker: str = "model_index.json") -> str:
         family = twins.family_of(name)
         return str((twins.ensure_built(family) if family else tiny.ensure_built()) / name)
     if source.startswith("data:"):  # weights committed with the project
-        from shared.core.resources import data_path
+        from adq.core.resources import data_path
 
         path = data_path(source.split(":", 1)[1])
         if not (path / marker).is_file():

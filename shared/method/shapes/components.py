@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from shared.method.shapes import world
+from adq.method.shapes import world
 
 TEXT_WIDTH = 48
 NOISE = dict(

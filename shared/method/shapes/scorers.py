@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from shared.method.shapes import components as C
-from shared.method.shapes import world
+from adq.method.shapes import components as C
+from adq.method.shapes import world
 
 
 class AttributeScorer:
@@ -29,7 +29,7 @@ class AttributeScorer:
 
     def _log_probs(self, prompts, images):
         if len(prompts) != len(images):
-            from shared.core.errors import InputError
+            from adq.core.errors import InputError
 
             raise InputError(f"score() got {len(prompts)} prompts but {len(images)} images")
         labels = torch.tensor([world.parse(p).labels() for p in prompts], device=self.device)

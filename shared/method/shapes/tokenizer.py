@@ -10,7 +10,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from shared.method.models.tiny import _bytes_to_unicode
+from adq.method.models.tiny import _bytes_to_unicode
 
 MAX_LENGTH = 24
 

@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from shared.jobs.db.models import Base
+from adq.jobs.db.models import Base
 
 url = context.config.get_main_option("sqlalchemy.url")
 

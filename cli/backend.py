@@ -1,17 +1,17 @@
 """The CLI's two ways to the system, with one interface: the gateway over HTTP when ADQ_API_URL is set
-(shared.sdk.Client), else the library in this process (the database and broker of the settings)."""
+(adq.sdk.Client), else the library in this process (the database and broker of the settings)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.core.config import get_settings
-from shared.jobs.events import Event, follow
-from shared.jobs.schema import BatchView, JobView
+from adq.core.config import get_settings
+from adq.jobs.events import Event, follow
+from adq.jobs.schema import BatchView, JobView
 
 
 class Local:
-    """The library in-process, shaped like shared.sdk.Client."""
+    """The library in-process, shaped like adq.sdk.Client."""
 
     def __enter__(self) -> Local:
         return self
@@ -22,7 +22,7 @@ class Local:
     def upload(self, image) -> str:
         from pathlib import Path
 
-        from shared.jobs import inputs
+        from adq.jobs import inputs
 
         data = image if isinstance(image, bytes) else Path(image).read_bytes()
         return inputs.put(data, None, "file")[0]
@@ -30,7 +30,7 @@ class Local:
     def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:
         from pathlib import Path
 
-        from tasks import client
+        from adq.tasks import client
 
         for field in ("init_image", "control_image"):  # a file is uploaded first, as the HTTP client does
             value = params.get(field)
@@ -39,34 +39,34 @@ class Local:
         return client.submit(prompt, idempotency_key=idempotency_key, **params)
 
     def get(self, job_id: str) -> JobView:
-        from shared.jobs import client
+        from adq.jobs import records
 
-        return client.get(job_id)
+        return records.get(job_id)
 
     def cancel(self, job_id: str) -> JobView:
-        from tasks import client
+        from adq.tasks import client
 
         return client.cancel(job_id)
 
     def retry(self, job_id: str) -> JobView:
-        from tasks import client
+        from adq.tasks import client
 
         return client.retry(job_id)
 
     def image(self, job_id: str, which: str = "final") -> bytes:
-        from shared.jobs import client
+        from adq.jobs import records
 
-        return client.image_bytes(job_id, which)
+        return records.image_bytes(job_id, which)
 
     def list(self, *, status=None, limit: int = 50, cursor=None, **filters):
-        from shared.jobs.db import queries
+        from adq.jobs.db import queries
 
         rows, next_cursor = queries.list_page(None, scoped=False, cursor=cursor, limit=limit, status=status)
         return [JobView.of(r) for r in rows], next_cursor
 
     def submit_batch(self, items, *, shared=None, idempotency_key=None, **delivery) -> BatchView:
-        from gateway.routes.batches import view_of
-        from tasks import client
+        from adq.gateway.routes.batches import view_of
+        from adq.tasks import client
 
         batch, views = client.submit_batch(items, {**(shared or {}), **delivery}, idempotency_key=idempotency_key)
         return view_of(batch, views)
@@ -86,7 +86,7 @@ class Local:
 def open_backend():
     s = get_settings()
     if s.api_url:
-        from shared.sdk import Client
+        from adq.sdk import Client
 
         return Client(s.api_url, api_key=s.api_key or None)
     return Local()
@@ -97,7 +97,7 @@ def no_worker_hint(event: Event) -> str | None:
     stage = event.data.get("stage")
     if get_settings().api_url or event.type != "progress" or event.status not in ("queued", "teacher_queued"):
         return None
-    from tasks.broker import live_consumers
+    from adq.tasks.broker import live_consumers
 
     if live_consumers(stage) == 0:
         return f"no live worker serves the {stage} queue; start one with `adq worker {stage}`"

@@ -2,19 +2,20 @@
 never saw? For each budget B the preset's default (its S, strategy, sigma and T, with the k that spends B:
 k = (B - S) / T) and the recommended setting are graded on the held-out prompts, with the 95 % paired bootstrap
 interval of the per-prompt difference. Both are routed by the held-out set's own percentiles, as a calibration on
-it would route them, and share every model pass (the search of workers.tune over just the settings needed)."""
+it would route them, and share every model pass (the search of adq.method.tuning.search over just the settings
+needed)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from shared.core.status import Strategy
-from shared.method import percentiles as cal
-from shared.method.frontier import Setting
-from shared.method.presets import EstimatorSpec, get_preset
-from workers.shapes_bench import paired_bootstrap_ci
-from workers.tune import Grid, search
+from adq.core.status import Strategy
+from adq.method import percentiles as cal
+from adq.method.frontier import Setting
+from adq.method.presets import EstimatorSpec, get_preset
+from adq.method.stats import paired_bootstrap_ci
+from adq.method.tuning.search import Grid, search
 
 
 def default_at(preset, budget: float) -> Setting:

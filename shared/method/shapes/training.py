@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from shared.method.models.tiny import assemble_sdxl
-from shared.method.shapes import components as C
-from shared.method.shapes import tokenizer as shapes_tokenizer
-from shared.method.shapes import world
+from adq.method.models.tiny import assemble_sdxl
+from adq.method.shapes import components as C
+from adq.method.shapes import tokenizer as shapes_tokenizer
+from adq.method.shapes import world
 
 TEACHER_GUIDANCE = 3.0
 

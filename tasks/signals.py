@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery.signals import celeryd_after_setup, worker_init, worker_process_init
 
-from shared.core.constants import NOOP_TASK
-from tasks.app import app
+from adq.core.constants import NOOP_TASK
+from adq.tasks.app import app
 
 
 @app.task(name=NOOP_TASK)
@@ -17,7 +17,7 @@ def noop() -> None:
 def _after_fork(**_kwargs) -> None:
     # Runs in each prefork child. Must stay fast (the parent kills children that take over 4 s here), so models
     # are not loaded here but on first use; the fork-unsafe clients inherited from the parent are let go of.
-    from shared.core import process
+    from adq.core import process
 
     process.reset()
 
@@ -41,16 +41,16 @@ def _warm(**_kwargs) -> None:
     # The overlapped design runs tasks in this process: load the models on the model lane while the consumer
     # connects, so the first jobs do not wait for them.
     if _pool is not None:
-        from shared import context
-        from shared.core.config import get_settings
+        from adq import context
+        from adq.core.config import get_settings
 
         context.warm(_pool, get_settings().preset)
 
 
 @celeryd_after_setup.connect
 def _name_log_lines(sender=None, **_kwargs) -> None:
-    # Every log line names its worker by the Celery node (shared.core.logs), as claims do.
-    from shared.core import logs
+    # Every log line names its worker by the Celery node (adq.core.logs), as claims do.
+    from adq.core import logs
 
     if sender:
         logs.set_node(str(sender))

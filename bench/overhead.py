@@ -12,10 +12,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from shared.core.config import get_settings
-from shared.core.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
-from shared.core.errors import InputError
-from tasks import client
+from adq.core.config import get_settings
+from adq.core.constants import NOOP_TASK, REDIS_UNACKED_KEY, STUDENT_QUEUE
+from adq.core.errors import InputError
+from adq.tasks import client
 
 SUBMITTERS = 4
 
@@ -33,7 +33,7 @@ def _wait_all(ids: list[str], timeout: float, check=None) -> list:
 
 
 def _system_rate(n_jobs: int, log_dir: Path) -> dict:
-    from workers.processes import Restarts, WorkerGroup, WorkerProcess
+    from adq.workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     env = {**os.environ, "ADQ_PRESET": "null"}
     workers = WorkerGroup(
@@ -73,8 +73,8 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     import redis
     from kombu import pools
 
-    from tasks.app import app
-    from workers.processes import WorkerProcess
+    from adq.tasks.app import app
+    from adq.workers.processes import WorkerProcess
 
     r = redis.Redis.from_url(get_settings().effective_broker_url)
     worker = WorkerProcess("student", log_dir, env={**os.environ, "ADQ_PRESET": "null"}, name="bench-noop")
@@ -86,7 +86,7 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
 
         def run(n: int) -> float:
             t0 = time.perf_counter()
-            # A producer from kombu's pools, as tasks.enqueue takes one: Celery's own cached producer pool would
+            # A producer from kombu's pools, as adq.tasks.enqueue takes one: Celery's own cached producer pool would
             # outlive a later change of settings (which resets kombu's pools) closed, in a process that goes on.
             with pools.producers[app.connection_for_write()].acquire(block=True) as producer:
                 for _ in range(n):
@@ -110,9 +110,9 @@ def decide_cost(n: int = 2000, owners: int = 1) -> dict:
 
     import numpy as np
 
-    from shared.control.decision import Decider
-    from shared.jobs import client as records
-    from shared.method.params import JobParams
+    from adq.control.decision import Decider
+    from adq.jobs import records
+    from adq.method.params import JobParams
 
     row, _ = records.record("decide cost", preset="null", k=50, seed=1)
     params, decider, rng = JobParams.of(row), Decider("bench-decide"), random.Random(0)
@@ -133,7 +133,7 @@ def decide_cost(n: int = 2000, owners: int = 1) -> dict:
 
 
 def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
-    from shared.jobs.db.migrate import upgrade
+    from adq.jobs.db.migrate import upgrade
 
     if get_settings().broker_kind != "redis":
         raise InputError("the overhead benchmark needs a Redis broker: set ADQ_BROKER_URL=redis://...")

@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from shared.core.resources import data_path
-from shared.method import percentiles as cal
-from shared.method.models import registry
-from shared.method.models.device import generator
-from shared.method.models.diffusion import TEACHER_SEED_OFFSET, _StepCounter, steps_for_strength
-from shared.method.presets import get_preset
-from shared.method.shapes import world
-from shared.method.shapes.scorers import AttributeScorer
+from adq.core.resources import data_path
+from adq.method import percentiles as cal
+from adq.method.models import registry
+from adq.method.models.device import generator
+from adq.method.models.diffusion import TEACHER_SEED_OFFSET, StepCounter, steps_for_strength
+from adq.method.presets import get_preset
+from adq.method.shapes import world
+from adq.method.shapes.scorers import AttributeScorer
+from adq.method.stats import paired_bootstrap_ci, paired_se
 
 PRESET = "shapes"
 
@@ -53,7 +54,7 @@ def _run(pipe, prompts, seeds, device, batch: int, desc: str, **kwargs) -> Batch
     images, steps, t0 = [], [], time.perf_counter()
     extra = kwargs.pop("images", None)
     for i in tqdm(range(0, len(prompts), batch), desc=desc, leave=False):
-        counter = _StepCounter()
+        counter = StepCounter()
         call = dict(
             kwargs,
             prompt=prompts[i : i + batch],
@@ -163,7 +164,7 @@ def quality(
             improved = refined[sigma] if strategy == "refine" else teach[T]
             for k in ks:
                 tau = pct.tau(k)
-                routed = np.array([cal.decide(float(sc), tau, k) for sc in st_est])
+                routed = np.array([cal.below_cutoff(float(sc), tau, k) for sc in st_est])
                 images = [b if r else a for a, b, r in zip(st.images, improved.images, routed)]
                 steps = st.steps + np.where(routed, improved.steps, 0)
                 secs = st.seconds + routed.sum() * per_image[sigma if strategy == "refine" else "regenerate"]
@@ -193,7 +194,7 @@ def quality(
 
 
 def quality_by_k(rows: list[Row], n_prompts: int) -> dict:
-    """The curve the day simulator prices quality with (shared.control.simulate.quality_curve): the judge's
+    """The curve the day simulator prices quality with (adq.control.simulate.quality_curve): the judge's
     accuracy of adaptive regeneration at each k."""
     curve = {str(r.k): round(r.judge, 4) for r in rows if r.mode == "adaptive" and r.strategy == "regenerate"}
     return {
@@ -202,24 +203,6 @@ def quality_by_k(rows: list[Row], n_prompts: int) -> dict:
         "metric": "judge attribute accuracy",
         "quality_by_k": curve,
     }
-
-
-def _paired_se(a: np.ndarray, b: np.ndarray) -> float:
-    d = a - b
-    return float(d.std(ddof=1) / np.sqrt(len(d)))
-
-
-def paired_bootstrap_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0):
-    """Percentile bootstrap CI of mean(a - b), resampling prompts (the pairs) with replacement: both sides were
-    graded on the same prompts and seeds, so the pairing is what the interval must keep."""
-    d = np.asarray(a, float) - np.asarray(b, float)
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot)
-    for i in range(0, n_boot, 200):  # in slices: 200 x n indices at a time keeps memory small at n = 2,000+
-        idx = rng.integers(0, d.size, (min(200, n_boot - i), d.size))
-        means[i : i + idx.shape[0]] = d[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 def matched_budget(rows: list[Row], T: int, grades: dict) -> list[dict]:
@@ -248,10 +231,10 @@ def matched_budget(rows: list[Row], T: int, grades: dict) -> list[dict]:
                 "teacher_judge": t.judge,
                 "student_judge": student.judge,
                 "vs_teacher": r.judge - t.judge,
-                "vs_teacher_se": _paired_se(a, tj),
+                "vs_teacher_se": paired_se(a, tj),
                 "vs_teacher_ci95": paired_bootstrap_ci(a, tj),
                 "vs_student": r.judge - student.judge,
-                "vs_student_se": _paired_se(a, judge[s_key]),
+                "vs_student_se": paired_se(a, judge[s_key]),
                 "vs_student_ci95": paired_bootstrap_ci(a, judge[s_key]),
                 "beats_both": r.judge > t.judge and r.judge > student.judge,
             }

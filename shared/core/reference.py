@@ -1,11 +1,11 @@
-"""The settings reference, rendered from the one settings object (docs/settings.md; `adq settings --markdown`)."""
+"""The settings reference, rendered from the one settings object (docs/settings.md, through the MkDocs hook in scripts/docs_hooks.py)."""
 
 from __future__ import annotations
 
 from pydantic_core import PydanticUndefined
 
-from shared.core.config import Settings
-from shared.core.constants import ENV_PREFIX
+from adq.core.config import Settings
+from adq.core.constants import ENV_PREFIX
 
 
 def _default(field) -> str:

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from shared.core.errors import InputError
-from shared.core.status import Strategy
-from shared.method import frontier
-from shared.method import percentiles as cal
-from shared.method.frontier import Point
-from shared.method.presets import Preset, settings_hash, student_settings, to_entry
-from workers.shapes_bench import paired_bootstrap_ci
+from adq.core.errors import InputError
+from adq.core.status import Strategy
+from adq.method import frontier
+from adq.method import percentiles as cal
+from adq.method.frontier import Point
+from adq.method.presets import Preset, settings_hash, student_settings, to_entry
+from adq.method.stats import paired_bootstrap_ci
 
 SERVABLE = (Strategy.REFINE.value, Strategy.REGENERATE.value, "student")  # what a preset can express
 
@@ -170,7 +170,7 @@ def _named(pct_path: Path) -> str:
     data folder (the committed tune in data/results stays valid wherever the checkout is), else absolute."""
     import os
 
-    from shared.core.resources import data_dir, data_path
+    from adq.core.resources import data_dir, data_path
 
     resolved = pct_path.resolve()
     if resolved.is_relative_to(data_dir()):

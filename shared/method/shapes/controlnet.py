@@ -17,15 +17,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 
-from shared.core.resources import data_path
-from shared.method.shapes import world
+from adq.core.resources import data_path
+from adq.method.shapes import world
 
-FOLDER = ("models", "shapes", "controlnet")  # under the data folder (shared.core.resources)
-KS = (20, 40, 60)
+FOLDER = ("models", "shapes", "controlnet")  # under the data folder (adq.core.resources)
 
 
 def mask_of(image, scene: world.Scene):
@@ -54,7 +52,7 @@ def train(minutes: float = 25.0, seed: int = 0, batch: int = 48, progress: bool 
     from diffusers import ControlNetModel, DDPMScheduler
     from tqdm import tqdm
 
-    from shared.method.shapes import components as C
+    from adq.method.shapes import components as C
 
     torch.manual_seed(seed)
     gen, rng = torch.Generator().manual_seed(seed), random.Random(seed)
@@ -100,75 +98,3 @@ def train(minutes: float = 25.0, seed: int = 0, batch: int = 48, progress: bool 
     facts = {"steps": steps, "batch": batch, "minutes": round((time.monotonic() - started) / 60, 1), "loss": loss_ema}
     data_path(*FOLDER, "TRAINING.json").write_text(json.dumps(facts, indent=2) + "\n")
     return facts
-
-
-def measure(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str | Path = "data/results") -> dict:
-    from shared.method import percentiles as cal
-    from shared.method.models import registry
-    from shared.method.models.estimators import load_estimator
-    from shared.method.presets import get_preset
-    from workers.edit_bench import matched
-
-    preset = get_preset("shapes-control")
-    student, teacher = registry.student(preset.name), registry.teacher(preset.name)
-    router, judge = registry.estimator(preset.name), load_estimator(preset.judge, student.device)
-    S, T = preset.student_steps, preset.teacher_steps
-    rng = random.Random(seed)
-
-    def draw(split: str, count: int):
-        scenes = world.split(split)
-        return [scenes[rng.randrange(len(scenes))] for _ in range(count)]
-
-    def generate(model, scenes, steps, guidance, offset, with_mask=True):
-        from shared.method.models.device import generator
-
-        view = model.views.get("text2image", with_mask)
-        images = []
-        for i in range(0, len(scenes), batch):
-            chunk = scenes[i : i + batch]
-            call = dict(num_inference_steps=steps, guidance_scale=guidance, width=32, height=32, output_type="pil")
-            if with_mask:
-                call |= {"image": [mask_of(world.render(s), s) for s in chunk]}
-            gens = [generator(view.pipe.device, seed + offset + i + j) for j in range(len(chunk))]
-            view.activate()
-            images += view.pipe(prompt=[s.prompt() for s in chunk], generator=gens, **call).images
-        return images
-
-    t0 = time.perf_counter()
-    val = draw("val", n_val)
-    val_scores = router.score([s.prompt() for s in val], generate(student, val, S, preset.student_guidance, 10_000))
-    percentiles = cal.from_scores(val_scores, {"preset": preset.name, "mode": "control"})
-    test = draw("heldout", n)
-    prompts = [s.prompt() for s in test]
-    student_imgs = generate(student, test, S, preset.student_guidance, 0)
-    scores = np.array(router.score(prompts, student_imgs))
-    tg = preset.teacher_guidance
-    grade = {
-        "student": np.array(judge.score(prompts, student_imgs)),
-        "student_no_control": np.array(judge.score(prompts, generate(student, test, S, 0.0, 0, False))),
-        "teacher": np.array(judge.score(prompts, generate(teacher, test, T, tg, 0))),
-        "teacher_no_control": np.array(judge.score(prompts, generate(teacher, test, T, tg, 0, False))),
-    }
-    rows = []
-
-    def teacher_alone(steps: int) -> list[float]:
-        return judge.score(prompts, generate(teacher, test, steps, tg, 0))
-
-    for k in KS:
-        rows.append(matched(k, scores < percentiles.tau(k), grade["teacher"], grade, S, T, teacher_alone))
-    training = json.loads(data_path(*FOLDER, "TRAINING.json").read_text())
-    result = {
-        "what": "shapes control (mask ControlNet): adaptive against the teacher with the ControlNet at matched steps",
-        "scenes": n,
-        "calibration_scenes": n_val,
-        "student_steps": S,
-        "teacher_steps": T,
-        "training": training,
-        **{k: float(v.mean()) for k, v in grade.items() if "@" not in k},
-        "rows": rows,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    path = Path(out) / "control.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.control import published
-from shared.control.live import forget
-from shared.core.config import get_settings
-from shared.core.errors import InputError
-from shared.core.redisconn import redis_client
-from tasks import client
-from workers.bench import write_json
+from adq.control import published
+from adq.control.live import forget
+from adq.core.config import get_settings
+from adq.core.errors import InputError
+from adq.core.redisconn import redis_client
+from adq.tasks import client
+from bench.overhead import write_json
 
 
 def _seconds(view) -> float:
@@ -34,7 +34,7 @@ def _seconds(view) -> float:
 
 
 def _system(env: dict, log_dir: Path, controller: bool):
-    from workers.processes import Restarts, WorkerGroup, WorkerProcess
+    from adq.workers.processes import Restarts, WorkerGroup, WorkerProcess
 
     workers = WorkerGroup(
         (WorkerProcess(pool, log_dir, env=env, name=f"bench-control-{pool}") for pool in ("student", "teacher")),
@@ -44,7 +44,7 @@ def _system(env: dict, log_dir: Path, controller: bool):
     if controller:
         log = open(log_dir / "bench-control-controller.log", "ab")
         ctl = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "-v", "controller", "--interval", "0.5"],
+            [sys.executable, "-m", "adq.cli", "-v", "controller", "--interval", "0.5"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -138,7 +138,7 @@ def run(
     target_s: float = 2.0,
     drift_jobs: int = 300,
 ) -> dict:
-    from shared.jobs.db.migrate import upgrade
+    from adq.jobs.db.migrate import upgrade
 
     if get_settings().broker_kind != "redis":
         raise InputError("the control benchmark needs a Redis broker (the controller's lock): set ADQ_BROKER_URL")

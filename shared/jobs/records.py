@@ -1,6 +1,6 @@
 """Jobs for web backends, the queue-free half: check and record a job, read it, wait for it, cancel it.
 
-Sending messages is the Celery layer's job (``tasks.enqueue.submit`` records with ``record`` here, then sends).
+Sending messages is the Celery layer's job (``adq.tasks.enqueue.submit`` records with ``record`` here, then sends).
 Bad input raises InputError before anything is written."""
 
 from __future__ import annotations
@@ -9,15 +9,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
-from shared.jobs import inputs
-from shared.jobs.db import calibrations, jobs, queries
-from shared.jobs.db.models import Job
-from shared.jobs.priority import PRIORITIES, queue_priority
-from shared.jobs.schema import JobView
-from shared.jobs.storage import get_storage
-from shared.method.params import IMAGE_FIELDS, resolve
+from adq.core.config import get_settings
+from adq.core.errors import InputError, JobFinished, NoImageYet, ObjectNotFound, ResultExpired
+from adq.jobs import inputs
+from adq.jobs.db import calibrations, jobs, queries
+from adq.jobs.db.models import Job
+from adq.jobs.priority import PRIORITIES, queue_priority
+from adq.jobs.schema import JobView
+from adq.jobs.storage import get_storage
+from adq.method.params import IMAGE_FIELDS, resolve
 
 
 def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> list[str] | None:
@@ -25,7 +25,7 @@ def check_delivery(priority: str, webhook_url: str | None, webhook_events) -> li
         raise InputError(f"priority {priority!r} must be one of {', '.join(PRIORITIES)}")
     if webhook_url is None:
         return None  # webhook_events without a webhook_url ask for nothing
-    from shared.jobs.webhooks import check_events, check_url
+    from adq.jobs.webhooks import check_events, check_url
 
     check_url(webhook_url)
     return check_events(webhook_events)

@@ -1,17 +1,19 @@
 """The job commands: submit (one prompt or a file of them), watch, status, jobs, cancel, retry, result, prune.
 
-They go through workers.backend: the gateway over HTTP when ADQ_API_URL is set, else the library in-process.
+They go through adq.cli.backend: the gateway over HTTP when ADQ_API_URL is set, else the library in-process.
 ``--wait`` and ``watch`` show a live progress line fed by the job's event stream."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-from shared.core.errors import InputError
-from workers.backend import no_worker_hint, open_backend
+from adq.cli.backend import no_worker_hint, open_backend
+from adq.core.errors import InputError
+from adq.jobs.priority import PRIORITIES
 
 SHOWN = (
     "prompt",
@@ -31,7 +33,7 @@ SHOWN = (
 
 
 def _options(a) -> dict:
-    from shared.jobs.schema import JobOptions
+    from adq.jobs.schema import JobOptions
 
     options = {name: getattr(a, name) for name in JobOptions.model_fields}
     return options | {"priority": a.priority, "webhook_url": a.webhook_url}
@@ -93,7 +95,7 @@ def _follow(backend, job_id: str, timeout: float | None, quiet: bool):
     return backend.get(job_id)
 
 
-def _submit(a) -> int:
+def submit(a) -> int:
     with open_backend() as backend:
         if a.file:
             return _submit_file(a, backend)
@@ -135,7 +137,7 @@ def _submit_file(a, backend) -> int:
     return 1 if failed else 0
 
 
-def _watch(a) -> int:
+def watch(a) -> int:
     with open_backend() as backend:
         view = _follow(backend, a.job_id, a.timeout, a.json)
         _show(view, a.json)
@@ -153,10 +155,10 @@ def _on_job(method: str):
     return command
 
 
-_status, _cancel, _retry = _on_job("get"), _on_job("cancel"), _on_job("retry")
+status, cancel, retry = _on_job("get"), _on_job("cancel"), _on_job("retry")
 
 
-def _jobs(a) -> int:
+def jobs(a) -> int:
     with open_backend() as backend:
         views, cursor = backend.list(status=a.status, limit=a.limit, cursor=a.cursor)
     if a.json:
@@ -169,7 +171,7 @@ def _jobs(a) -> int:
     return 0
 
 
-def _result(a) -> int:
+def result(a) -> int:
     with open_backend() as backend:
         data = backend.image(a.job_id, "student") if a.student else backend.image(a.job_id)
     Path(a.output).write_bytes(data)
@@ -177,8 +179,8 @@ def _result(a) -> int:
     return 0
 
 
-def _prune(a) -> int:
-    from shared.jobs.retention import prune
+def prune(a) -> int:
+    from adq.jobs.retention import prune
 
     while True:
         n = prune(ttl_s=a.ttl, limit=a.limit, dry_run=a.dry_run)
@@ -186,3 +188,80 @@ def _prune(a) -> int:
         if not a.every:
             return 0
         time.sleep(a.every)
+
+
+FLAGS = {"init_image": "--image", "control_image": "--control"}
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """One flag per settable job parameter, generated from the schema (its type, choices and description)."""
+    import enum
+    import typing
+
+    from adq.jobs.schema import JobOptions
+
+    for name, field in JobOptions.model_fields.items():
+        kind = next(t for t in typing.get_args(field.annotation) if t is not type(None))
+        if typing.get_origin(kind) is typing.Annotated:  # the preset: a name checked when the job is made
+            kind = typing.get_args(kind)[0]
+        flag = FLAGS.get(name) or "--" + name.replace("_", "-")
+        if name in FLAGS:  # an image: a file (uploaded first), an upload id, an https URL or a data: URI
+            role = "image-to-image's input image" if name == "init_image" else "the ControlNet's control image"
+            help_ = f"{role}: a FILE (uploaded first), an upload id, an https URL or a data: URI"
+            p.add_argument(flag, dest=name, metavar="FILE", help=help_)
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
+            p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
+        elif typing.get_origin(kind) is typing.Literal:
+            p.add_argument(flag, choices=typing.get_args(kind), help=field.description)
+        else:
+            p.add_argument(flag, type=kind, help=field.description)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("submit", help="enqueue a text-to-image job (or a batch, with --file)")
+    p.add_argument("prompt", nargs="?")
+    add_job_options(p)
+    p.add_argument("--priority", choices=PRIORITIES, help="queue priority (default normal)")
+    p.add_argument("--webhook-url", help="POSTed a signed event when the job finishes")
+    p.add_argument("--file", help="submit one batch: a file with one prompt per line")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--wait", action="store_true", help="show progress until the job finishes")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(fn=submit)
+
+    p = sub.add_parser("watch", help="follow a job's events with a live progress line until it finishes")
+    p.add_argument("job_id")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--json", action="store_true", help="no progress line; print the final job as JSON")
+    p.set_defaults(fn=watch)
+
+    p = sub.add_parser("jobs", help="list jobs, newest first")
+    p.add_argument("--status", action="append", help="only this status (repeatable)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--cursor", help="next page (printed after a full page)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=jobs)
+
+    p = sub.add_parser("prune", help="delete images of jobs finished over ADQ_RESULT_TTL_S ago; mark them expired")
+    p.add_argument("--ttl", type=float, help="seconds (default ADQ_RESULT_TTL_S)")
+    p.add_argument("--limit", type=int, default=1000, help="most jobs per pass")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    p.add_argument("--every", type=float, help="run again every this many seconds (a scheduler's loop)")
+    p.set_defaults(fn=prune, service=True)
+
+    for name, fn, helptext in (
+        ("status", status, "show a job"),
+        ("cancel", cancel, "cancel an unfinished job"),
+        ("retry", retry, "restart a failed job at the stage that failed, fresh budgets"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("job_id")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("result", help="download a job's image")
+    p.add_argument("job_id")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--student", action="store_true", help="the student image instead of the final one")
+    p.set_defaults(fn=result)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError
-from workers.bench import write_json
+from adq.core.config import get_settings
+from adq.core.errors import InputError
+from bench.overhead import write_json
 
 LIVE_ROWS = 300  # jobs in flight during the scrapes: what the live-status counts read
 
@@ -21,8 +21,8 @@ def _fill(total: int) -> None:
     """Grow the jobs table to ``total`` rows, copying one real job (so every column is as the code writes it)."""
     from sqlalchemy import func, select, text
 
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import get_engine, session_scope
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import get_engine, session_scope
 
     with session_scope() as s:
         have = s.execute(select(func.count()).select_from(Job)).scalar_one()
@@ -45,11 +45,11 @@ def _fill(total: int) -> None:
 
 def _seed_jobs() -> None:
     """A few real jobs through the stage code's records, so the copies and the Redis counts are real."""
-    from shared.core.status import Route
-    from shared.jobs import client as records
-    from shared.jobs.db import jobs
-    from shared.jobs.holders import Claimant
-    from shared.jobs.stage import STUDENT
+    from adq.core.status import Route
+    from adq.jobs import records
+    from adq.jobs.db import jobs
+    from adq.jobs.holders import Claimant
+    from adq.jobs.stage import STUDENT
 
     for i in range(LIVE_ROWS + 1):
         row, _ = records.record(f"metrics bench {i}", preset="null", k=50, seed=i)
@@ -69,8 +69,8 @@ def _time(fn, n: int) -> float:
 
 
 def run(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000), scrapes: int = 20, out: str | None = None) -> dict:
-    from gateway import metrics as gateway_metrics
-    from shared.jobs.db.migrate import upgrade
+    from adq.gateway import metrics as gateway_metrics
+    from adq.jobs.db.migrate import upgrade
 
     s = get_settings()
     if s.broker_kind != "redis" or not s.effective_database_url.startswith("postgresql"):

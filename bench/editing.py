@@ -12,7 +12,7 @@ its colour, its size or its position. Steps, in the order a job takes them:
 
 The teacher-only baseline edits every case itself at the adaptive route's mean steps (S + T k / 100, rounded), so
 both spend the same steps per image on average. Differences are paired per case, with the 95 % bootstrap
-interval (workers.shapes_bench)."""
+interval (bench.quality)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.method import percentiles as cal
-from shared.method.models import registry
-from shared.method.models.estimators import load_estimator
-from shared.method.presets import get_preset
-from shared.method.shapes import world
-from workers.shapes_bench import paired_bootstrap_ci
+from adq.method import percentiles as cal
+from adq.method.models import registry
+from adq.method.models.estimators import load_estimator
+from adq.method.presets import get_preset
+from adq.method.shapes import world
+from adq.method.stats import paired_bootstrap_ci
 
 EDITED = ("color", "size", "position")
 STRENGTH = 0.6  # SDEdit's strength in the paper's summary
@@ -50,14 +50,19 @@ def cases(split: str, n: int, seed: int) -> list[tuple[str, str, str]]:
 
 
 def _edit(view, device, prompts, images, seeds, steps: int, guidance: float, strength: float = STRENGTH) -> list:
-    from shared.method.models.device import generator
-    from shared.method.models.diffusion import steps_for_strength
+    from adq.method.models.device import generator
+    from adq.method.models.diffusion import steps_for_strength
 
     n = steps_for_strength(steps, strength, type(view.pipe))
     gens = [generator(device, s) for s in seeds]
     view.activate()
     call = dict(strength=strength, num_inference_steps=n, guidance_scale=guidance, output_type="pil")
     return view.pipe(prompt=prompts, image=images, generator=gens, **call).images
+
+
+def routed_below(scores, tau: float | None, k: int) -> np.ndarray:
+    """Which cases the teacher improves at share k: the serving decision (percentiles.below_cutoff) per case."""
+    return np.array([cal.below_cutoff(float(x), tau, k) for x in scores])
 
 
 def matched(k: int, routed, improved, grade: dict, S: int, T: int, teacher_alone) -> dict:
@@ -128,7 +133,7 @@ def run(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str
     for strategy in ("regenerate", "refine"):
         improved = grade["teacher" if strategy == "regenerate" else "refine"]
         for k in KS:
-            row = matched(k, scores < percentiles.tau(k), improved, grade, S, T, teacher_alone)
+            row = matched(k, routed_below(scores, percentiles.tau(k), k), improved, grade, S, T, teacher_alone)
             rows.append({"strategy": strategy, **row})
     by_edit = {
         what: {
@@ -152,7 +157,10 @@ def run(n: int = 300, n_val: int = 150, seed: int = 0, batch: int = 50, out: str
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    path = Path(out) / "editing.json"
+    return write_result(Path(out) / "editing.json", result)
+
+
+def write_result(path: Path, result: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.control.simulate import CONTROLS, POLICIES, SCENARIOS, FrontierPricing, Result, quality_curve, simulate
-from shared.control.sizing import PolicyConfig
+from adq.control.simulate import CONTROLS, POLICIES, SCENARIOS, FrontierPricing, Result, quality_curve, simulate
+from adq.control.sizing import PolicyConfig
 
 JSON_KEYS = "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs".split()
 
@@ -37,7 +37,7 @@ def plot(cfg: PolicyConfig, results: list[Result], path: Path, dt: float) -> Non
     hours = np.arange(results[0].replicas.size) * dt / 3600
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
     for r in results:
-        label = f"{r.policy} / {r.control} ({r.gpu_hours:.0f} GPU-h)"
+        label = f"{r.scaling} / {r.control} ({r.gpu_hours:.0f} GPU-h)"
         ax1.plot(hours, r.replicas, label=label, lw=1)
         ax2.plot(hours, r.queue, label=label, lw=0.8)
     ax1.set_ylabel("teacher GPUs")
@@ -56,8 +56,8 @@ def plot(cfg: PolicyConfig, results: list[Result], path: Path, dt: float) -> Non
 
 def frontier_pricing(path: Path) -> FrontierPricing:
     """The simulator's prices from `adq tune`'s frontier.json: every point it measured, at the preset's own S and T."""
-    from shared.method import frontier
-    from shared.method.presets import get_preset
+    from adq.method import frontier
+    from adq.method.presets import get_preset
 
     data = json.loads(Path(path).read_text())
     preset = get_preset(data["preset"])
@@ -95,7 +95,7 @@ def report(
     print(text)
     (out_dir / f"{stem}.md").write_text(text + "\n")
     shown = [
-        r for r in results if r.scenario == scenarios[0] and (r.control == "fixed" or r.policy == "schedule+queue")
+        r for r in results if r.scenario == scenarios[0] and (r.control == "fixed" or r.scaling == "schedule+queue")
     ]
     plot(cfg, shown, out_dir / f"{stem}.png", dt)
     print(f"\nplot: {out_dir / f'{stem}.png'}")

@@ -3,8 +3,8 @@ own copy. Measured side by side in one run on the tiny family twins (weights bui
 
 from __future__ import annotations
 
-from shared.method.models import pipelines, registry
-from shared.method.presets import get_preset
+from adq.method.models import pipelines, registry
+from adq.method.presets import get_preset
 
 FAMILY_PRESETS = ("tiny", "tiny-sd15", "tiny-sd3", "tiny-flux", "tiny-zimage")
 
@@ -13,8 +13,8 @@ def _separate(spec, role: str):
     """The role loaded alone: a process that did not share would hold this beside the others."""
     import diffusers
 
-    from shared.method.models.device import dtype_for, resolve_device
-    from shared.method.models.weights import locate
+    from adq.method.models.device import dtype_for, resolve_device
+    from adq.method.models.weights import locate
 
     cls = getattr(diffusers, pipelines.ROLE_CLASSES[role])
     pipe = cls.from_pretrained(locate(spec.source, spec.label), dtype=dtype_for(resolve_device("cpu")))

@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from shared.core.errors import InputError
-from shared.core.status import Strategy
-from shared.method import frontier
-from shared.method import percentiles as cal
-from shared.method.frontier import Point, Setting
-from shared.method.presets import EstimatorSpec, Preset, get_preset
+from adq.core.errors import InputError
+from adq.core.status import Strategy
+from adq.method import percentiles as cal
+from adq.method.frontier import Point, Setting
+from adq.method.presets import EstimatorSpec, Preset, get_preset
 
 STUDENT_SEED = 300_000  # prompt i is served with seed STUDENT_SEED + i (the teacher adds its own offset)
 
@@ -84,11 +83,11 @@ class Cache:
         os.replace(tmp, self.dir / f"{name}.npz")
 
 
-def check_inputs(preset: Preset, prompts: list[str], grid: Grid, judge: EstimatorSpec | None) -> EstimatorSpec:
+def check_search(preset: Preset, prompts: list[str], grid: Grid, judge: EstimatorSpec | None) -> EstimatorSpec:
     if len(prompts) < 20:
         raise InputError(f"{len(prompts)} prompts: a tune needs at least 20 (a few hundred give useful intervals)")
     if preset.grammar == "shapes":
-        from shared.method.shapes import world
+        from adq.method.shapes import world
 
         for prompt in prompts:
             try:
@@ -117,7 +116,7 @@ def judge_spec(name: str | None) -> EstimatorSpec | None:
         return None
     if ":" in name:
         return EstimatorSpec("python", factory=name)
-    from shared.method.presets import ESTIMATOR_KINDS
+    from adq.method.presets import ESTIMATOR_KINDS
 
     if name not in ESTIMATOR_KINDS or name in ("python", "pipeline"):
         raise InputError(
@@ -130,8 +129,8 @@ class Search:
     """The passes of one tune, each run at most once (and at most once ever, with the cache)."""
 
     def __init__(self, preset: Preset, prompts: list[str], judge: EstimatorSpec, cache: Cache, batch: int):
-        from shared.method.models import registry
-        from shared.method.models.estimators import load_estimator
+        from adq.method.models import registry
+        from adq.method.models.estimators import load_estimator
 
         self.preset, self.prompts, self.cache, self.batch = preset, prompts, cache, batch
         self.seeds = [STUDENT_SEED + i for i in range(len(prompts))]
@@ -201,7 +200,7 @@ class Search:
 
 
 def cache_key(preset: Preset, prompts: list[str], judge: EstimatorSpec) -> str:
-    from shared.method.presets import to_entry
+    from adq.method.presets import to_entry
 
     blob = json.dumps([to_entry(preset), prompts, STUDENT_SEED, repr(judge)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -226,7 +225,7 @@ def search(preset: Preset, prompts: list[str], grid: Grid, judge: EstimatorSpec,
     for S, st in students.items():
         add(Setting(S, 0, "student", None, None), st.judge, st.steps, 0.0, st.seconds)
         pct = cal.from_scores(st.score)
-        routed = {k: np.array([cal.decide(float(x), pct.tau(k), k) for x in st.score]) for k in grid.ks}
+        routed = {k: np.array([cal.below_cutoff(float(x), pct.tau(k), k) for x in st.score]) for k in grid.ks}
         subset = np.flatnonzero(routed[max(refine_ks)])
         teachers = {(Strategy.REGENERATE.value, None, T): r for T, r in regens.items()}
         if Strategy.REFINE.value in grid.strategies:
@@ -262,16 +261,15 @@ def run(
     grid: Grid | None = None,
     batch: int = 50,
     limit: int | None = None,
-    record: bool = False,
     heldout_file: str | None = None,
 ) -> dict:
     """`adq tune`: search, then write the frontier, plot, table and one presets file per budget into ``out_dir``."""
-    from workers.tune_report import write
+    from adq.method.tuning.report import write
 
     preset = get_preset(preset_name)
     prompts = cal.read_prompts(prompts_file)[:limit]
     grid = grid or Grid(student_steps=(preset.student_steps,))
-    spec = check_inputs(preset, prompts, grid, judge_spec(judge))
+    spec = check_search(preset, prompts, grid, judge_spec(judge))
     if any(b <= 0 for b in budgets):
         raise InputError(f"budgets {list(budgets)} must be positive")
     out_dir = Path(out_dir)
@@ -289,59 +287,7 @@ def run(
     }
     result = write(preset, points, grades, students, budgets, by, out_dir, meta)
     if heldout_file:
-        from workers.tune_heldout import heldout
+        from adq.method.tuning.heldout import heldout
 
         result["heldout"] = heldout(preset.name, heldout_file, result["recommended"], spec, out_dir)
-    if record:
-        from shared.jobs.db import frontiers
-
-        result["recorded"] = frontiers.record(preset.name, frontier.pareto(points, by), source=str(out_dir))
     return result
-
-
-def command(a) -> int:
-    """`adq tune` from its parsed arguments."""
-    if a.budget and a.budget_seconds:
-        raise InputError("give --budget (mean steps) or --budget-seconds, not both")
-    preset = get_preset(a.preset)
-    defaults = Grid(student_steps=(preset.student_steps,))
-    grid = Grid(
-        student_steps=a.student_steps or defaults.student_steps,
-        teacher_steps=a.teacher_steps or defaults.teacher_steps,
-        sigmas=a.sigmas or defaults.sigmas,
-        ks=a.ks or defaults.ks,
-        strategies=a.strategies or defaults.strategies,
-    )
-    if a.record:
-        from shared.jobs.db.migrate import upgrade
-
-        upgrade()  # the frontiers table; a server database is migrated by its operator, so this is a no-op there
-    by = "seconds" if a.budget_seconds else "steps"
-    budgets = tuple(a.budget_seconds or a.budget)
-    res = run(
-        a.preset,
-        a.prompts,
-        budgets=budgets,
-        by=by,
-        judge=a.judge,
-        out_dir=Path(a.out),
-        grid=grid,
-        batch=a.batch_size,
-        limit=a.limit,
-        record=a.record,
-        heldout_file=a.heldout,
-    )
-    print(
-        f"{len(res['points'])} settings from {len(res['passes_run'])} passes run now "
-        f"({res['search_s']:.0f} s); frontier of {len(res['frontier'])} in {a.out}/frontier.md"
-    )
-    for r in res["recommended"]:
-        print(f"within {r['budget']:g} {by}: {r['label']} (judge {r['quality']:.4f}) -> {r['preset_file']}")
-    for r in res.get("heldout", {}).get("rows", []):
-        print(
-            f"held out, {r['budget']:g}: tuned {r['tuned_judge']:.4f} vs default {r['default_judge']:.4f}, "
-            f"{r['diff']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]"
-        )
-    if "recorded" in res:
-        print(f"recorded as preset {res['preset']}'s frontier (id {res['recorded']})")
-    return 0

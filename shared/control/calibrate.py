@@ -13,13 +13,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from shared.core.config import get_settings
-from shared.jobs.db import calibrations
-from shared.method import cascade
-from shared.method import percentiles as cal
-from shared.method.models import registry
-from shared.method.params import resolve
-from shared.method.presets import get_preset
+from adq.core.config import get_settings
+from adq.jobs.db import calibrations
+from adq.method import cascade
+from adq.method import percentiles as cal
+from adq.method.models import registry
+from adq.method.params import resolve
+from adq.method.presets import get_preset
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def calibrate(
 
 def input_images(path: str | Path | None, flag: str) -> list:
     """The images of a file or a folder (sorted by name), decoded under the serving limits."""
-    from shared.core.errors import InputError
-    from shared.jobs import inputs
+    from adq.core.errors import InputError
+    from adq.jobs import inputs
 
     if path is None:
         return []

@@ -21,10 +21,10 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.core.config import get_settings
-from shared.core.errors import InputError
-from shared.jobs.db import jobs
-from workers.bench import write_json
+from adq.core.config import get_settings
+from adq.core.errors import InputError
+from adq.jobs.db import jobs
+from bench.overhead import write_json
 
 WARM = 24  # finishes left out: more than the jobs in flight at start (12 student threads)
 DESIGNS = ("serial", "overlapped")
@@ -34,8 +34,8 @@ def _wait(ids: list[str], status: str, worker, timeout: float = 900) -> list:
     """One small query a second (not one per job): the poller must not take CPU from what it measures."""
     from sqlalchemy import func, select
 
-    from shared.jobs.db.models import Job
-    from shared.jobs.db.session import session_scope
+    from adq.jobs.db.models import Job
+    from adq.jobs.db.session import session_scope
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,13 +103,13 @@ def s3_server(log_dir: Path):
 
 
 def _submit(n: int, k: int, tag: str) -> list[str]:
-    from tasks import client
+    from adq.tasks import client
 
     return [client.submit(f"efficiency {tag} {i}", preset="null", k=k, seed=i).id for i in range(n)]
 
 
 def _pools(design: str, env: dict, log_dir: Path, n_student: int, n_teacher: int, ms: dict) -> list[dict]:
-    from workers.processes import WorkerProcess
+    from adq.workers.processes import WorkerProcess
 
     def worker(pool: str) -> WorkerProcess:
         w = WorkerProcess(pool, log_dir, env={**os.environ, **env}, name=f"eff-{design}-{pool}")
@@ -141,7 +141,7 @@ def encodings(sides: tuple[int, ...], repeats: int = 5) -> list[dict]:
     import numpy as np
     from PIL import Image
 
-    from shared.method.models.diffusion import textured_image
+    from adq.method.models.diffusion import textured_image
 
     candidates = [("png", {"compress_level": lvl}) for lvl in (0, 1, 3, 6, 9)]
     candidates += [("webp", {"lossless": True, "method": 0, "quality": 0}), ("webp", {"lossless": True})]
@@ -178,12 +178,12 @@ def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dic
     scores/s one at a time against one call for all ``n``."""
     import numpy as np
 
-    from shared.jobs.client import record
-    from shared.jobs.runner import _generate
-    from shared.method import cascade
-    from shared.method.models import registry
-    from shared.method.params import JobParams
-    from shared.method.shapes.world import prompts as shapes_prompts
+    from adq.jobs.records import record
+    from adq.jobs.runner import _generate
+    from adq.method import cascade
+    from adq.method.models import registry
+    from adq.method.params import JobParams
+    from adq.method.shapes.world import prompts as shapes_prompts
 
     out = []
     for preset in presets:
@@ -229,7 +229,7 @@ def run(
     n_teacher: int = 60,
     out: str | None = None,
 ) -> dict:
-    from shared.jobs.db.migrate import upgrade
+    from adq.jobs.db.migrate import upgrade
 
     s = get_settings()
     if s.broker_kind != "redis" or not s.effective_database_url.startswith("postgresql"):

@@ -1,0 +1,5 @@
+import sys
+
+from adq.cli import main
+
+sys.exit(main())
