@@ -1,4 +1,5 @@
-"""The settings reference, rendered from the one settings object (docs/settings.md, through the MkDocs hook in scripts/docs_hooks.py)."""
+"""The settings reference, rendered from the one settings object (docs/settings.md, through the MkDocs hook in
+scripts/docs_hooks.py)."""
 
 from __future__ import annotations
 
