@@ -82,54 +82,11 @@ def quality(
     prompts = world.prompts("heldout", n_prompts, seed=seed)
     seeds = [200_000 + i for i in range(n_prompts)]
     t_seeds = [s + TEACHER_SEED_OFFSET for s in seeds]
-    student, teacher, est = registry.student(PRESET), registry.teacher(PRESET), registry.estimator(PRESET)
+    est = registry.estimator(PRESET)
     judge = AttributeScorer(data_path("models", "shapes", "judge"))
     pct = cal.load(preset.percentiles_path)
-    dev = student.device
-    size = dict(width=preset.student_size[0], height=preset.student_size[1])
 
-    st = _run(
-        student.pipe,
-        prompts,
-        seeds,
-        dev,
-        batch,
-        "student",
-        num_inference_steps=S,
-        guidance_scale=preset.student_guidance,
-        **size,
-    )
-    budgets = sorted({max(1, round(S + T * k / 100)) for k in ks} | {T})
-    teach = {
-        n: _run(
-            teacher.regenerator.pipe,
-            prompts,
-            t_seeds,
-            dev,
-            batch,
-            f"teacher {n} steps",
-            num_inference_steps=n,
-            guidance_scale=preset.teacher_guidance,
-            **size,
-        )
-        for n in budgets
-    }
-    refined = {
-        s: _run(
-            teacher.pipe,
-            prompts,
-            t_seeds,
-            dev,
-            batch,
-            f"refine sigma {s}",
-            images=st.images,
-            strength=s,
-            num_inference_steps=steps_for_strength(T, s),
-            guidance_scale=preset.teacher_guidance,
-        )
-        for s in sigmas
-    }
-
+    st, teach, refined = _passes(preset, prompts, seeds, t_seeds, ks, sigmas, batch)
     st_est = np.array(est.score(prompts, st.images))
     grades = {}
 
@@ -185,12 +142,67 @@ def quality(
         "student_vs_teacher": finding,
         "matched": matched_budget(rows, T, grades),
     }
+    _write(out_dir, result, rows, n_prompts, T)
+    return result
+
+
+def _passes(preset, prompts, seeds, t_seeds, ks, sigmas, batch):
+    """The passes every row is cut from: the student's, the teacher alone at each budget, each refinement."""
+    S, T = preset.student_steps, preset.teacher_steps
+    student, teacher = registry.student(PRESET), registry.teacher(PRESET)
+    dev = student.device
+    size = dict(width=preset.student_size[0], height=preset.student_size[1])
+    st = _run(
+        student.pipe,
+        prompts,
+        seeds,
+        dev,
+        batch,
+        "student",
+        num_inference_steps=S,
+        guidance_scale=preset.student_guidance,
+        **size,
+    )
+    budgets = sorted({max(1, round(S + T * k / 100)) for k in ks} | {T})
+    teach = {
+        n: _run(
+            teacher.regenerator.pipe,
+            prompts,
+            t_seeds,
+            dev,
+            batch,
+            f"teacher {n} steps",
+            num_inference_steps=n,
+            guidance_scale=preset.teacher_guidance,
+            **size,
+        )
+        for n in budgets
+    }
+    refined = {
+        s: _run(
+            teacher.pipe,
+            prompts,
+            t_seeds,
+            dev,
+            batch,
+            f"refine sigma {s}",
+            images=st.images,
+            strength=s,
+            num_inference_steps=steps_for_strength(T, s),
+            guidance_scale=preset.teacher_guidance,
+        )
+        for s in sigmas
+    }
+
+    return st, teach, refined
+
+
+def _write(out_dir: Path, result: dict, rows: list[Row], n_prompts: int, T: int) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quality.json").write_text(json.dumps(result, indent=1))
     (out_dir / "quality.md").write_text(table(rows) + "\n")
     (out_dir / "quality_vs_k.json").write_text(json.dumps(quality_by_k(rows, n_prompts), indent=1) + "\n")
     plot(rows, out_dir / "quality.png", T)
-    return result
 
 
 def quality_by_k(rows: list[Row], n_prompts: int) -> dict:

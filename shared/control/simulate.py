@@ -165,7 +165,7 @@ def simulate(
     history: deque[tuple[float, int]] = deque()  # (time, recommendation) within the stabilisation window
     recent: deque[tuple[float, int]] = deque()  # (time, arrivals) within the controller's arrival window
     desired = static if policy == "static" else 0
-    share, want_control, quality_sum, total = cfg.k, 0, 0.0, 0
+    want_control, quality_sum, total = 0, 0.0, 0
     routed_share, service_scale, job_quality = cfg.k, 1.0, quality(cfg.k)
     for i in range(steps):
         now = t[i]
@@ -182,18 +182,7 @@ def simulate(
                 teacher_service_s=cfg.teacher_time_s,
                 teacher_workers=len(busy_until),
             )
-            solved = "slo" if on_frontier else control
-            share = effective_k(
-                round(raw),
-                cfg.k_max if control == "fill" else None,
-                solved,
-                share_for(solved, obs, teacher_target),
-                raw,
-            )
-            routed_share, service_scale, job_quality = share, 1.0, quality(share)
-            if on_frontier:  # the share's teacher work, spent on the best point it affords
-                k, service_scale, job_quality = frontier.along(share * cfg.k / max(raw, 1e-9))
-                routed_share = min(100.0, k * raw / cfg.k)
+            routed_share, service_scale, job_quality = _solve(cfg, control, obs, teacher_target, quality, frontier)
             want_control = min(desired_replicas(obs, teacher_target), keda.teacher_max)
         for _ in range(arrivals[i]):
             total += 1
@@ -203,50 +192,72 @@ def simulate(
         if now >= next_poll:  # the autoscaler's view: waiting messages (and the controller's number)
             next_poll = now + cfg.polling_interval_s
             if policy != "static":
-                want = math.ceil(len(queue) / keda.teacher_list_length) if queue else 0
-                if policy.startswith("schedule") and in_peak(cfg, now):
-                    want = max(want, keda.teacher_peak_floor)
-                if policy.endswith("controller"):
-                    want = max(want, want_control)
-                want = min(want, keda.teacher_max)
+                want = _autoscaler_wants(cfg, keda, policy, now, len(queue), want_control)
                 history.append((now, want))
                 while history[0][0] < now - cfg.cooldown_s:
                     history.popleft()
                 current = len(busy_until) + len(starting)
                 desired = want if want >= current else max(w for _, w in history)
-        current = len(busy_until) + len(starting)
-        if desired > current:
-            delay = 0.0 if (policy == "static") else cfg.startup_delay_s
-            starting += [now + delay] * (desired - current)
-        elif desired < current:
-            # Scale down: drop starting replicas first, then idle ones; busy ones finish their job (warm shutdown).
-            excess = current - desired
-            while excess and starting:
-                starting.pop()
-                excess -= 1
-            idle = [j for j, b in enumerate(busy_until) if b <= now]
-            for j in sorted(idle[:excess], reverse=True):
-                busy_until.pop(j)
-        ready = [s for s in starting if s <= now]
-        starting = [s for s in starting if s > now]
-        busy_until += [now] * len(ready)
-        for j, free_at in enumerate(busy_until):
-            while free_at <= now + dt and queue and queue[0] <= now + dt:
-                start = max(free_at, queue[0])
-                service = cfg.teacher_time_s * service_scale * rng.lognormal(-0.02, 0.2)
-                free_at = start + service
-                latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
-            busy_until[j] = free_at
+        delay = 0.0 if (policy == "static") else cfg.startup_delay_s
+        starting = _scale_to(desired, now, delay, starting, busy_until)
+        _serve(cfg, busy_until, queue, now, dt, cfg.teacher_time_s * service_scale, rng, latencies)
         gpu_seconds += (len(busy_until) + len(starting)) * dt
         replicas_log[i], queue_log[i] = len(busy_until) + len(starting), len(queue)
-    return Result(
-        policy,
-        gpu_seconds / 3600,
-        np.array(latencies),
-        replicas_log,
-        queue_log,
-        control=control,
-        scenario=scenario,
-        jobs=total,
-        quality=quality_sum / max(1, total),
+    hours, mean_quality = gpu_seconds / 3600, quality_sum / max(1, total)
+    return Result(policy, hours, np.array(latencies), replicas_log, queue_log, control, scenario, total, mean_quality)
+
+
+def _autoscaler_wants(cfg: PolicyConfig, keda, policy: str, now: float, queued: int, want_control: int) -> int:
+    """What the autoscaler asks for at a poll: waiting messages per replica, the peak floor, the controller's number."""
+    want = math.ceil(queued / keda.teacher_list_length) if queued else 0
+    if policy.startswith("schedule") and in_peak(cfg, now):
+        want = max(want, keda.teacher_peak_floor)
+    if policy.endswith("controller"):
+        want = max(want, want_control)
+    return min(want, keda.teacher_max)
+
+
+def _scale_to(desired: int, now: float, delay: float, starting: list[float], busy_until: list[float]) -> list[float]:
+    """Request or release replicas towards ``desired``; replicas whose start-up is over join ``busy_until`` (in
+    place). Returns the replicas still starting."""
+    current = len(busy_until) + len(starting)
+    if desired > current:
+        starting += [now + delay] * (desired - current)
+    elif desired < current:
+        # Scale down: drop starting replicas first, then idle ones; busy ones finish their job (warm shutdown).
+        excess = current - desired
+        while excess and starting:
+            starting.pop()
+            excess -= 1
+        idle = [j for j, b in enumerate(busy_until) if b <= now]
+        for j in sorted(idle[:excess], reverse=True):
+            busy_until.pop(j)
+    ready = [s for s in starting if s <= now]
+    busy_until += [now] * len(ready)
+    return [s for s in starting if s > now]
+
+
+def _serve(cfg, busy_until: list[float], queue: deque, now: float, dt: float, service_s: float, rng, latencies) -> None:
+    """Each ready replica takes queued jobs in arrival order until the step ends (busy_until and queue in place)."""
+    for j, free_at in enumerate(busy_until):
+        while free_at <= now + dt and queue and queue[0] <= now + dt:
+            start = max(free_at, queue[0])
+            free_at = start + service_s * rng.lognormal(-0.02, 0.2)
+            latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
+        busy_until[j] = free_at
+
+
+def _solve(cfg: PolicyConfig, control: str, obs: Observation, teacher_target: float, quality, frontier):
+    """The controller's solve: (the share of jobs routed to the teacher, the teacher's cost per job relative to the
+    configured one, the mean quality per job)."""
+    on_frontier = control == "slo+frontier"
+    raw = obs.requested_k
+    solved = "slo" if on_frontier else control
+    share = effective_k(
+        round(raw), cfg.k_max if control == "fill" else None, solved, share_for(solved, obs, teacher_target), raw
     )
+    if not on_frontier:
+        return share, 1.0, quality(share)
+    # The share's teacher work, spent on the best point it affords.
+    k, service_scale, job_quality = frontier.along(share * cfg.k / max(raw, 1e-9))
+    return min(100.0, k * raw / cfg.k), service_scale, job_quality
