@@ -162,6 +162,9 @@ def pytest_collection_modifyitems(config, items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) or params.get("db_env") == "postgresql":
             item.add_marker(pytest.mark.services)
+    in_unit = [i.nodeid for i in items if i.nodeid.startswith("tests/unit/") and i.get_closest_marker("services")]
+    if in_unit:  # unit tests run anywhere, with nothing started: a test that needs a service is an integration test
+        raise pytest.UsageError(f"tests/unit/ holds tests that need a service: {in_unit}")
     if gpu and (IN_CI or not _has_cuda()):
         config.hook.pytest_deselected(items=gpu)
         items[:] = [item for item in items if not item.get_closest_marker("gpu")]

@@ -156,3 +156,14 @@ class CuttableProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def broker_drained() -> bool:
+    """The broker's join (dramatiq's ``StubBroker.join()``): no task message waits in a queue and none is delivered
+    but unacknowledged. With late acks, every message a worker took has then been run to its end, so whatever a
+    duplicate delivery would do has been done."""
+    from adq.tasks.broker import pending_task_ids
+
+    pending = pending_task_ids()
+    assert pending is not None, "this broker cannot be inspected"
+    return not pending

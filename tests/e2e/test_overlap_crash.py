@@ -16,7 +16,7 @@ import pytest
 from adq.jobs.db import jobs
 from adq.tasks import client
 from tests.e2e.test_crash import objects_of
-from tests.helpers import CuttableProxy
+from tests.helpers import CuttableProxy, broker_drained
 
 # Leases and redelivery in seconds: the hard limits bound both (the broker must not redeliver a running task).
 QUICK = {
@@ -76,7 +76,7 @@ def test_kill_during_overlapped_io_and_model_run(system, stage, stalled):
 
     system.worker(stage, name=f"{stage}-after", **QUICK, **{f"ADQ_NULL_{stage.upper()}_MS": "0"})
     done = [client.wait(i, timeout=90) for i in ids]
-    time.sleep(1.0)  # any late duplicate would land now
+    _wait(broker_drained, 30, "every message to be run and acknowledged")  # a late duplicate has landed by then
     for view in done:
         row = jobs.get(view.id)
         assert row.status == "succeeded", row.error

@@ -27,8 +27,6 @@ def test_settings_come_from_adq_environment(monkeypatch):
 
 
 def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
-    import subprocess
-    import sys
 
     import pytest
 
@@ -43,14 +41,6 @@ def test_the_gateway_refuses_to_listen_beyond_loopback_without_api_keys():
             with pytest.raises(InputError, match="ADQ_API_KEYS is empty.*--insecure"):
                 check_api_exposure(host, insecure=False)
         check_api_exposure("0.0.0.0", insecure=True)  # said explicitly
-        # The command itself exits 2 with the message, before it binds anything.
-        done = subprocess.run(
-            [sys.executable, "-m", "adq.cli", "api", "--host", "0.0.0.0", "--port", "1"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 2 and "--insecure" in done.stderr, done.stderr
     with configured(ADQ_API_KEYS="web:8f3kq0zv7LmN2xPw"):
         check_api_exposure("0.0.0.0", insecure=False)
     for raw, fault in ((",", "holds no key"), ("web:change-me", "weak or a placeholder"), ("web:short", "weak"),

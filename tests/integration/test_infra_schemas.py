@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from tests.unit.test_autoscale import rendered  # noqa: F401  (the kustomize fixture)
+from tests.integration.test_kustomize import rendered  # noqa: F401  (the kustomize fixture)
 from tests.unit.test_compose import BASE, CPU, load
 
 K8S_VERSION = "1.34.0"

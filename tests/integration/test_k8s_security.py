@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.test_autoscale import by_kind, rendered  # noqa: F401  (the kustomize fixture)
+from tests.integration.test_kustomize import by_kind, rendered  # noqa: F401  (the kustomize fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ("Deployment", "Job", "CronJob")

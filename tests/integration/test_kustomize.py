@@ -1,0 +1,117 @@
+"""The Kubernetes manifests as kubectl kustomize renders them: every role, the queues the code routes to, grace
+periods, settings names and the KEDA numbers (kubectl runs as a subprocess)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adq.control import sizing as policy
+from adq.control.sizing import PolicyConfig, keda_numbers
+from adq.core.config import Settings
+from adq.core.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from adq.workers.launch import POOLS
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = PolicyConfig.load()
+
+
+def queue_of(trigger: dict) -> str | None:
+    """The queue a trigger scales on: the gateway's sum over the queue's priority steps (GET /v1/queues)."""
+    meta = trigger["metadata"]
+    if trigger["type"] == "metrics-api" and meta["url"].endswith("/v1/queues"):
+        return meta["valueLocation"].removeprefix("depths.")
+    return None
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "infra" / "k8s")], capture_output=True, text=True, check=True
+    )
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def test_kustomize_renders_every_role(rendered):
+    deployments = by_kind(rendered, "Deployment")
+    assert set(deployments) == {
+        "adq-api",
+        "adq-student",
+        "adq-teacher",
+        "adq-webhooks",
+        "adq-sweeper",
+        "adq-flower",
+        "adq-controller",
+    }
+    assert set(by_kind(rendered, "Job")) == {"adq-migrate", "adq-init-storage"}
+    assert all(d["metadata"]["namespace"] == "adq" for d in rendered if d["kind"] != "Namespace")
+
+
+def test_workers_consume_the_queues_the_code_routes_to(rendered):
+    from adq.cli import build_parser
+
+    for _name, dep in by_kind(rendered, "Deployment").items():
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            assert c["command"][0] == "adq"
+            build_parser().parse_args(c["command"][1:])  # a real entrypoint with real flags
+    objs = by_kind(rendered, "ScaledObject")
+    for so in objs.values():
+        target = by_kind(rendered, "Deployment")[so["spec"]["scaleTargetRef"]["name"]]
+        pool = target["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        queues = [q for q in map(queue_of, so["spec"]["triggers"]) if q]
+        assert queues == [POOLS[pool]] and queues[0] in QUEUES
+    assert {STUDENT_QUEUE, TEACHER_QUEUE} == {
+        q for so in objs.values() for q in map(queue_of, so["spec"]["triggers"])
+    } - {None}
+
+
+def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):
+    config = by_kind(rendered, "ConfigMap")["adq-config"]["data"]
+    s = Settings(**{k[4:].lower(): v for k, v in config.items()})  # the config map is valid settings
+    deps = by_kind(rendered, "Deployment")
+    teacher = deps["adq-teacher"]["spec"]["template"]["spec"]
+    assert teacher["terminationGracePeriodSeconds"] > s.teacher_time_limit_s
+    assert deps["adq-student"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > s.student_time_limit_s
+    assert teacher["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert s.visibility_timeout_s > s.teacher_time_limit_s
+
+
+def test_env_names_are_settings_fields(rendered):
+    fields = {f"ADQ_{n.upper()}" for n in Settings.model_fields}
+    assert set(by_kind(rendered, "ConfigMap")["adq-config"]["data"]) <= fields
+    example = [
+        line for f in (ROOT / "infra" / "k8s" / "secrets").glob("*.example.env") for line in f.read_text().splitlines()
+    ]
+    names = {line.split("=", 1)[0] for line in example if "=" in line and not line.startswith("#")}
+    assert {n for n in names if n.startswith("ADQ_")} <= fields
+    for dep in by_kind(rendered, "Deployment").values():
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            assert {e["name"] for e in c.get("env", []) if e["name"].startswith("ADQ_")} <= fields
+
+
+def test_keda_numbers_and_peak_schedule(rendered):
+    n = keda_numbers(CFG)
+    teacher = by_kind(rendered, "ScaledObject")["adq-teacher"]["spec"]
+    assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
+    queue_t, cron, control = teacher["triggers"]
+    assert queue_of(queue_t) == TEACHER_QUEUE and int(queue_t["metadata"]["targetValue"]) == n.teacher_list_length
+    # The controller's number (issue 8): read from the gateway's /v1/control, one replica per unit.
+    assert control["type"] == "metrics-api" and control["metadata"]["valueLocation"] == "desired_teacher_replicas"
+    assert control["metadata"]["url"].endswith("/v1/control") and control["metadata"]["targetValue"] == "1"
+    assert cron["metadata"] == {
+        "timezone": CFG.timezone,
+        "start": f"0 {CFG.peak_start_hour} * * 1-5",
+        "end": f"0 {CFG.peak_end_hour} * * 1-5",
+        "desiredReplicas": str(n.teacher_peak_floor),
+    }
+    assert n.teacher_peak_floor == policy.teacher_replicas(CFG, CFG.peak_arrival_rate) <= n.teacher_max
