@@ -3,7 +3,7 @@ own copy. Measured side by side in one run on the tiny family twins (weights bui
 
 from __future__ import annotations
 
-from adq.method.models import pipelines, registry
+from adq.method.models import pipelines, precision, registry
 from adq.method.presets import get_preset
 
 FAMILY_PRESETS = ("tiny", "tiny-sd15", "tiny-sd3", "tiny-flux", "tiny-zimage")
@@ -13,11 +13,10 @@ def _separate(spec, role: str):
     """The role loaded alone: a process that did not share would hold this beside the others."""
     import diffusers
 
-    from adq.method.models.device import dtype_for, resolve_device
     from adq.method.models.weights import locate
 
     cls = getattr(diffusers, pipelines.ROLE_CLASSES[role])
-    pipe = cls.from_pretrained(locate(spec.source, spec.label), dtype=dtype_for(resolve_device("cpu")))
+    pipe = cls.from_pretrained(locate(spec.source, spec.label), dtype=precision.dtype_of("float32"))
     for lora in spec.lora:
         pipe.load_lora_weights(locate(lora.source, spec.label, marker=lora.weight_name), weight_name=lora.weight_name)
     return pipe

@@ -39,7 +39,7 @@ class ConsumingMark(bootsteps.StartStopStep):
         from adq.tasks.signals import served_pool
 
         pool = served_pool()
-        if pool is None:  # a worker not started by `adq worker` (celery -A tasks worker): nothing probes it
+        if pool is None:  # a worker not started by `adq worker` (celery -A adq.tasks worker): nothing probes it
             return
         path = mark_path(pool)
         _touch(path)

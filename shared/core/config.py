@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")
     allow_downloads: bool = Field(False, description="Let workers download missing weights from the hub.")
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto",
+        description="Precision of every model on CUDA that its preset does not set: auto gives bfloat16 to FLUX, "
+        "SD3 and Z-Image and float16 to SD1.5 and SDXL; float16 is refused for a family that overflows in it. The "
+        "CPU always runs float32.",
+    )
     imagereward_checkpoint: str = Field("ImageReward-v1.0", description="ImageReward name or checkpoint path.")
     imagereward_med_config: str | None = Field(None, description="Path to ImageReward's med_config.json.")
     imagereward_tokenizer: str = Field("bert-base-uncased", description="BERT tokenizer id or local folder.")

@@ -49,6 +49,7 @@ class ModelSpec:
     variant: str | None = None  # "fp16" weight files, used on CUDA only
     scheduler: str | None = None  # diffusers scheduler class to swap in
     lora: tuple[LoraSpec, ...] = ()  # adapters on the base (a LoRA student shares its teacher's base weights)
+    dtype: str | None = None  # on CUDA: float16, bfloat16 or float32; None picks the family's (models/precision.py)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class _Model(_Entry):
     variant: str | None = None
     scheduler: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9]*Scheduler$")
     lora: list[_Lora] = []
+    dtype: Literal["float16", "bfloat16", "float32"] | None = None  # on CUDA; None: the family's (precision.py)
 
 
 class _ControlNet(_Entry):

@@ -25,12 +25,6 @@ def resolve_device(name: str | None = None):
     return device
 
 
-def dtype_for(device):
-    import torch
-
-    return torch.float16 if device.type == "cuda" else torch.float32
-
-
 def configure_torch() -> None:
     """Per-process torch set-up: thread count and inference-only mode."""
     global _configured

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from adq.core import process
 from adq.core.config import get_settings
-from adq.method.models.device import dtype_for
+from adq.method.models import precision
 from adq.method.models.weights import hub_kwargs, locate
 from adq.method.presets import ControlNetSpec, ModelSpec
 
@@ -52,13 +52,15 @@ class RolePipe:
 
 
 def _base_key(spec: ModelSpec, device) -> tuple:
-    return (spec.source, spec.unet, spec.variant if device.type == "cuda" else None, str(device))
+    variant = spec.variant if device.type == "cuda" else None
+    return (spec.source, spec.unet, variant, str(device), precision.for_spec(spec, device))
 
 
 def _load_base(spec: ModelSpec, device) -> Base:
     import diffusers
 
-    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
+    dtype = precision.dtype_of(precision.for_spec(spec, device))
+    kwargs = {"dtype": dtype, "local_files_only": not get_settings().allow_downloads}
     if spec.variant and device.type == "cuda":
         kwargs["variant"] = spec.variant
     if spec.unet:
@@ -82,7 +84,7 @@ def adapter_name(source: str) -> str:
     return "adq_" + hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
-def _load_controlnet(spec: ControlNetSpec, device):
+def _load_controlnet(spec: ControlNetSpec, device, dtype: str):
     import json
     from pathlib import Path
 
@@ -92,13 +94,15 @@ def _load_controlnet(spec: ControlNetSpec, device):
     local = Path(where) / "config.json"
     # The config names the class (ControlNetModel, SD3ControlNetModel, FluxControlNetModel): no family is named here
     name = json.loads(local.read_text())["_class_name"] if local.is_file() else "ControlNetModel"
-    kwargs = {"dtype": dtype_for(device), "local_files_only": not get_settings().allow_downloads}
+    kwargs = {"dtype": precision.dtype_of(dtype), "local_files_only": not get_settings().allow_downloads}
     return getattr(diffusers, name).from_pretrained(where, **kwargs, **hub_kwargs(spec.source)).to(device)
 
 
-def controlnet_for(spec: ControlNetSpec, device):
-    """A ControlNet, loaded once per process: the teacher and the student that share it hold one copy."""
-    return process.once(("controlnet", spec.source, str(device)), lambda: _load_controlnet(spec, device))
+def controlnet_for(spec: ControlNetSpec, device, dtype: str = "float32"):
+    """A ControlNet, loaded once per process in its base's dtype: the teacher and the student that share it hold one
+    copy."""
+    key = ("controlnet", spec.source, str(device), dtype)
+    return process.once(key, lambda: _load_controlnet(spec, device, dtype))
 
 
 def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | None = None) -> RolePipe:
@@ -111,7 +115,7 @@ def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | N
     if spec.scheduler:
         extra["scheduler"] = getattr(diffusers, spec.scheduler).from_config(base.pipe.scheduler.config)
     if controlnet is not None:
-        extra["controlnet"] = controlnet_for(controlnet, device)
+        extra["controlnet"] = controlnet_for(controlnet, device, str(base.pipe.dtype).removeprefix("torch."))
     pipe = getattr(diffusers, ROLE_CLASSES[role]).from_pipe(base.pipe, **extra)
     pipe.set_progress_bar_config(disable=True)  # from_pipe does not carry it over
     adapters = []
