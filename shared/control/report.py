@@ -10,7 +10,26 @@ import numpy as np
 from adq.control.simulate import CONTROLS, POLICIES, SCENARIOS, FrontierPricing, Result, quality_curve, simulate
 from adq.control.sizing import PolicyConfig
 
-JSON_KEYS = "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs".split()
+JSON_KEYS = (
+    "scenario scaling control gpu_hours p50 p95 p99 slo_violations teacher_fraction mean_quality jobs teacher_batch"
+).split()
+
+
+def batching_table(plain: list[dict], batched: list[dict], target: float) -> str:
+    """GPU-hours, p95 and SLO violations of the same day with the teacher one job at a time and batched."""
+    lines = [
+        "| scenario | scaling | GPU-hours, one at a time | GPU-hours, batched | saved | p95 s (one / batched) | "
+        f"SLO violations > {target:g} s (one / batched) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a, b in zip(plain, batched):
+        saved = 1 - b["gpu_hours"] / a["gpu_hours"] if a["gpu_hours"] else 0.0
+        lines.append(
+            f"| {a['scenario']} | {a['scaling']} | {a['gpu_hours']:.1f} | {b['gpu_hours']:.1f} | {100 * saved:.1f} % "
+            f"| {a['p95']:.1f} / {b['p95']:.1f} | {100 * a['slo_violations']:.2f} % / "
+            f"{100 * b['slo_violations']:.2f} % |"
+        )
+    return "\n".join(lines)
 
 
 def table(rows: list[dict], target: float) -> str:
@@ -92,6 +111,21 @@ def report(
     ]
     rows = [r.row(cfg.p95_latency_target_s) for r in results]
     text = table(rows, cfg.p95_latency_target_s)
+    if cfg.teacher_batch_curve and cfg.teacher_batch_max > 1 and "fixed" in controls:
+        # The same days with the teacher batching (fixed control: the share does not move, so only the GPU does).
+        plain = [r for r in rows if r["control"] == "fixed"]
+        batched = [
+            simulate(cfg, p, seed=seed, dt=dt, scenario=s, quality=quality, frontier=pricing, batched=True)
+            for s in scenarios
+            for p in policies
+        ]
+        extra = [r.row(cfg.p95_latency_target_s) for r in batched]
+        rows += extra
+        text += (
+            f"\n\nTeacher batching: up to {cfg.teacher_batch_max} waiting jobs a replica, priced by the "
+            f"{cfg.teacher_batch_curve} curve scaled to {cfg.teacher_time_s:g} s an image (control fixed).\n\n"
+            + batching_table(plain, extra, cfg.p95_latency_target_s)
+        )
     print(text)
     (out_dir / f"{stem}.md").write_text(text + "\n")
     shown = [

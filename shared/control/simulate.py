@@ -32,6 +32,7 @@ import numpy as np
 from adq.control.policy import Observation, desired_replicas, effective_k, share_for
 from adq.control.sizing import PolicyConfig, keda_numbers
 from adq.core.resources import data_path
+from adq.method.cost import BatchCurve
 from adq.method.frontier import Point, best_for_work
 
 DAY = 86_400
@@ -111,6 +112,7 @@ class Result:
     scenario: str = "base"
     jobs: int = 0  # every job submitted (the latencies are the teacher-routed ones)
     quality: float = math.nan  # mean quality per job
+    teacher_batch: int = 1  # most jobs a teacher replica ran at once
 
     def row(self, target: float) -> dict:
         lat = self.latencies
@@ -127,6 +129,7 @@ class Result:
             "teacher_fraction": lat.size / max(1, self.jobs),
             "mean_quality": self.quality,
             "jobs": int(lat.size),
+            "teacher_batch": self.teacher_batch,
         }
 
 
@@ -139,8 +142,13 @@ def simulate(
     scenario: str = "base",
     quality=None,
     frontier: FrontierPricing | None = None,
+    batched: bool = False,
 ) -> Result:
+    """One day of one scaling policy and one control. ``batched``: each teacher replica runs up to
+    cfg.teacher_batch_max waiting jobs at once, priced by cfg.teacher_batch_curve (scaled so one image costs
+    cfg.teacher_time_s)."""
     rng = np.random.default_rng(seed)
+    batch = _Batching.of(cfg) if batched else _Batching()
     quality = frontier.quality if frontier is not None else (quality or quality_curve())
     on_frontier = control == "slo+frontier"
     if on_frontier and frontier is None:
@@ -200,11 +208,12 @@ def simulate(
                 desired = want if want >= current else max(w for _, w in history)
         delay = 0.0 if (policy == "static") else cfg.startup_delay_s
         starting = _scale_to(desired, now, delay, starting, busy_until)
-        _serve(cfg, busy_until, queue, now, dt, cfg.teacher_time_s * service_scale, rng, latencies)
+        _serve(cfg, busy_until, queue, now, dt, cfg.teacher_time_s * service_scale, rng, latencies, batch)
         gpu_seconds += (len(busy_until) + len(starting)) * dt
         replicas_log[i], queue_log[i] = len(busy_until) + len(starting), len(queue)
     hours, mean_quality = gpu_seconds / 3600, quality_sum / max(1, total)
-    return Result(policy, hours, np.array(latencies), replicas_log, queue_log, control, scenario, total, mean_quality)
+    series = (np.array(latencies), replicas_log, queue_log)
+    return Result(policy, hours, *series, control, scenario, total, mean_quality, batch.most)
 
 
 def _autoscaler_wants(cfg: PolicyConfig, keda, policy: str, now: float, queued: int, want_control: int) -> int:
@@ -237,13 +246,34 @@ def _scale_to(desired: int, now: float, delay: float, starting: list[float], bus
     return [s for s in starting if s > now]
 
 
-def _serve(cfg, busy_until: list[float], queue: deque, now: float, dt: float, service_s: float, rng, latencies) -> None:
-    """Each ready replica takes queued jobs in arrival order until the step ends (busy_until and queue in place)."""
+@dataclass(frozen=True)
+class _Batching:
+    most: int = 1
+    curve: BatchCurve | None = None
+
+    @classmethod
+    def of(cls, cfg: PolicyConfig) -> _Batching:
+        from adq.method.cost import curve
+
+        return cls(cfg.teacher_batch_max, curve(cfg.teacher_batch_curve)) if cfg.teacher_batch_curve else cls()
+
+    def scale(self, size: int) -> float:
+        """A batch of ``size`` against one image."""
+        return 1.0 if self.curve is None else self.curve.seconds(size) / self.curve.seconds(1)
+
+
+def _serve(cfg, busy_until, queue: deque, now: float, dt: float, service_s: float, rng, latencies, batch) -> None:
+    """Each ready replica takes queued jobs in arrival order until the step ends, up to ``batch.most`` of those
+    already waiting at once (busy_until and queue in place)."""
     for j, free_at in enumerate(busy_until):
         while free_at <= now + dt and queue and queue[0] <= now + dt:
             start = max(free_at, queue[0])
-            free_at = start + service_s * rng.lognormal(-0.02, 0.2)
-            latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
+            size = 1
+            while size < min(batch.most, len(queue)) and queue[size] <= start:
+                size += 1
+            free_at = start + service_s * batch.scale(size) * rng.lognormal(-0.02, 0.2)
+            for _ in range(size):
+                latencies.append(free_at - (queue.popleft() - cfg.student_time_s))
         busy_until[j] = free_at
 
 

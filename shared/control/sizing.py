@@ -40,6 +40,8 @@ class PolicyConfig:
     max_teacher_replicas: int
     max_student_replicas: int
     k_max: int | None = None  # the fill policy's ceiling (default: k)
+    teacher_batch_curve: str | None = None  # a shipped batch curve (data/batch_curves.json) for the teacher's GPU
+    teacher_batch_max: int = 1  # most waiting jobs one teacher replica runs at once when batching
 
     def __post_init__(self):
         if not 0 <= self.peak_start_hour < self.peak_end_hour <= 24:

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # The null preset's models cost nothing unless told to: fixed-cost stand-ins for GPU time in benchmarks.
     null_student_ms: float = Field(0.0, ge=0, description="Milliseconds the null student spends per image.")
     null_teacher_ms: float = Field(0.0, ge=0, description="Milliseconds the null teacher spends per image.")
+    null_student_curve: str | None = Field(
+        None,
+        description="A shipped batch curve (data/batch_curves.json) the null student spends instead: a + c·b "
+        "seconds for a batch of b images.",
+    )
     null_student_side: int = Field(0, ge=0, le=4096, description="Textured null student images this side; 0: flat.")
     null_teacher_side: int = Field(0, ge=0, le=4096, description="Textured null teacher images this side; 0: flat.")
 

@@ -66,9 +66,13 @@ def test_simulate_writes_table_and_plot(tmp_path):
         controls=("fixed",),
         json_path=tmp_path / "r.json",
     )
-    assert [r["policy"] for r in rows] == ["static", "queue", "schedule+queue"]
+    # Each day once with the teacher one job at a time, then batched (the shipped policy's batch curve).
+    assert [(r["scaling"], r["teacher_batch"]) for r in rows] == [
+        (p, b) for b in (1, CFG.teacher_batch_max) for p in ("static", "queue", "schedule+queue")
+    ]
     assert (tmp_path / "r.png").stat().st_size > 10_000
-    assert (tmp_path / "r.md").read_text().count("\n") == 5
+    text = (tmp_path / "r.md").read_text()
+    assert "GPU-hours, batched" in text and text.count("| base |") == 6
     written = json.loads((tmp_path / "r.json").read_text())
     keys = {
         "scenario",
@@ -81,8 +85,9 @@ def test_simulate_writes_table_and_plot(tmp_path):
         "slo_violations",
         "teacher_fraction",
         "mean_quality",
+        "teacher_batch",
     }
-    assert len(written) == 3 and all(keys <= set(row) for row in written)
+    assert len(written) == 6 and all(keys <= set(row) for row in written)
 
 
 def test_control_policies_in_the_simulator_price_quality_and_drift():

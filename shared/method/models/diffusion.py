@@ -328,9 +328,23 @@ class _Spend:
             cancel.step_done(step)
 
 
+def _null_pixels(seed: int, side: int, flat_size):
+    return textured_image(seed, side) if side else _null_image(seed, flat_size)
+
+
 def _null_output(seed: int, side: int, steps: int, flat_size, ms: float) -> Output:
     with _Spend(ms, steps):
-        return Output(textured_image(seed, side) if side else _null_image(seed, flat_size), steps)
+        return Output(_null_pixels(seed, side, flat_size), steps)
+
+
+def _null_student_ms(batch: int) -> float:
+    """The null student's cost of a call on ``batch`` images: its batch curve, else ADQ_NULL_STUDENT_MS each."""
+    s = get_settings()
+    if s.null_student_curve:
+        from adq.method.cost import curve
+
+        return 1000 * curve(s.null_student_curve).seconds(batch)
+    return s.null_student_ms * batch
 
 
 class NullStudent:
@@ -342,13 +356,18 @@ class NullStudent:
 
     def generate(self, prompt, *, steps, guidance, width, height, seed, **images) -> Output:
         s = get_settings()
-        return _null_output(seed, s.null_student_side, steps, (width, height), s.null_student_ms)
+        return _null_output(seed, s.null_student_side, steps, (width, height), _null_student_ms(1))
 
     def generate_batch(self, prompts, seeds, *, steps, guidance, width, height) -> list[Output]:
-        return [
-            self.generate(p, steps=steps, guidance=guidance, width=width, height=height, seed=x)
-            for p, x in zip(prompts, seeds)
-        ]
+        """A batch costs its curve's a + c·b (ADQ_NULL_STUDENT_CURVE) at once, else ADQ_NULL_STUDENT_MS an image."""
+        s = get_settings()
+        if not s.null_student_curve:
+            return [
+                self.generate(p, steps=steps, guidance=guidance, width=width, height=height, seed=x)
+                for p, x in zip(prompts, seeds)
+            ]
+        with _Spend(_null_student_ms(len(seeds)), steps):
+            return [Output(_null_pixels(x, s.null_student_side, (width, height)), steps) for x in seeds]
 
 
 class NullTeacher:
