@@ -85,6 +85,14 @@ def bench_efficiency(a) -> int:
     return 0
 
 
+def bench_batching(a) -> int:
+    _checkout()
+    from bench.batching import run
+
+    run(a.curve, batch=a.batch, n_jobs=a.jobs, side=a.side, out=a.json)
+    return 0
+
+
 def bench_metrics(a) -> int:
     _checkout()
     from bench.metrics import run
@@ -148,6 +156,15 @@ def register(sub) -> None:
     b.add_argument("--teacher-jobs", type=int, default=60)
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_efficiency)
+    b = bsub.add_parser(
+        "batching", help="student jobs/s one image a call vs batched, on a GPU cost curve (Redis, PostgreSQL)"
+    )
+    b.add_argument("--curve", default="sd-turbo-512", help="a shipped batch curve (data/batch_curves.json)")
+    b.add_argument("--batch", type=int, default=8, help="most images in one student call")
+    b.add_argument("--jobs", type=int, default=400, help="jobs per run")
+    b.add_argument("--side", type=int, default=64, help="side of the student's textured images")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=bench_batching)
     b = bsub.add_parser("metrics", help="one /metrics scrape's cost as the jobs table grows (Redis, PostgreSQL)")
     b.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="table sizes, increasing")
     b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")

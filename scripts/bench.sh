@@ -29,6 +29,7 @@ database "$ADQ_DATABASE_URL"
 .venv/bin/adq bench overhead --jobs "${BENCH_JOBS:-300}" --json "$ADQ_HOME/overhead.json"
 .venv/bin/adq bench control --json "$ADQ_HOME/control.json"
 .venv/bin/adq bench efficiency --json "$ADQ_HOME/efficiency.json"
+.venv/bin/adq bench batching --json "$ADQ_HOME/batching.json"
 # The metrics benchmark grows its database to a million rows: a scratch one, made afresh.
 database "$METRICS_DB" fresh
 ADQ_DATABASE_URL="$METRICS_DB" .venv/bin/adq bench metrics --json "$ADQ_HOME/metrics.json"

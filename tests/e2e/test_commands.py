@@ -155,7 +155,8 @@ def smoke_service_benchmarks(system, capsys, tmp_path):
         + ["--teacher-side", "64", "--student-jobs", "26", "--teacher-jobs", "26", "--json", str(tmp_path / "e.json")],
         capsys,
     )
-    assert all((tmp_path / f"{n}.json").is_file() for n in "omce")
+    _run(["bench", "batching", "--batch", "2", "--jobs", "30", "--json", str(tmp_path / "b.json")], capsys)
+    assert all((tmp_path / f"{n}.json").is_file() for n in "omceb")
 
 
 SMOKE = {
@@ -169,7 +170,10 @@ SMOKE = {
     **dict.fromkeys(["autoscale", "simulate"], smoke_autoscale_and_simulate),
     **dict.fromkeys(["train-shapes", "train-shapes-controlnet"], smoke_training),
     **dict.fromkeys(["bench quality", "bench editing", "bench controlnet", "bench sharing"], smoke_model_benchmarks),
-    **dict.fromkeys(["bench overhead", "bench metrics", "bench control", "bench efficiency"], smoke_service_benchmarks),
+    **dict.fromkeys(
+        ["bench overhead", "bench metrics", "bench control", "bench efficiency", "bench batching"],
+        smoke_service_benchmarks,
+    ),
 }
 
 
