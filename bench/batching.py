@@ -55,7 +55,7 @@ def run(curve: str = "sd-turbo-512", batch: int = 8, n_jobs: int = 400, side: in
     with s3_server(log_dir) as s3:
         for b in (1, batch):
             env = {**model, **s3, "ADQ_WORKER_DESIGN": "overlapped", "ADQ_STUDENT_BATCH_MAX": str(b)}
-            env["ADQ_WORKER_THREADS"] = str(max(4, 2 * b))
+            env["ADQ_WORKER_THREADS"] = str(max(4, 3 * b))
             rows.append({"batch": b, "curve_jobs_per_s": b / cost.seconds(b), **_pool(env, log_dir, n_jobs, str(b))})
     ratio = rows[1]["jobs_per_s"] / rows[0]["jobs_per_s"]
     result = {"curve": curve, "curve_source": cost.source, "side": side, "rows": rows}

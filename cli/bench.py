@@ -93,6 +93,14 @@ def bench_batching(a) -> int:
     return 0
 
 
+def bench_realsize(a) -> int:
+    _checkout()
+    from bench.realsize import run
+
+    run(out=a.json, side=a.side)
+    return 0
+
+
 def bench_metrics(a) -> int:
     _checkout()
     from bench.metrics import run
@@ -165,6 +173,10 @@ def register(sub) -> None:
     b.add_argument("--side", type=int, default=64, help="side of the student's textured images")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_batching)
+    b = bsub.add_parser("realsize", help="SD1.5, SDXL and FLUX at real size, random weights: bytes, a step, sharing")
+    b.add_argument("--side", type=int, default=512, help="image side of the timed UNet step")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=bench_realsize)
     b = bsub.add_parser("metrics", help="one /metrics scrape's cost as the jobs table grows (Redis, PostgreSQL)")
     b.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="table sizes, increasing")
     b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")
