@@ -101,6 +101,15 @@ def bench_realsize(a) -> int:
     return 0
 
 
+def bench_gpu(a) -> int:
+    _checkout()
+    from bench.gpu import run
+
+    families = tuple(a.family or ())
+    run(a.device, families, tuple(a.side), tuple(a.batch or ()), budget_s=a.budget, out=a.json)
+    return 0
+
+
 def bench_metrics(a) -> int:
     _checkout()
     from bench.metrics import run
@@ -177,6 +186,14 @@ def register(sub) -> None:
     b.add_argument("--side", type=int, default=512, help="image side of the timed UNet step")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_realsize)
+    b = bsub.add_parser("gpu", help="images/s and peak memory of the real-size twins per batch and precision (GPU)")
+    b.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke run")
+    b.add_argument("--family", action="append", choices=["sd15", "sdxl", "flux"], help="only these (repeatable)")
+    b.add_argument("--side", type=int, nargs="+", default=[512, 1024], help="image sides")
+    b.add_argument("--batch", type=int, action="append", help="only these batch sizes (repeatable)")
+    b.add_argument("--budget", type=float, default=540.0, help="seconds before the sweep stops and keeps what it has")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(fn=bench_gpu)
     b = bsub.add_parser("metrics", help="one /metrics scrape's cost as the jobs table grows (Redis, PostgreSQL)")
     b.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="table sizes, increasing")
     b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")

@@ -5,8 +5,10 @@ encode, upload, record and next message happen on its own thread; its model call
 a time (one GPU, one copy of the weights). While one job's image uploads, the next job's is being generated.
 
 Calls queued under the same batch key (the same model and settings) that are waiting together run as one batch,
-up to ``max_batch``, waiting at most ``max_wait_s`` for a batch to fill. Every call still gets its own result, so
-claims, records and retries stay per job.
+up to ``max_batch``, waiting at most ``max_wait_s`` for a batch to fill (0 by default: a batch takes what is
+waiting, so an empty queue costs no wait). Every call still gets its own result, so claims, records and retries stay
+per job. A batch that fails (out of GPU memory included) is run again as two halves, down to single calls, so one
+bad job fails alone and its neighbours go on; the time limit of a call in a batch of b is b times its own.
 
 The serial design uses ``InlineLane``: the call runs on the caller's thread, as before this module existed.
 
@@ -40,6 +42,7 @@ class _Call:
     item: object
     future: Future = field(default_factory=Future)
     started: float | None = None  # monotonic time the lane began running it
+    size: int = 1  # the batch it runs in
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class ModelLane:
         from when it was queued: waiting behind other jobs' runs (each under its own limit) is not being stuck."""
         c = self._queue(key, fn, item)
         while True:
-            deadline = None if timeout_s is None or c.started is None else c.started + timeout_s
+            deadline = None if timeout_s is None or c.started is None else c.started + timeout_s * c.size
             try:
                 return c.future.result(1.0 if deadline is None else max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
@@ -127,20 +130,39 @@ class ModelLane:
                 if len(batch) >= limit or left <= 0 or self._stopped:
                     break
                 self._cond.wait(left)  # more of the same may arrive: wait for them, at most max_wait
+            for c in batch:
+                c.size = len(batch)
             return batch
 
     def _loop(self) -> None:
         while (batch := self._take_batch()) is not None:
-            t0 = time.perf_counter()
-            try:
-                values = list(batch[0].fn([c.item for c in batch]))
-                if len(values) != len(batch):
-                    raise RuntimeError(f"a batch of {len(batch)} gave {len(values)} results")
-            except BaseException as exc:  # each caller gets the model's error, as on its own thread
-                for c in batch:
-                    c.future.set_exception(exc)
-                continue
-            finally:
-                seconds = time.perf_counter() - t0
-            for c, v in zip(batch, values):
-                c.future.set_result(Timed(v, seconds / len(batch), len(batch)))
+            self._run(batch)
+
+    def _run(self, batch: list[_Call]) -> None:
+        t0 = time.perf_counter()
+        try:
+            values = list(batch[0].fn([c.item for c in batch]))
+            if len(values) != len(batch):
+                raise RuntimeError(f"a batch of {len(batch)} gave {len(values)} results")
+        except BaseException as exc:
+            if len(batch) > 1:  # run the halves: one job's bad input (or a batch too large for memory) fails alone
+                log.warning("a batch of %d failed (%s: %s); running it in halves", len(batch), type(exc).__name__, exc)
+                _release_memory()
+                half = len(batch) // 2
+                self._run(batch[:half])
+                self._run(batch[half:])
+                return
+            batch[0].future.set_exception(exc)  # the caller gets the model's error, as on its own thread
+            return
+        seconds = time.perf_counter() - t0
+        for c, v in zip(batch, values):
+            c.future.set_result(Timed(v, seconds / len(batch), len(batch)))
+
+
+def _release_memory() -> None:
+    """Give a failed batch's GPU memory back before its halves run (an out-of-memory error leaves it cached)."""
+    import sys
+
+    torch = sys.modules.get("torch")  # imported by the models already, if any model runs here
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

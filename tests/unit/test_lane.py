@@ -185,3 +185,90 @@ def test_the_time_limit_counts_from_the_start_of_the_run_not_the_wait_in_the_que
     assert lane.call(("b",), lambda items: items, 2, timeout_s=0.8).value == 2
     first.join()
     lane.stop()
+
+
+def test_a_failing_batch_runs_again_in_halves_so_one_bad_job_fails_alone():
+    running, gate = threading.Event(), threading.Event()
+    seen = []
+
+    def fn(items):
+        if items == ["hold"]:
+            running.set()
+            gate.wait(5)
+            return items
+        seen.append(list(items))
+        if "bad" in items:
+            raise ValueError("this prompt breaks the model")
+        return [f"{x}!" for x in items]
+
+    lane = _lane(max_batch=4)
+    holder = threading.Thread(target=lane.call, args=(("solo",), fn, "hold"))
+    holder.start()
+    assert running.wait(5)
+    results = {}
+
+    def one(x):
+        try:
+            results[x] = lane.call(("batched",), fn, x, timeout_s=10).value
+        except ValueError as exc:
+            results[x] = exc
+
+    callers = [threading.Thread(target=one, args=(x,)) for x in ("a", "bad", "c", "d")]
+    for t in callers:
+        t.start()
+    _queued(lane, 4)
+    gate.set()
+    for t in callers:
+        t.join()
+    holder.join()
+    lane.stop()
+    assert isinstance(results.pop("bad"), ValueError)
+    assert results == {"a": "a!", "c": "c!", "d": "d!"}  # its neighbours were not failed with it
+    assert seen == [["a", "bad", "c", "d"], ["a", "bad"], ["a"], ["bad"], ["c", "d"]]  # halves, down to the bad one
+
+
+def test_out_of_memory_in_a_batch_retries_smaller_batches_until_they_fit():
+    class OutOfMemory(RuntimeError):  # stands in for torch.OutOfMemoryError, a RuntimeError
+        pass
+
+    def fn(items):
+        if len(items) > 2:
+            raise OutOfMemory("CUDA out of memory")
+        return items
+
+    lane = _lane(max_batch=8)
+    gate, running = threading.Event(), threading.Event()
+    holder = threading.Thread(target=lane.call, args=(("solo",), lambda i: (running.set(), gate.wait(5)) and i, 0))
+    holder.start()
+    assert running.wait(5)
+    out = []
+    callers = threading.Thread(target=lambda: out.extend(_callers(lane, [("batched",)] * 8, fn, list(range(8)))))
+    callers.start()
+    _queued(lane, 8)
+    gate.set()
+    callers.join()
+    holder.join()
+    lane.stop()
+    assert sorted(r.value for r in out) == list(range(8)) and {r.batch for r in out} == {2}
+
+
+def test_a_calls_time_limit_scales_with_its_batch(monkeypatch):
+    clock = FakeClock()
+    clock.install(monkeypatch)
+    lane = _lane(max_batch=4, wait_s=60.0)
+
+    def fn(items):
+        clock.now += 1.5  # 1.5 s for four images: past one call's 1.0 s limit, within four times it
+        return items
+
+    out = []
+    callers = [
+        threading.Thread(target=lambda i=i: out.append(lane.call(("batched",), fn, i, timeout_s=1.0)))
+        for i in (1, 2, 3, 4)
+    ]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    lane.stop()
+    assert sorted(r.value for r in out) == [1, 2, 3, 4] and {r.batch for r in out} == {4}

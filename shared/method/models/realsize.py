@@ -50,7 +50,11 @@ FLUX_TRANSFORMER = dict(
 )
 # Each family's components: (name, builder kind, config). The denoiser is the first.
 FAMILIES = {
-    "sd15": [("unet", "unet", {"cross_attention_dim": 768}), ("vae", "vae", SD_VAE), ("text_encoder", "clip", CLIP_L)],
+    "sd15": [
+        ("unet", "unet", {"cross_attention_dim": 768, "sample_size": 64}),
+        ("vae", "vae", SD_VAE),
+        ("text_encoder", "clip", CLIP_L),
+    ],
     "sdxl": [
         ("unet", "unet", SDXL_UNET),
         ("vae", "vae", SD_VAE),
