@@ -35,6 +35,8 @@ JOBS: dict[str, tuple[str, list[str]]] = {
         ["simulation.json", "simulation.md", "simulation.png"],
     ),
     "sharing": ("adq bench sharing --json data/results/sharing.json", ["sharing.json"]),
+    "realsize": ("adq bench realsize --json data/results/realsize.json", ["realsize.json"]),
+    "batching": ("adq bench batching --json data/results/batching.json", ["batching.json"]),
     "editing": ("adq bench editing --out data/results", ["editing.json"]),
     "controlnet": ("adq bench controlnet --out data/results", ["control.json"]),
     "tune": (
@@ -58,6 +60,15 @@ JOBS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# Results that run on the services (the machine's Redis and PostgreSQL, as scripts/bench.sh uses them).
+SERVICES = {
+    "batching": {
+        "ADQ_BROKER_URL": "redis://127.0.0.1:6379/14",
+        "ADQ_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/adq_bench",
+    }
+}
+
+
 def commit() -> str:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
     # The results themselves do not make the code dirty: a run rewrites them
@@ -77,7 +88,7 @@ def record(files: list[str], command: str, produced_by: str) -> None:
 def run(name: str) -> None:
     command, files = JOBS[name]
     at = commit()  # before the run: the code that produced the files
-    env = os.environ | {"ADQ_HOME": str(ROOT / ".adq" / "results" / name)}
+    env = os.environ | {"ADQ_HOME": str(ROOT / ".adq" / "results" / name)} | SERVICES.get(name, {})
     adq = ROOT / ".venv" / "bin" / "adq"
     print(f"== {name}: {command}", flush=True)
     subprocess.run([str(adq), *shlex.split(command)[1:]], cwd=ROOT, env=env, check=True)

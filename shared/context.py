@@ -44,11 +44,25 @@ class WorkerContext:
 
 
 def _batch_limits(key) -> tuple[int, float]:
+    """(most calls in one batch, longest wait for one to fill) for a lane key (kind, preset, ...): the preset's
+    batch sizes unless a setting overrides them, and 1 under ADQ_DETERMINISTIC."""
+    from adq.method.presets import get_preset
+
     s = get_settings()
-    return {
-        "generate": (s.student_batch_max, s.student_batch_wait_ms / 1000),
-        "score": (s.score_batch_max, 0.0),  # only what is ready: scoring never waits for company
-    }.get(key[0], (1, 0.0))
+    kind = key[0]
+    if kind == "score":
+        return s.score_batch_max, 0.0  # only what is ready: scoring never waits for company
+    if kind not in ("generate", "improve") or s.deterministic:
+        return 1, 0.0
+    try:
+        batch = get_preset(key[1]).batch
+    except Exception:  # a preset only a pipeline declares: batched as the defaults say; never break the lane
+        from adq.method.presets import BatchSpec
+
+        batch = BatchSpec()
+    if kind == "generate":
+        return s.student_batch_max or batch.student, s.student_batch_wait_ms / 1000
+    return s.teacher_batch_max or batch.teacher, 0.0
 
 
 def _lane(settings: Settings) -> InlineLane | ModelLane:

@@ -23,6 +23,20 @@ POOLS = {stage.name: stage.queue for stage in STAGES} | {"webhooks": WEBHOOK_QUE
 # job ready (`adq bench efficiency`: a 50 ms student needs about 12, a 200 ms teacher 3), and no more: each one is a
 # reserved message that another worker cannot take.
 THREADS = {"student": 12, "teacher": 3, "webhooks": 8}
+IN_FLIGHT_PER_BATCH_SLOT = 3  # `adq bench batching`: two left the lane idle while a batch's jobs were stored
+
+
+def default_threads(pool: str) -> int:
+    """Enough jobs in flight for a batch to form while the last one runs: three per slot of the default preset's
+    batch for this pool (one batch running, one waiting, one being stored), and never fewer than THREADS."""
+    from adq.method.presets import get_preset
+
+    s = get_settings()
+    if pool not in ("student", "teacher") or s.deterministic:
+        return THREADS[pool]
+    batch = get_preset(s.preset).batch
+    most = (s.student_batch_max or batch.student) if pool == "student" else (s.teacher_batch_max or batch.teacher)
+    return max(THREADS[pool], IN_FLIGHT_PER_BATCH_SLOT * most)
 
 
 def worker_argv(
@@ -40,7 +54,7 @@ def worker_argv(
     if concurrency is not None and concurrency < 1:
         raise InputError(f"--concurrency={concurrency} must be at least 1")
     kind, default = (
-        ("threads", s.worker_threads or THREADS[pool]) if s.worker_design == "overlapped" else ("prefork", 1)
+        ("threads", s.worker_threads or default_threads(pool)) if s.worker_design == "overlapped" else ("prefork", 1)
     )
     argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", kind]
     argv += ["--concurrency", str(concurrency or default), "--loglevel", loglevel]

@@ -70,7 +70,15 @@ class Settings(BaseSettings):
         0, ge=0, le=64, description="Jobs in flight per worker process (overlapped); 0: the pool's default."
     )
     score_batch_max: int = Field(8, ge=1, le=256, description="Most ready images scored in one estimator call.")
-    student_batch_max: int = Field(1, ge=1, le=64, description="Most same-settings jobs in one student call.")
+    student_batch_max: int | None = Field(
+        None, ge=1, le=64, description="Most same-settings jobs in one student call; unset: the preset's batch.student."
+    )
+    teacher_batch_max: int | None = Field(
+        None, ge=1, le=64, description="Most same-settings jobs in one teacher call; unset: the preset's batch.teacher."
+    )
+    deterministic: bool = Field(
+        False, description="Run every job alone (batch 1): bit-identical replays, at batching's throughput cost."
+    )
     student_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a student batch waits to fill.")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of stored PNGs (lossless at any level).")
 

@@ -78,6 +78,24 @@ def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, b
     return [cascade.GenerateResult(o.image, o.steps, 0.0) for o in outs]
 
 
+def _teacher_group(p: JobParams) -> tuple:
+    """What must match for two jobs to share a teacher call: the strategy and its settings, and the student's size
+    (a refinement starts from the student image)."""
+    sigma = p.sigma if p.strategy == "refine" else None
+    return (p.strategy, p.teacher_steps, sigma, p.teacher_guidance, p.width, p.height)
+
+
+def _improve(models, preset: str, job_id: str, images: cascade.Inputs, batch: list[tuple[JobParams, Any]]) -> list:
+    """One job alone can be stopped by a cancel between steps; in a batch of several, a cancelled job's result
+    is dropped when its fenced record finds the job cancelled, and its neighbours run on."""
+    teacher = models.teacher(preset)
+    if len(batch) == 1:
+        ((params, student_image),) = batch
+        with cancel.watching(job_id, jobs.is_cancelled):
+            return [cascade.improve(teacher, student_image, params, images)]
+    return cascade.improve_batch(teacher, batch)
+
+
 def _score(models, preset: str, batch: list[tuple[str, object]]) -> list[float]:
     prompts, images = zip(*batch)
     return models.estimator(preset).score(list(prompts), list(images))
@@ -101,7 +119,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     images = _inputs(claim.job)
     generate = partial(_generate, ctx.models, params.preset, claim.job_id, images)
     group = params.student_hash() if images is cascade.NO_INPUTS else claim.job_id
-    gen = ctx.lane.call(("generate", group), generate, params, timeout_s=limit)
+    gen = ctx.lane.call(("generate", params.preset, group), generate, params, timeout_s=limit)
     # 3. Score: images that are ready together are scored together
     image = gen.value.image
     score = partial(_score, ctx.models, params.preset)
@@ -121,6 +139,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
         steps=gen.value.steps,
         generate_s=gen.seconds,
         score_s=scored.seconds,
+        batch=gen.batch,
         tau=decision.tau,
         effective_k=decision.k,
         tau_source=decision.tau_source,
@@ -145,18 +164,19 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
     student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
     images = _inputs(claim.job)
 
-    def improve(_batch):
-        with cancel.watching(claim.job_id, jobs.is_cancelled):
-            return [cascade.improve(ctx.models.teacher(params.preset), student_image, params, images)]
-
-    # a key of its own: teacher runs are not batched
-    better = ctx.lane.call(("improve", claim.job_id), improve, None, timeout_s=TEACHER.time_limit_s(ctx.settings))
+    improve = partial(_improve, ctx.models, params.preset, claim.job_id, images)
+    # Jobs with the same teacher settings may share a batch (text only: an input image is the job's own)
+    group = _teacher_group(params) if images is cascade.NO_INPUTS else claim.job_id
+    limit = TEACHER.time_limit_s(ctx.settings)
+    better = ctx.lane.call(("improve", params.preset, group), improve, (params, student_image), timeout_s=limit)
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
     key = job_key(claim.job_id, TEACHER.image, claim.fence)
     ctx.storage.put(key, encode_png(better.value.image))
     # 6. Record
-    row = jobs.record_teacher(claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds)
+    row = jobs.record_teacher(
+        claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds, batch=better.batch
+    )
     if row is None:
         return SKIPPED
     metrics.observe(metrics.stage_samples(TEACHER.name, row))

@@ -158,6 +158,8 @@ class JobView(JobParams):
     teacher_used: bool | None
     student_steps_run: int | None
     teacher_steps_run: int | None
+    student_batch: int | None = Field(None, description="Jobs in the student's model call, this one included")
+    teacher_batch: int | None = Field(None, description="Jobs in the teacher's model call, this one included")
     total_steps: int | None
     student_image_key: str | None
     final_image_key: str | None

@@ -147,6 +147,24 @@ def improve(teacher, student_image, params: JobParams, images: Inputs = NO_INPUT
     return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
 
 
+def improve_batch(teacher, batch: list[tuple[JobParams, object]]) -> list[ImproveResult]:
+    """Text-only jobs with the same teacher settings in one call, each with its own seeded generator. A teacher
+    without batch methods (a plugin's, the null one) runs them one by one."""
+    t0 = time.perf_counter()
+    first = batch[0][0]
+    prompts, seeds = [p.prompt for p, _ in batch], [p.seed for p, _ in batch]
+    call = dict(steps=first.teacher_steps, guidance=first.teacher_guidance)
+    if first.strategy == Strategy.REFINE and hasattr(teacher, "refine_batch"):
+        outs = teacher.refine_batch([im for _, im in batch], prompts, seeds, sigma=first.sigma, **call)
+    elif first.strategy != Strategy.REFINE and hasattr(teacher, "regenerate_batch"):
+        outs = teacher.regenerate_batch(prompts, seeds, **call)
+    else:
+        return [improve(teacher, image, params) for params, image in batch]
+    sigma = first.sigma if first.strategy == Strategy.REFINE else None
+    seconds = (time.perf_counter() - t0) / len(batch)
+    return [ImproveResult(o.image, Strategy(first.strategy).value, sigma, o.steps, seconds) for o in outs]
+
+
 def run(
     params: JobParams, tau: float | None, *, student, estimator, teacher, images: Inputs = NO_INPUTS
 ) -> CascadeRecord:

@@ -40,6 +40,15 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
+class BatchSpec:
+    """Most jobs of one role that share one model call (same preset, mode, steps, sigma, size and guidance). A
+    batched image equals the single run's up to kernel rounding; ADQ_DETERMINISTIC=true runs every job alone."""
+
+    student: int = 8
+    teacher: int = 4
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Where a diffusion pipeline comes from. ``source`` is a hub id, a local folder, or "tiny:<name>"."""
 
@@ -92,6 +101,7 @@ class Preset:
     strength: float = 0.6  # image-to-image jobs: how far from the input image (SDEdit's strength)
     controlnet: ControlNetSpec | None = None  # control jobs: one ControlNet that serves the teacher and the student
     student_controlnet: ControlNetSpec | None = None  # a student of another architecture: its own ControlNet
+    batch: BatchSpec = BatchSpec()
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 
@@ -143,6 +153,11 @@ class _Estimator(_Entry):
 Size = tuple[int, int]
 
 
+class _Batch(_Entry):
+    student: int = Field(8, ge=1, le=64)
+    teacher: int = Field(4, ge=1, le=64)
+
+
 class _Preset(_Entry):
     student: _Model
     teacher: _Model
@@ -163,6 +178,7 @@ class _Preset(_Entry):
     strength: float = Field(0.6, gt=0, le=1)
     controlnet: _ControlNet | None = None
     student_controlnet: _ControlNet | None = None
+    batch: _Batch = _Batch()
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")
@@ -191,10 +207,12 @@ def _preset(name: str, entry: _Preset, origin: str) -> Preset:
         for role in ("controlnet", "student_controlnet")
         if getattr(entry, role) is not None
     }
-    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge", *nets})
+    rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge", "batch", *nets})
     rest = {k: v for k, v in rest.items() if k not in ("controlnet", "student_controlnet")}
     judge = None if entry.judge is None else _estimator_spec(entry.judge)
-    return Preset(name=name, **models, **rest, **nets, estimator=_estimator_spec(est), judge=judge, origin=origin)
+    batch = BatchSpec(**entry.batch.model_dump())
+    spec = dict(estimator=_estimator_spec(est), judge=judge, batch=batch, origin=origin)
+    return Preset(name=name, **models, **rest, **nets, **spec)
 
 
 def _estimator_spec(est) -> EstimatorSpec:

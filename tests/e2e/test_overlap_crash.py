@@ -83,3 +83,21 @@ def test_kill_during_overlapped_io_and_model_run(system, stage, stalled):
         assert getattr(row, f"{stage}_attempts") == 2, "one crashed claim, one that finished"
         assert getattr(row, f"{stage}_worker").startswith(f"{stage}-after@")
         assert objects_of(view.id) == (["final.png", "student.png"] if stage == "teacher" else ["student.png"])
+
+
+def test_kill_while_a_batch_runs_loses_no_job(system):
+    """Four claims in one student batch, the worker killed mid-batch: each job's claim is its own, so each is taken
+    over and finished once by the next worker."""
+    slow = {**QUICK, "ADQ_NULL_STUDENT_MS": str(MODEL_MS), "ADQ_STUDENT_BATCH_MAX": "4", "ADQ_WORKER_THREADS": "4"}
+    ids = [client.submit(f"batched {i}", preset="null", k=0, seed=700 + i).id for i in range(4)]
+    victim = system.worker("student", name="student-batch", **slow)
+    _wait(lambda: all(jobs.get(i).status == "student_running" for i in ids), 30, "four claims")
+    victim.kill()  # the batch of four is in the model (4 x 1.5 s): nothing was recorded
+    assert all(jobs.get(i).student_image_key is None for i in ids)
+    system.worker("student", name="student-after", **QUICK)
+    done = [client.wait(i, timeout=90) for i in ids]
+    _wait(broker_drained, 30, "every message to be run and acknowledged")
+    for view in done:
+        row = jobs.get(view.id)
+        assert row.status == "succeeded" and row.student_attempts == 2, row.error
+        assert row.student_worker.startswith("student-after@") and objects_of(view.id) == ["student.png"]

@@ -150,9 +150,14 @@ def test_worker_designs_pick_their_pool_and_jobs_in_flight():
         return argv[argv.index("--pool") + 1], argv[argv.index("--concurrency") + 1]
 
     with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_WORKER_THREADS="0"):
+        # Three jobs in flight per batch slot of the default preset (tiny: batches of 8 and 4) ...
+        assert pool_of(worker_argv("student")) == ("threads", "24")
+        assert pool_of(worker_argv("teacher")) == ("threads", "12")
+        assert pool_of(worker_argv("teacher", concurrency=5)) == ("threads", "5")
+    with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_WORKER_THREADS="0", ADQ_DETERMINISTIC="true"):
+        # ... and the pool's own floor when every job runs alone
         assert pool_of(worker_argv("student")) == ("threads", "12")
         assert pool_of(worker_argv("teacher")) == ("threads", "3")
-        assert pool_of(worker_argv("teacher", concurrency=5)) == ("threads", "5")
     with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_WORKER_THREADS="7"):
         assert pool_of(worker_argv("student")) == ("threads", "7")
     with configured(ADQ_WORKER_DESIGN="serial"):

@@ -7,6 +7,8 @@ k = 0 puts it at -1 (none is: finish)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from adq.core.errors import Interrupted, StorageUnavailable
@@ -201,3 +203,101 @@ def test_a_superseded_attempt_never_writes_over_the_live_attempts_image(inline, 
     assert runner.student(stale, inline) is runner.SKIPPED  # the stale attempt finishes late: its record fails
     assert writes and writes[0] != live.job.student_image_key
     assert get_storage().get(jobs.get(job.id).student_image_key) == recorded
+
+
+@pytest.fixture()
+def overlapped(sqlite_env):
+    """The overlapped design's context: task threads share one model lane, which batches same-settings calls."""
+    from adq import context
+
+    with configured(ADQ_WORKER_DESIGN="overlapped", ADQ_PRESET="null"):
+        ctx = context.current()
+        yield ctx
+        ctx.lane.stop()
+
+
+def _in_one_batch(ctx, stage, ids, during_batch):
+    """Run ``stage`` for ``ids`` on threads whose model calls meet in one batch; ``during_batch(items)`` runs
+    inside the batch's model call."""
+    import threading
+
+    from adq.method.models import registry
+
+    real_student, real_teacher = registry.student("null"), registry.teacher("null")
+    gate = threading.Event()
+
+    class Gathered:  # holds each job's call until all have queued, so they share one batch
+        def generate_batch(self, prompts, seeds, **kw):
+            during_batch(seeds)
+            return real_student.generate_batch(prompts, seeds, **kw)
+
+        def __getattr__(self, name):
+            return getattr(real_student, name)
+
+    class GatheredTeacher:
+        def refine_batch(self, images, prompts, seeds, **kw):
+            during_batch(seeds)
+            return [real_teacher.refine(im, p, seed=s, **kw) for im, p, s in zip(images, prompts, seeds)]
+
+        def __getattr__(self, name):
+            return getattr(real_teacher, name)
+
+    results = {}
+    lane = ctx.lane
+    lane.submit(("hold",), lambda items: gate.wait(10) and items, None)  # the lane waits until all have queued
+
+    def one(job_id):
+        results[job_id] = runner.run(stage, job_id, Claimant(f"t@here/{job_id[:4]}"), ctx)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in ids]
+    registry_student, registry_teacher = registry.student, registry.teacher
+    registry.student, registry.teacher = (lambda preset: Gathered()), (lambda preset: GatheredTeacher())
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len([c for c in lane._pending if c.key[0] in ("generate", "improve")]) < len(ids):
+            assert time.monotonic() < deadline, "the jobs never queued together"
+            time.sleep(0.01)
+        gate.set()
+        for t in threads:
+            t.join(30)
+    finally:
+        registry.student, registry.teacher = registry_student, registry_teacher
+    return results
+
+
+def test_a_cancel_in_a_batch_drops_that_jobs_result_and_its_neighbours_finish(overlapped):
+    from adq.jobs import records
+
+    a, b, c = _job(k=0), _job(k=0), _job(k=0)
+    seed_of = {jobs.get(j.id).seed: j.id for j in (a, b, c)}
+    out = _in_one_batch(overlapped, STUDENT, [a.id, b.id, c.id], lambda seeds: records.cancel(seed_of[seeds[1]]))
+    rows = {i: jobs.get(i) for i in (a.id, b.id, c.id)}
+    cancelled = [i for i, r in rows.items() if r.status is JobStatus.CANCELLED]
+    assert len(cancelled) == 1 and rows[cancelled[0]].student_image_key is None  # its result was dropped
+    assert out[cancelled[0]] is runner.SKIPPED
+    done = [r for r in rows.values() if r.status is JobStatus.SUCCEEDED]
+    assert len(done) == 2 and all(r.student_batch == 3 for r in done)  # they ran in one batch, and say so
+
+
+def test_teacher_jobs_with_the_same_settings_share_a_batch_and_record_it(overlapped):
+    ids = []
+    for _ in range(3):
+        j = _job(k=100)
+        assert runner.run(STUDENT, j.id, ME, overlapped).route is Route.TEACHER
+        ids.append(j.id)
+    _in_one_batch(overlapped, TEACHER, ids, lambda seeds: None)
+    rows = [jobs.get(i) for i in ids]
+    assert all(r.status is JobStatus.SUCCEEDED and r.teacher_batch == 3 for r in rows), rows
+
+
+def test_deterministic_runs_every_job_alone():
+    from adq.context import _batch_limits
+
+    with configured(ADQ_PRESET="null"):
+        assert _batch_limits(("generate", "null", "h"))[0] == 8 and _batch_limits(("improve", "null", "h"))[0] == 4
+        with configured(ADQ_DETERMINISTIC="true"):
+            assert _batch_limits(("generate", "null", "h"))[0] == 1 and _batch_limits(("improve", "null", "h"))[0] == 1
+        with configured(ADQ_STUDENT_BATCH_MAX="2"):
+            assert _batch_limits(("generate", "null", "h"))[0] == 2

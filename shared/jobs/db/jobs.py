@@ -212,6 +212,7 @@ def record_student(
     steps: int,
     generate_s: float,
     score_s: float,
+    batch: int = 1,
     **decision,
 ) -> Job | None:
     """The student stage's result, and the job's next state from its routing decision. ``decision`` holds the
@@ -222,18 +223,18 @@ def record_student(
     now = utcnow()
     common = dict(student_score=score, teacher_used=route is Route.TEACHER, student_image_key=student_key, **decision)
     common |= dict(student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now)
+    common["student_batch"] = batch
     common["student_wait_s"] = _seconds(claim.job.student_started_at, claim.job.created_at)
     if route is Route.TEACHER:
         return _advance(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
     return _finish(claim, final_key=student_key, teacher_steps=0, total_steps=steps, **common)
 
 
-def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float) -> Job | None:
+def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float, batch: int = 1) -> Job | None:
     total = (claim.job.student_steps_run or 0) + steps
     wait = _seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at)
-    return _finish(
-        claim, final_key=final_key, teacher_steps=steps, total_steps=total, teacher_wait_s=wait, teacher_s=teacher_s
-    )
+    timing = dict(teacher_wait_s=wait, teacher_s=teacher_s, teacher_batch=batch)
+    return _finish(claim, final_key=final_key, teacher_steps=steps, total_steps=total, **timing)
 
 
 def _advance(claim: Claim, to: JobStatus, **values) -> Job | None:

@@ -123,6 +123,8 @@ class Job(Base):
     teacher_used: Mapped[bool | None] = mapped_column(Boolean)
     student_steps_run: Mapped[int | None] = mapped_column(Integer)
     teacher_steps_run: Mapped[int | None] = mapped_column(Integer)
+    student_batch: Mapped[int | None] = mapped_column(Integer)  # jobs in the student's model call, this one included
+    teacher_batch: Mapped[int | None] = mapped_column(Integer)
     total_steps: Mapped[int | None] = mapped_column(Integer)
 
     student_image_key: Mapped[str | None] = mapped_column(String(512))
