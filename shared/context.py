@@ -61,8 +61,8 @@ def _batch_limits(key) -> tuple[int, float]:
 
         batch = BatchSpec()
     if kind == "generate":
-        return s.student_batch_max or batch.student, s.student_batch_wait_ms / 1000
-    return s.teacher_batch_max or batch.teacher, 0.0
+        return s.student_batch_max or batch.student, s.batch_wait_ms / 1000
+    return s.teacher_batch_max or batch.teacher, s.batch_wait_ms / 1000
 
 
 def _lane(settings: Settings) -> InlineLane | ModelLane:

@@ -79,7 +79,13 @@ class Settings(BaseSettings):
     deterministic: bool = Field(
         False, description="Run every job alone (batch 1): bit-identical replays, at batching's throughput cost."
     )
-    student_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a student batch waits to fill.")
+    batch_wait_ms: float = Field(
+        100.0,
+        ge=0,
+        le=1000,
+        description="Longest a forming student or teacher batch waits for compatible jobs this worker has already "
+        "claimed; with none claimed it never waits.",
+    )
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of stored PNGs (lossless at any level).")
 
     # Supervisors (adq up, adq demo, the benchmarks) restart a child that exits unexpectedly, as systemd and

@@ -5,8 +5,9 @@ encode, upload, record and next message happen on its own thread; its model call
 a time (one GPU, one copy of the weights). While one job's image uploads, the next job's is being generated.
 
 Calls queued under the same batch key (the same model and settings) that are waiting together run as one batch,
-up to ``max_batch``, waiting at most ``max_wait_s`` for a batch to fill (0 by default: a batch takes what is
-waiting, so an empty queue costs no wait). Every call still gets its own result, so claims, records and retries stay
+up to ``max_batch``. A forming batch waits only for calls that are on their way (``coming``: a task thread has
+claimed a compatible job and is about to call), at most ``max_wait_s``; with none on their way it takes what is
+waiting, so an empty queue costs no wait. Every call still gets its own result, so claims, records and retries stay
 per job. A batch that fails (out of GPU memory included) is run again as two halves, down to single calls, so one
 bad job fails alone and its neighbours go on; the time limit of a call in a batch of b is b times its own.
 
@@ -22,10 +23,11 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,14 @@ class _Call:
     size: int = 1  # the batch it runs in
 
 
+@dataclass
+class Coming:
+    """A call announced before it is made (``ModelLane.coming``)."""
+
+    key: Hashable
+    arrived: bool = False
+
+
 @dataclass(frozen=True)
 class Timed:
     """A call's result and its share of the model time of the batch it ran in."""
@@ -57,7 +67,7 @@ class Timed:
 class InlineLane:
     """The serial design: the model runs on the calling thread."""
 
-    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None, announced=None) -> Timed:
         t0 = time.perf_counter()
         (value,) = fn([item])
         return Timed(value, time.perf_counter() - t0, 1)
@@ -65,21 +75,44 @@ class InlineLane:
     def stop(self) -> None:
         pass
 
+    @contextmanager
+    def coming(self, key: Hashable):
+        yield None
+
 
 class ModelLane:
     def __init__(self, max_batch: Callable[[Hashable], int], max_wait_s: Callable[[Hashable], float]):
         self._max_batch, self._max_wait_s = max_batch, max_wait_s
         self._pending: deque[_Call] = deque()
+        self._coming: Counter[Hashable] = Counter()  # announced calls not yet queued, per key
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="adq-model-lane", daemon=True)
         self._thread.start()
 
-    def _queue(self, key: Hashable, fn: BatchFn, item) -> _Call:
+    @contextmanager
+    def coming(self, key: Hashable):
+        """Announce a call with ``key`` that this thread is about to make (its job is claimed): a batch of that key
+        forming meanwhile waits for it, at most the key's max wait. Pass the token to ``call(announced=...)``."""
+        token = Coming(key)
+        with self._cond:
+            self._coming[key] += 1
+        try:
+            yield token
+        finally:
+            with self._cond:
+                if not token.arrived:  # it never called (an error, a skip): nothing to wait for
+                    self._coming[key] -= 1
+                    self._cond.notify_all()
+
+    def _queue(self, key: Hashable, fn: BatchFn, item, announced: Coming | None = None) -> _Call:
         c = _Call(key, fn, item)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the model lane is stopped")
+            if announced is not None and not announced.arrived and announced.key == key:
+                announced.arrived = True
+                self._coming[key] -= 1
             self._pending.append(c)
             self._cond.notify_all()
         return c
@@ -88,10 +121,10 @@ class ModelLane:
         """Queue a call without waiting for it (warming the models at start-up)."""
         return self._queue(key, fn, item).future
 
-    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None) -> Timed:
+    def call(self, key: Hashable, fn: BatchFn, item, *, timeout_s: float | None = None, announced=None) -> Timed:
         """Run a call and wait for its result. The time limit counts from when the lane starts the call, not
         from when it was queued: waiting behind other jobs' runs (each under its own limit) is not being stuck."""
-        c = self._queue(key, fn, item)
+        c = self._queue(key, fn, item, announced)
         while True:
             deadline = None if timeout_s is None or c.started is None else c.started + timeout_s * c.size
             try:
@@ -127,9 +160,9 @@ class ModelLane:
                     c.started = first.started
                 batch += same
                 left = deadline - time.monotonic()
-                if len(batch) >= limit or left <= 0 or self._stopped:
+                if len(batch) >= limit or left <= 0 or self._stopped or self._coming[first.key] <= 0:
                     break
-                self._cond.wait(left)  # more of the same may arrive: wait for them, at most max_wait
+                self._cond.wait(left)  # compatible calls are on their way: wait for them, at most max_wait
             for c in batch:
                 c.size = len(batch)
             return batch

@@ -116,10 +116,12 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     params = JobParams.of(claim.job)
     limit = STUDENT.time_limit_s(ctx.settings)
     # 2. Generate: jobs with the same student settings may share a batch (text only: an input image is the job's)
-    images = _inputs(claim.job)
-    generate = partial(_generate, ctx.models, params.preset, claim.job_id, images)
-    group = params.student_hash() if images is cascade.NO_INPUTS else claim.job_id
-    gen = ctx.lane.call(("generate", params.preset, group), generate, params, timeout_s=limit)
+    text_only = not claim.job.init_image and not claim.job.control_image
+    lane_key = ("generate", params.preset, params.student_hash() if text_only else claim.job_id)
+    with ctx.lane.coming(lane_key) as token:  # a batch of this key forming meanwhile waits for this job
+        images = _inputs(claim.job)
+        generate = partial(_generate, ctx.models, params.preset, claim.job_id, images)
+        gen = ctx.lane.call(lane_key, generate, params, timeout_s=limit, announced=token)
     # 3. Score: images that are ready together are scored together
     image = gen.value.image
     score = partial(_score, ctx.models, params.preset)
@@ -160,15 +162,16 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         params = params.model_copy(
             update={key: moved[key] for key in ("strategy", "sigma", "teacher_steps") if moved[key]}
         )
-    # 2. Generate: refine the student's image, or regenerate (in the job's mode: its input images too)
-    student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
-    images = _inputs(claim.job)
-
-    improve = partial(_improve, ctx.models, params.preset, claim.job_id, images)
-    # Jobs with the same teacher settings may share a batch (text only: an input image is the job's own)
-    group = _teacher_group(params) if images is cascade.NO_INPUTS else claim.job_id
-    limit = TEACHER.time_limit_s(ctx.settings)
-    better = ctx.lane.call(("improve", params.preset, group), improve, (params, student_image), timeout_s=limit)
+    # 2. Generate: refine the student's image, or regenerate (in the job's mode: its input images too). Jobs with
+    # the same teacher settings may share a batch (text only: an input image is the job's own)
+    text_only = not claim.job.init_image and not claim.job.control_image
+    lane_key = ("improve", params.preset, _teacher_group(params) if text_only else claim.job_id)
+    with ctx.lane.coming(lane_key) as token:  # a batch of this key forming while the image downloads waits for it
+        student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
+        images = _inputs(claim.job)
+        improve = partial(_improve, ctx.models, params.preset, claim.job_id, images)
+        limit = TEACHER.time_limit_s(ctx.settings)
+        better = ctx.lane.call(lane_key, improve, (params, student_image), timeout_s=limit, announced=token)
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
     key = job_key(claim.job_id, TEACHER.image, claim.fence)

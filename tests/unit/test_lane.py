@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from types import SimpleNamespace
@@ -38,11 +39,11 @@ class FakeClock:
         return self.now
 
 
-def _callers(lane, keys, fn, items):
+def _callers(lane, keys, fn, items, announced=None):
     results = [None] * len(items)
 
     def one(i):
-        results[i] = lane.call(keys[i], fn, items[i], timeout_s=10)
+        results[i] = lane.call(keys[i], fn, items[i], timeout_s=10, announced=announced[i] if announced else None)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(items))]
     for t in threads:
@@ -127,7 +128,8 @@ def test_model_time_is_shared_across_a_batch(monkeypatch):
         clock.now += 0.2  # the model runs 0.2 s for the two of them
         return items
 
-    out = _callers(lane, [("batched",)] * 2, fn, [1, 2])
+    with lane.coming(("batched",)) as first, lane.coming(("batched",)) as second:  # both jobs claimed
+        out = _callers(lane, [("batched",)] * 2, fn, [1, 2], announced=[first, second])
     lane.stop()
     assert [(r.batch, r.seconds) for r in out] == [(2, pytest.approx(0.1))] * 2, out
 
@@ -267,13 +269,32 @@ def test_a_calls_time_limit_scales_with_its_batch(monkeypatch):
         return items
 
     out = []
-    callers = [
-        threading.Thread(target=lambda i=i: out.append(lane.call(("batched",), fn, i, timeout_s=1.0)))
-        for i in (1, 2, 3, 4)
-    ]
-    for t in callers:
-        t.start()
-    for t in callers:
-        t.join()
+    with contextlib.ExitStack() as claimed:
+        tokens = [claimed.enter_context(lane.coming(("batched",))) for _ in range(4)]
+
+        def one(i, token):
+            out.append(lane.call(("batched",), fn, i, timeout_s=1.0, announced=token))
+
+        callers = [threading.Thread(target=one, args=(i, t)) for i, t in zip((1, 2, 3, 4), tokens)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
     lane.stop()
     assert sorted(r.value for r in out) == [1, 2, 3, 4] and {r.batch for r in out} == {4}
+
+
+def test_a_forming_batch_waits_only_for_jobs_already_claimed():
+    lane = _lane(max_batch=4, wait_s=60.0)
+    done = threading.Event()
+    with lane.coming(("batched",)):  # a job claimed by another thread, still loading its inputs
+        caller = threading.Thread(target=lambda: (lane.call(("batched",), lambda i: i, 1, timeout_s=90), done.set()))
+        caller.start()
+        _queued(lane, 0)
+        assert not done.wait(0.3)  # the lane holds the batch open for the announced job
+    # The other job never called (it failed, or was skipped): nothing is on its way, so the batch runs at once.
+    assert done.wait(5)
+    caller.join()
+    # With nothing announced, a call never waits for company, whatever the longest wait.
+    assert lane.call(("batched",), lambda i: i, 2, timeout_s=5).batch == 1
+    lane.stop()
