@@ -25,12 +25,12 @@ ROLES = {  # how a preset of each class holds its two roles: separate bases, or 
 def _bytes_table() -> list[dict]:
     rows = []
     for family in realsize.FAMILIES:
-        counted = realsize.counts(family)
+        parameters = sum(realsize.counts(family).values())
         for dtype in ("float32", "float16", "bfloat16"):
-            per = {name: n * realsize.BYTES[dtype] for name, n in counted.items()}
-            one = sum(per.values())
+            per = realsize.resident_bytes(family, dtype)
+            one = per.pop("total")
             rows.append(
-                {"family": family, "dtype": dtype, "parameters": sum(counted.values()), "components": per}
+                {"family": family, "dtype": dtype, "parameters": parameters, "components": per}
                 | {"one_role_bytes": one, "two_roles_separate_bytes": 2 * one, "roles": ROLES[family]}
             )
     return rows
@@ -89,9 +89,9 @@ def _sharing() -> dict:
     }
 
 
-def run(out: str | None = None, side: int = 512) -> dict:
+def run(out: str | None = None, side: int = 512, families: tuple[str, ...] = ("sd15", "sdxl")) -> dict:
     t0 = time.perf_counter()
-    result = {"resident": _bytes_table(), "steps": [_unet_step(f, side) for f in ("sd15", "sdxl")]}
+    result = {"resident": _bytes_table(), "steps": [_unet_step(f, side) for f in families]}
     result["sharing"] = _sharing()
     result["seconds"] = round(time.perf_counter() - t0, 1)
     gib = 1024**3

@@ -97,7 +97,7 @@ def bench_realsize(a) -> int:
     _checkout()
     from bench.realsize import run
 
-    run(out=a.json, side=a.side)
+    run(out=a.json, side=a.side, families=tuple(a.family or ("sd15", "sdxl")))
     return 0
 
 
@@ -184,6 +184,7 @@ def register(sub) -> None:
     b.set_defaults(fn=bench_batching)
     b = bsub.add_parser("realsize", help="SD1.5, SDXL and FLUX at real size, random weights: bytes, a step, sharing")
     b.add_argument("--side", type=int, default=512, help="image side of the timed UNet step")
+    b.add_argument("--family", action="append", choices=["sd15", "sdxl"], help="time only these UNets (repeatable)")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_realsize)
     b = bsub.add_parser("gpu", help="images/s and peak memory of the real-size twins per batch and precision (GPU)")

@@ -158,12 +158,15 @@ class CuttableProxy:
                     pass
 
 
-def broker_drained() -> bool:
+def broker_drained(since: float | None = None) -> bool:
     """The broker's join (dramatiq's ``StubBroker.join()``): no task message waits in a queue and none is delivered
     but unacknowledged. With late acks, every message a worker took has then been run to its end, so whatever a
-    duplicate delivery would do has been done."""
+    duplicate delivery would do has been done. ``since`` (a time.time()): count only deliveries after it, leaving
+    out the unacked message a killed worker left behind (kombu restores it only after the visibility timeout)."""
+    import time
+
     from adq.tasks.broker import pending_task_ids
 
-    pending = pending_task_ids()
+    pending = pending_task_ids(unacked_within_s=None if since is None else time.time() - since)
     assert pending is not None, "this broker cannot be inspected"
     return not pending

@@ -68,7 +68,8 @@ def test_webhook_is_sent_from_the_outbox_after_a_kill_between_commit_and_send(sy
             _wait(lambda: jobs.get(view.id).status == "succeeded", 30, "the final state")
             row = jobs.get(view.id)  # no webhook worker runs yet: nothing could have delivered it
             assert row.webhook_pending and row.webhook_attempts == 0 and receiver.received == []
-            victim.kill()
+            victim.kill()  # its student message stays delivered and unacked: the stall kept the ack from Redis
+            killed_at = time.time()
             proxy.flow()
 
             system.worker("webhooks", **hook)
@@ -76,7 +77,7 @@ def test_webhook_is_sent_from_the_outbox_after_a_kill_between_commit_and_send(sy
 
             assert sweep_once(older_than_s=0) >= 1  # the outbox: the one place that knows the event is owed
             _wait(lambda: jobs.get(view.id).webhook_delivered is not None, 30, "the delivery")
-            _wait(broker_drained, 30, "every webhook message to be run and acknowledged")
+            _wait(lambda: broker_drained(since=killed_at), 30, "every webhook message to be run and acknowledged")
             assert sweep_once(older_than_s=0) == 0
     finally:
         proxy.cut()

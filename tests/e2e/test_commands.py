@@ -140,6 +140,11 @@ def smoke_model_benchmarks(embedded, capsys):
     _run(["bench", "editing", "--cases", "2", "--calibration-cases", "4", "--out", str(embedded / "e")], capsys)
     _run(["bench", "controlnet", "--scenes", "2", "--calibration-scenes", "4", "--out", str(embedded / "c")], capsys)
     _run(["bench", "sharing", "--json", str(embedded / "sharing.json")], capsys)
+    # The real-size twins: SD1.5 at its real size on the CPU, at a tiny side (the GPU script's own run is on a GPU)
+    _run(["bench", "realsize", "--family", "sd15", "--side", "64", "--json", str(embedded / "r.json")], capsys)
+    gpu = ["bench", "gpu", "--device", "cpu", "--family", "sd15", "--side", "64", "--batch", "2"]
+    _run([*gpu, "--json", str(embedded / "g.json")], capsys)
+    assert json.loads((embedded / "g.json").read_text())["rows"][0]["images_per_s"] > 0
 
 
 def smoke_service_benchmarks(system, capsys, tmp_path):
@@ -169,7 +174,10 @@ SMOKE = {
     "tune": smoke_tune,
     **dict.fromkeys(["autoscale", "simulate"], smoke_autoscale_and_simulate),
     **dict.fromkeys(["train-shapes", "train-shapes-controlnet"], smoke_training),
-    **dict.fromkeys(["bench quality", "bench editing", "bench controlnet", "bench sharing"], smoke_model_benchmarks),
+    **dict.fromkeys(
+        ["bench quality", "bench editing", "bench controlnet", "bench sharing", "bench realsize", "bench gpu"],
+        smoke_model_benchmarks,
+    ),
     **dict.fromkeys(
         ["bench overhead", "bench metrics", "bench control", "bench efficiency", "bench batching"],
         smoke_service_benchmarks,
