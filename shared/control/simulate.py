@@ -134,16 +134,9 @@ class Result:
 
 
 def simulate(
-    cfg: PolicyConfig,
-    policy: str,
-    seed: int = 0,
-    dt: float = 1.0,
-    control: str = "fixed",
-    scenario: str = "base",
-    quality=None,
-    frontier: FrontierPricing | None = None,
-    batched: bool = False,
-) -> Result:
+    cfg: PolicyConfig, policy: str, seed: int = 0, dt: float = 1.0, control: str = "fixed", scenario: str = "base",
+    quality=None, frontier: FrontierPricing | None = None, batched: bool = False,
+) -> Result:  # fmt: skip
     """One day of one scaling policy and one control. ``batched``: each teacher replica runs up to
     cfg.teacher_batch_max waiting jobs at once, priced by cfg.teacher_batch_curve (scaled so one image costs
     cfg.teacher_time_s)."""
