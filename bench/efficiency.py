@@ -5,8 +5,8 @@ meanwhile, as it is while a GPU computes) making textured images that encode lik
 Redis, PostgreSQL and an S3 server (moto's server mode, started here unless ADQ_S3_ENDPOINT_URL is set), through
 real worker processes, one per pool. Each pool is measured alone, in steady state (``steady``).
 
-Also measured in the same run: the lossless encodings we could store (``encodings``), and what batching gives
-the trained and tiny models in one process (``batching``).
+Also measured in the same run: the lossless encodings we could store (``encodings``), and what batching scores
+gives the trained and tiny estimators in one process (``scoring``; the models' batching is `adq bench batching`).
 """
 
 from __future__ import annotations
@@ -173,13 +173,10 @@ def encodings(sides: tuple[int, ...], repeats: int = 5) -> list[dict]:
     return out
 
 
-def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dict]:
-    """Student images/s one at a time against batches of ``batch``, and whether the images stay bit-identical;
-    scores/s one at a time against one call for all ``n``."""
-    import numpy as np
-
+def scoring(presets=("shapes", "tiny"), n: int = 8) -> list[dict]:
+    """Scores/s one at a time against one estimator call for all ``n`` images, and how far the scores move. (Student
+    and teacher batching are measured by `adq bench batching`, bench.batching.models.)"""
     from adq.jobs.records import record
-    from adq.jobs.runner import _generate
     from adq.method import cascade
     from adq.method.models import registry
     from adq.method.params import JobParams
@@ -190,28 +187,18 @@ def batching(presets=("shapes", "tiny"), n: int = 8, batch: int = 4) -> list[dic
         texts = shapes_prompts("val", n)  # in the shapes grammar, which the tiny models take as well
         params = [JobParams.of(record(t, preset=preset, seed=i)[0]) for i, t in enumerate(texts)]
         student, estimator = registry.student(preset), registry.estimator(preset)
-        cascade.generate(student, params[0])  # warm
-        t0 = time.perf_counter()
-        singles = [cascade.generate(student, p).image for p in params]
-        one = time.perf_counter() - t0
-        t0, batched = time.perf_counter(), []
-        for i in range(0, n, batch):  # the workers' batch call
-            batched += [r.image for r in _generate(registry, preset, None, cascade.NO_INPUTS, params[i : i + batch])]
-        many = time.perf_counter() - t0
-        identical = sum(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(singles, batched))
+        images = [cascade.generate(student, p).image for p in params]
         prompts = [p.prompt for p in params]
+        estimator.score(prompts[:1], images[:1])  # warm
         t0 = time.perf_counter()
-        s_one = [estimator.score([q], [im])[0] for q, im in zip(prompts, singles)]
+        s_one = [estimator.score([q], [im])[0] for q, im in zip(prompts, images)]
         score_one = time.perf_counter() - t0
         t0 = time.perf_counter()
-        s_all = estimator.score(prompts, singles)
+        s_all = estimator.score(prompts, images)
         score_all = time.perf_counter() - t0
         out.append(
             {
                 "preset": preset,
-                "student_batch": batch,
-                "student_speedup": one / many,
-                "student_identical": f"{identical}/{n}",
                 "score_batch": n,
                 "score_speedup": score_one / score_all,
                 "score_max_abs_diff": float(max(abs(a - b) for a, b in zip(s_one, s_all))),
@@ -254,7 +241,7 @@ def run(
                 ms, side = (student_ms, student_side) if r["pool"] == "student" else (teacher_ms, teacher_side)
                 ideal = 1000 / ms if ms else float("inf")
                 rows.append({"design": design, "model_ms": ms, "side": side, **r, "ideal_jobs_per_s": ideal})
-    result = {"rows": rows, "encodings": encodings((student_side, teacher_side)), "batching": batching()}
+    result = {"rows": rows, "encodings": encodings((student_side, teacher_side)), "scoring": scoring()}
     result["settings"] = {k: getattr(s, k) for k in ("worker_threads", "png_compress_level", "score_batch_max")}
     _print(result)
     write_json(out, result)
@@ -274,10 +261,9 @@ def _print(result: dict) -> None:
             f"  {e['side']:>5}  {e['encoding']:<40} encode {e['encode_ms']:7.1f} ms  decode {e['decode_ms']:6.1f} "
             f"ms  {e['bytes_over_raw']:.3f} of raw"
         )
-    print("\nbatching in one process:")
-    for b in result["batching"]:
+    print("\nscores in one call, in one process:")
+    for b in result["scoring"]:
         print(
-            f"  {b['preset']:<7} student x{b['student_batch']}: {b['student_speedup']:.2f}x images/s, "
-            f"{b['student_identical']} bit-identical; scores x{b['score_batch']}: {b['score_speedup']:.2f}x, "
+            f"  {b['preset']:<7} x{b['score_batch']}: {b['score_speedup']:.2f}x, "
             f"max |diff| {b['score_max_abs_diff']:.2e}"
         )

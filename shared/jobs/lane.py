@@ -178,14 +178,16 @@ class ModelLane:
             if len(values) != len(batch):
                 raise RuntimeError(f"a batch of {len(batch)} gave {len(values)} results")
         except BaseException as exc:
-            if len(batch) > 1:  # run the halves: one job's bad input (or a batch too large for memory) fails alone
+            # Run the halves: one job's bad input (or a batch too large for memory) fails alone.
+            if len(batch) > 1 and isinstance(exc, Exception):
                 log.warning("a batch of %d failed (%s: %s); running it in halves", len(batch), type(exc).__name__, exc)
                 _release_memory()
                 half = len(batch) // 2
                 self._run(batch[:half])
                 self._run(batch[half:])
                 return
-            batch[0].future.set_exception(exc)  # the caller gets the model's error, as on its own thread
+            for c in batch:  # each caller gets the model's error, as on its own thread
+                c.future.set_exception(exc)
             return
         seconds = time.perf_counter() - t0
         for c, v in zip(batch, values):

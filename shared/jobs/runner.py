@@ -78,6 +78,11 @@ def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, b
     return [cascade.GenerateResult(o.image, o.steps, 0.0) for o in outs]
 
 
+def _text_only(job) -> bool:
+    """A job with no input image: the only kind that shares a model call (an input image is the job's own)."""
+    return not job.init_image and not job.control_image
+
+
 def _teacher_group(p: JobParams) -> tuple:
     """What must match for two jobs to share a teacher call: the strategy and its settings, and the student's size
     (a refinement starts from the student image)."""
@@ -103,7 +108,7 @@ def _score(models, preset: str, batch: list[tuple[str, object]]) -> list[float]:
 
 def _inputs(job) -> cascade.Inputs:
     """The job's input images from storage (an image-to-image or ControlNet job), decoded."""
-    if not job.init_image and not job.control_image:
+    if _text_only(job):
         return cascade.NO_INPUTS
     load = partial(inputs.load, owner=job.owner)
     return cascade.Inputs(
@@ -116,7 +121,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     params = JobParams.of(claim.job)
     limit = STUDENT.time_limit_s(ctx.settings)
     # 2. Generate: jobs with the same student settings may share a batch (text only: an input image is the job's)
-    text_only = not claim.job.init_image and not claim.job.control_image
+    text_only = _text_only(claim.job)
     lane_key = ("generate", params.preset, params.student_hash() if text_only else claim.job_id)
     with ctx.lane.coming(lane_key) as token:  # a batch of this key forming meanwhile waits for this job
         images = _inputs(claim.job)
@@ -164,7 +169,7 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         )
     # 2. Generate: refine the student's image, or regenerate (in the job's mode: its input images too). Jobs with
     # the same teacher settings may share a batch (text only: an input image is the job's own)
-    text_only = not claim.job.init_image and not claim.job.control_image
+    text_only = _text_only(claim.job)
     lane_key = ("improve", params.preset, _teacher_group(params) if text_only else claim.job_id)
     with ctx.lane.coming(lane_key) as token:  # a batch of this key forming while the image downloads waits for it
         student_image = decode_png(ctx.storage.get(claim.job.student_image_key))
