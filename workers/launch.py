@@ -89,7 +89,11 @@ def serve_pipeline(target: str) -> None:
     from adq.jobs.db import declared
     from adq.jobs.db.migrate import upgrade
     from adq.method import adaptive
+    from adq.method.models.device import configure_torch
 
+    # Before the object is built: its calibration runs here, and on a shared host two workers at torch's default
+    # thread count each spin on the other's cores (a tiny calibration took 2.9 s a step instead of 0.1 in CI).
+    configure_torch()
     pipeline = adaptive.load(target)
     for pipe in (pipeline.student.pipe, pipeline.teacher.pipe):
         pipe.set_progress_bar_config(disable=True)  # a bar per image would land between the JSON log lines
