@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool
 
 from adq.core.config import get_settings
 from adq.core.errors import InputError
 from adq.core.status import TERMINAL
-from adq.gateway import entitlements
+from adq.gateway import entitlements, wait
 from adq.gateway.auth import check_owner
 from adq.gateway.deps import Caller, IdempotencyKey
 from adq.gateway.errors import COUNTED
@@ -44,10 +45,27 @@ def view_of(batch: Batch, jobs: list[JobView]) -> BatchView:
     )
 
 
-@router.post("", status_code=202, response_model=BatchView)
-def create_batch(body: BatchRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
+@router.post("", status_code=202, response_model=BatchView, responses=wait.WAIT_RESPONSES)
+async def create_batch(
+    body: BatchRequest,
+    response: Response,
+    who: Caller,
+    idempotency_key: IdempotencyKey = None,
+    prefer: wait.Prefer = None,
+):
     """Check every item, then record them all in one transaction: one bad item refuses the whole batch with a
-    422 naming the item and the field, and nothing is written."""
+    422 naming the item and the field, and nothing is written. ``Prefer: wait=N`` answers when every job ended
+    or after N seconds."""
+    with wait.slot(prefer, who) as wait_s:
+        batch, views = await run_in_threadpool(_submit, body, who, idempotency_key)
+        response.headers["Location"] = f"/v1/batches/{batch.id}"
+        if wait_s is not None:
+            wait.applied(response, wait_s, await wait.hold([v.id for v in views], wait_s))
+            return await run_in_threadpool(status, batch)
+    return await run_in_threadpool(view_of, batch, views)
+
+
+def _submit(body: BatchRequest, who: str | None, idempotency_key: str | None):
     if len(body.items) > get_settings().max_batch:
         raise InputError(f"items: a batch holds at most ADQ_MAX_BATCH={get_settings().max_batch} items")
     if len(body.items) > 1:
@@ -56,9 +74,7 @@ def create_batch(body: BatchRequest, response: Response, who: Caller, idempotenc
     items = [item.model_dump(exclude_none=True) for item in body.items]
     for i, item in enumerate(items):
         entitlements.check(who, shared | item, where=f"items[{i}]: ")
-    batch, views = queue.submit_batch(items, shared, owner=who, idempotency_key=scope_key(who, idempotency_key))
-    response.headers["Location"] = f"/v1/batches/{batch.id}"
-    return view_of(batch, views)
+    return queue.submit_batch(items, shared, owner=who, idempotency_key=scope_key(who, idempotency_key))
 
 
 @router.get("/{batch_id}", response_model=BatchView)

@@ -12,13 +12,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from starlette.concurrency import run_in_threadpool
 
 from adq.core.errors import NoImageYet
 from adq.core.status import JobStatus
-from adq.gateway import entitlements
+from adq.gateway import entitlements, wait
 from adq.gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from adq.gateway.errors import COUNTED, ErrorResponse
 from adq.gateway.streams import SSE_RESPONSES, LastEventId, stream
+from adq.jobs import records
 from adq.jobs.db import queries
 from adq.jobs.records import check_not_expired
 from adq.jobs.schema import ImageLinks, JobRequest, JobView
@@ -93,15 +95,34 @@ def scope_key(who: str | None, key: str | None) -> str | None:
     return None if key is None else f"{who or '-'}:{key}"
 
 
-@router.post("", status_code=202, response_model=JobView)
-def create_job(body: JobRequest, response: Response, who: Caller, idempotency_key: IdempotencyKey = None):
-    entitlements.check(who, body.model_dump())
-    view = queue.submit(
-        body.prompt, idempotency_key=scope_key(who, idempotency_key), owner=who, **body.model_dump(exclude={"prompt"})
-    )
-    response.headers["Location"] = f"/v1/jobs/{view.id}"
-    log.info("job %s submitted by %s (%s priority)", view.id, who or "anonymous", view.priority)
-    return with_links(view)
+@router.post("", status_code=202, response_model=JobView, responses=wait.WAIT_RESPONSES)
+async def create_job(
+    body: JobRequest,
+    response: Response,
+    who: Caller,
+    idempotency_key: IdempotencyKey = None,
+    prefer: wait.Prefer = None,
+):
+    """Enqueue a job; with ``Prefer: wait=N``, answer when it ends or after N seconds (a handler that awaits: no
+    thread is held while it waits)."""
+
+    def submit() -> JobView:
+        entitlements.check(who, body.model_dump())
+        return queue.submit(
+            body.prompt,
+            idempotency_key=scope_key(who, idempotency_key),
+            owner=who,
+            **body.model_dump(exclude={"prompt"}),
+        )
+
+    with wait.slot(prefer, who) as wait_s:
+        view = await run_in_threadpool(submit)
+        response.headers["Location"] = f"/v1/jobs/{view.id}"
+        log.info("job %s submitted by %s (%s priority)", view.id, who or "anonymous", view.priority)
+        if wait_s is not None:
+            wait.applied(response, wait_s, await wait.hold([view.id], wait_s))
+            view = await run_in_threadpool(records.get, view.id)
+    return await run_in_threadpool(with_links, view)
 
 
 def _date_time(value):

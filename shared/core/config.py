@@ -213,6 +213,13 @@ class Settings(BaseSettings):
     stream_lifetime_s: float = Field(
         3600.0, gt=0, description="An event stream ends after this; clients resume with Last-Event-ID."
     )
+    max_wait_s: float = Field(
+        60.0,
+        ge=0,
+        le=60,
+        description="The longest `Prefer: wait` a submit is held; a longer one is cut to this (Preference-Applied "
+        "says so).",
+    )
     api_insecure: bool = Field(False, description="Let `adq api` serve a non-loopback address with no API keys.")
     api_url: str = Field("", description="The CLI talks to this gateway over HTTP instead of the database.")
     api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")

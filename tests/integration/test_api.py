@@ -308,3 +308,77 @@ def test_error_bodies_carry_a_stable_type_that_the_client_maps(api):
     adq.http = httpx.Client(base_url="http://testserver", transport=httpx.MockTransport(answer))
     with pytest.raises(IdempotencyConflict, match="reworded entirely"):
         adq.submit("a kettle", idempotency_key="k-1")
+
+
+def _count_jobs() -> int:
+    with session_scope() as s:
+        return s.query(Job).count()
+
+
+def test_prefer_wait_answers_when_the_job_ends_or_when_the_wait_runs_out(api):
+    import threading
+
+    # Nobody finishes it: the answer comes after the wait, 202 with the view so far.
+    started = time.monotonic()
+    slow = api.post("/v1/jobs", json={"prompt": "a fox"}, headers=ALICE | {"Prefer": "wait=1"})
+    assert slow.status_code == 202 and slow.headers["Preference-Applied"] == "wait=1", slow.text
+    assert slow.json()["status"] == "queued" and 1.0 <= time.monotonic() - started < 10
+
+    # A stand-in worker finishes the next one while the request waits: 201 with the finished view.
+
+    def finish_when_it_appears():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with session_scope() as s:
+                ids = [i for (i,) in s.query(Job.id).filter(Job.status == JobStatus.QUEUED, Job.prompt == "a hare")]
+            if ids:
+                time.sleep(0.2)
+                _finish(ids[0])
+                return
+            time.sleep(0.05)
+
+    helper = threading.Thread(target=finish_when_it_appears)
+    helper.start()
+    quick = api.post("/v1/jobs", json={"prompt": "a hare"}, headers=ALICE | {"Prefer": "wait=30"})
+    helper.join()
+    assert quick.status_code == 201 and quick.headers["Preference-Applied"] == "wait=30", quick.text
+    assert quick.json()["status"] == "succeeded" and quick.json()["id"] != slow.json()["id"]
+
+    # Without the header nothing changes; `wait` alone is the longest wait.
+    assert api.post("/v1/jobs", json={"prompt": "a fox"}, headers=ALICE).status_code == 202
+    items = {"items": [{"prompt": "a"}, {"prompt": "b"}]}
+    batch = api.post("/v1/batches", json=items, headers=ALICE | {"Prefer": "wait=1"})
+    assert batch.status_code == 202 and batch.headers["Preference-Applied"] == "wait=1" and not batch.json()["done"]
+
+
+@pytest.mark.parametrize("prefer", ["wait=600", "wait=0", "wait=61", "respond-async", "wait=abc"])
+def test_prefer_wait_out_of_range_is_refused_before_anything_is_written(api, prefer):
+    before = _count_jobs()
+    answer = api.post("/v1/jobs", json={"prompt": "a fox"}, headers=ALICE | {"Prefer": prefer})
+    assert answer.status_code == 422 and "prefer" in answer.text.lower(), answer.text
+    batch = api.post("/v1/batches", json={"items": [{"prompt": "a"}]}, headers=ALICE | {"Prefer": prefer})
+    assert batch.status_code == 422 and "prefer" in batch.text.lower()
+    assert _count_jobs() == before
+
+
+def test_waiting_requests_are_capped_per_key_like_streams(api):
+    import threading
+
+    with configured(ADQ_MAX_STREAMS_PER_KEY="1"):
+        first: dict = {}
+        holder = threading.Thread(
+            target=lambda: first.update(
+                r=api.post("/v1/jobs", json={"prompt": "a fox"}, headers=ALICE | {"Prefer": "wait=3"})
+            )
+        )
+        holder.start()
+        deadline = time.monotonic() + 5
+        while _count_jobs() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = _count_jobs()
+        refused = api.post("/v1/jobs", json={"prompt": "a hare"}, headers=ALICE | {"Prefer": "wait=3"})
+        other_key = api.post("/v1/jobs", json={"prompt": "a hare"}, headers=BOB | {"Prefer": "wait=1"})
+        holder.join()
+    assert refused.status_code == 429 and "ADQ_MAX_STREAMS_PER_KEY" in refused.text
+    assert _count_jobs() == before + 1  # the refused one wrote nothing; bob's is his own
+    assert first["r"].status_code == 202 and other_key.status_code == 202

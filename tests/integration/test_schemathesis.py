@@ -43,6 +43,7 @@ def web_schema(pg_url, redis_url, s3_endpoint, s3_storage_url, tmp_path):
         ADQ_RATE_LIMIT=Settings.model_fields["rate_limit"].default,  # the shipped default (the suite turns it off)
         ADQ_RATE_LIMIT_STORAGE_URL=redis_url,
         ADQ_STREAM_LIFETIME_S="0.3",  # the event streams end, so their answers can be checked too
+        ADQ_MAX_WAIT_S="0.3",  # and a `Prefer: wait` is cut short: no worker runs here, so every wait runs out
     )
     with configured(**env):
         import redis
