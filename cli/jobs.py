@@ -191,6 +191,7 @@ def prune(a) -> int:
 
 
 FLAGS = {"init_image": "--image", "control_image": "--control"}
+SHORT = {"output_format": ["--format"], "output_quality": ["--quality"]}  # hosted APIs' names, beside ours
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -212,9 +213,9 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
         elif isinstance(kind, type) and issubclass(kind, enum.Enum):
             p.add_argument(flag, choices=[m.value for m in kind], help=field.description)
         elif typing.get_origin(kind) is typing.Literal:
-            p.add_argument(flag, choices=typing.get_args(kind), help=field.description)
+            p.add_argument(flag, *SHORT.get(name, []), choices=typing.get_args(kind), help=field.description)
         else:
-            p.add_argument(flag, type=kind, help=field.description)
+            p.add_argument(flag, *SHORT.get(name, []), type=kind, help=field.description)
 
 
 def register(sub) -> None:

@@ -24,7 +24,7 @@ from adq.jobs import records
 from adq.jobs.db import queries
 from adq.jobs.records import check_not_expired
 from adq.jobs.schema import ImageLinks, JobRequest, JobView
-from adq.jobs.storage import FileStorage, get_storage
+from adq.jobs.storage import CONTENT_TYPES, FileStorage, get_storage
 from adq.tasks import client as queue
 
 
@@ -180,7 +180,11 @@ def retry(job: OwnedJob):
 @router.get(
     "/{job_id}/image",
     responses={
-        200: {"content": {"image/png": {}}, "description": "the final image (embedded file storage)"},
+        200: {
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+            "description": "the image (embedded file storage): the final one in the job's output_format, the "
+            "student's PNG",
+        },
         307: {"description": "a presigned link to the final image"},
         410: {"model": ErrorResponse, "description": "the image expired (ADQ_RESULT_TTL_S)"},
     },
@@ -189,7 +193,10 @@ def image(job: OwnedJob, which: Annotated[Which, Query(description="final (defau
     key = _image_key(job, which)
     store = get_storage()
     if isinstance(store, FileStorage):
-        return Response(store.get(key), media_type="image/png")
+        # The final image's format is the job's, unless the student's PNG is final (a PNG job's, or a key made
+        # before output formats existed): the key's extension tells which.
+        fmt = job.output_format if which == "final" and not key.endswith(".png") else "png"
+        return Response(store.get(key), media_type=CONTENT_TYPES[fmt])
     return RedirectResponse(store.link(key), status_code=307)
 
 

@@ -28,7 +28,7 @@ from adq.jobs.db.models import Job
 from adq.jobs.holders import Claimant, running_here
 from adq.jobs.lane import InlineLane, ModelLane
 from adq.jobs.stage import STUDENT, TEACHER, Stage
-from adq.jobs.storage import Storage, decode_png, encode_png, job_key
+from adq.jobs.storage import CONTENT_TYPES, Storage, decode_png, encode, encode_png, job_key
 from adq.method import cancel, cascade
 from adq.method.params import JobParams
 
@@ -134,15 +134,19 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     # 4. Decide: the one place a job's score becomes a route (with live tau and the controller's k); the comparison
     # itself is percentiles.below_cutoff, which the benchmarks and the tune call too
     decision = ctx.decider.decide(params, claim.job.calibration_id, scored.value, claim.job.owner)
-    # 5. Store
+    # 5. Store: the student image as the estimator saw it, and, when it is final, in the job's output format
     key = job_key(claim.job_id, STUDENT.image, claim.fence)
     ctx.storage.put(key, encode_png(image))
+    final_key = key
+    if decision.route is Route.FINISH and params.output_format != "png":
+        final_key = _store_final(ctx.storage, claim, params, image)
     # 6. Record: only the holder of the claim's fence can
     row = jobs.record_student(
         claim,
         decision.route,
         score=scored.value,
         student_key=key,
+        final_key=final_key,
         steps=gen.value.steps,
         generate_s=gen.seconds,
         score_s=scored.seconds,
@@ -179,8 +183,7 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         better = ctx.lane.call(lane_key, improve, (params, student_image), timeout_s=limit, announced=token)
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Store
-    key = job_key(claim.job_id, TEACHER.image, claim.fence)
-    ctx.storage.put(key, encode_png(better.value.image))
+    key = _store_final(ctx.storage, claim, params, better.value.image)
     # 6. Record
     row = jobs.record_teacher(
         claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds, batch=better.batch
@@ -189,6 +192,13 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         return SKIPPED
     metrics.observe(metrics.stage_samples(TEACHER.name, row))
     return Outcome(row, Route.FINISH)
+
+
+def _store_final(storage: Storage, claim: Claim, params: JobParams, image) -> str:
+    """The final image in the job's output format, under a key of its claim's fence."""
+    key = job_key(claim.job_id, TEACHER.image, claim.fence, params.output_format)
+    storage.put(key, encode(image, params.output_format, params.output_quality), CONTENT_TYPES[params.output_format])
+    return key
 
 
 STEPS: dict[Stage, Callable[[Claim, Context], Outcome]] = {STUDENT: student, TEACHER: teacher}

@@ -10,6 +10,8 @@ template derives ``ItemCreate`` and ``ItemPublic`` from ``ItemBase``:
 
 from __future__ import annotations
 
+import types
+import typing
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -46,6 +48,7 @@ BOUNDS: dict[str, dict] = {
     "init_image": dict(min_length=1, pattern=r"^(data:|https?://|[0-9a-f]{64}$)"),
     "control_image": dict(min_length=1, pattern=r"^(data:|https?://|[0-9a-f]{64}$)"),
     "seed": dict(ge=0, le=MAX_SEED),
+    "output_quality": dict(ge=1, le=100),
     "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
     "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
 }
@@ -84,6 +87,8 @@ LIMITS = {
 def _optional(name: str) -> tuple[Any, Any]:
     field = JobParams.model_fields[name]
     kind = PresetName if name == "preset" else field.annotation
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # "X | None": the request's None is "unset"
+        kind = next(t for t in typing.get_args(kind) if t is not type(None))
     bounds = BOUNDS.get(name, {})
     if kind in (int, float):
         # With a validator in front, pydantic cannot put the bounds into the schema itself: state it outright.
@@ -217,6 +222,8 @@ class JobView(JobParams):
             fields["priority"] = "normal"
         if fields.get("k_max") is None:  # rows from before k_max existed
             fields["k_max"] = fields["k"]
+        if fields.get("output_format") is None:  # rows from before output formats existed, or not yet flushed
+            fields["output_format"] = "png"
         return cls(**fields)
 
     def to_json(self) -> dict[str, Any]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from adq.core.config import get_settings
 from adq.core.errors import InputError
 from adq.core.status import Strategy
-from adq.method.presets import get_preset, settings_hash, student_settings
+from adq.method.presets import OUTPUT_FORMATS, get_preset, settings_hash, student_settings
 
 STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
@@ -29,6 +29,8 @@ SETTABLE = (
     "init_image",
     "strength",
     "control_image",
+    "output_format",
+    "output_quality",
 )
 IMAGE_FIELDS = ("init_image", "control_image")
 
@@ -73,6 +75,10 @@ class JobParams(BaseModel):
     control_image: str | None = None
     """Controllable generation: the control image for the preset's ControlNet (an upload id, an https URL or a
     data: URI); a job shows its upload id"""
+    output_format: Literal["png", "jpeg", "webp"] = "png"
+    """The final image's format: png, jpeg or webp (default the preset's); the student image stays PNG"""
+    output_quality: int | None = None
+    """jpeg and webp quality, 1-100 (default the preset's, 80); unused for png"""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -105,6 +111,8 @@ class JobParams(BaseModel):
         values = {name: getattr(row, name) for name in cls.model_fields}
         if values["k_max"] is None:  # rows from before k_max existed
             values["k_max"] = values["k"]
+        if values["output_format"] is None:  # rows from before output formats existed
+            values["output_format"] = "png"
         return cls(**values)
 
 
@@ -133,6 +141,8 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
         init_image=values.get("init_image"),
         strength=values.get("strength", p.strength if values.get("init_image") else None),
         control_image=values.get("control_image"),
+        output_format=values.get("output_format", p.output_format),
+        output_quality=values.get("output_quality", p.output_quality),
     )
     return check_inputs(params)
 
@@ -212,6 +222,7 @@ def check_inputs(params: JobParams) -> JobParams:
     sigma, cap = check_sigma(params.sigma), get_settings().max_steps
     teacher_steps = _int("teacher_steps", params.teacher_steps, 1, cap)
     images = _check_images(params)
+    output = _check_output(params)
     return JobParams(
         prompt=prompt,
         preset=params.preset,
@@ -226,7 +237,19 @@ def check_inputs(params: JobParams) -> JobParams:
         height=height,
         **guidance,
         **images,
+        **output,
     )
+
+
+def _check_output(params: JobParams) -> dict:
+    fmt = getattr(params, "output_format", "png")
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"output_format={fmt!r} is unknown; choose one of {', '.join(OUTPUT_FORMATS)}")
+    quality = getattr(params, "output_quality", None)
+    return {
+        "output_format": fmt,
+        "output_quality": None if quality is None else _int("output_quality", quality, 1, 100),
+    }
 
 
 def _check_images(params: JobParams) -> dict:

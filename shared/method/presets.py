@@ -102,6 +102,8 @@ class Preset:
     controlnet: ControlNetSpec | None = None  # control jobs: one ControlNet that serves the teacher and the student
     student_controlnet: ControlNetSpec | None = None  # a student of another architecture: its own ControlNet
     batch: BatchSpec = BatchSpec()
+    output_format: str = "png"  # the final image's default format: png, jpeg or webp (a job may ask for another)
+    output_quality: int = 80  # jpeg and webp quality, 1-100
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 
@@ -150,6 +152,7 @@ class _Estimator(_Entry):
         return self
 
 
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
 Size = tuple[int, int]
 
 
@@ -179,6 +182,8 @@ class _Preset(_Entry):
     controlnet: _ControlNet | None = None
     student_controlnet: _ControlNet | None = None
     batch: _Batch = _Batch()
+    output_format: Literal[OUTPUT_FORMATS] = "png"  # type: ignore[valid-type]
+    output_quality: int = Field(80, ge=1, le=100)
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")

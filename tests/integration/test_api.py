@@ -382,3 +382,23 @@ def test_waiting_requests_are_capped_per_key_like_streams(api):
     assert refused.status_code == 429 and "ADQ_MAX_STREAMS_PER_KEY" in refused.text
     assert _count_jobs() == before + 1  # the refused one wrote nothing; bob's is his own
     assert first["r"].status_code == 202 and other_key.status_code == 202
+
+
+def test_a_final_image_is_served_in_its_output_format_and_bad_formats_are_refused(api):
+    from adq.jobs.storage import get_storage
+
+    job = api.post("/v1/jobs", json={"prompt": "a fox", "output_format": "webp"}, headers=ALICE).json()
+    assert (job["output_format"], job["output_quality"]) == ("webp", 80)  # the preset's quality
+    key = f"jobs/{job['id']}/final-f1.webp"
+    get_storage().put(key, b"RIFF....WEBP", "image/webp")
+    _finish(job["id"], final_image_key=key, student_image_key=f"jobs/{job['id']}/student-f1.png")
+    served = api.get(f"/v1/jobs/{job['id']}/image", headers=ALICE)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    png = api.post("/v1/jobs", json={"prompt": "a fox"}, headers=ALICE).json()
+    assert (png["output_format"], png["output_quality"]) == ("png", 80)
+
+    before = _count_jobs()
+    for field, value in (("output_quality", 0), ("output_quality", 101), ("output_format", "gif")):
+        refused = api.post("/v1/jobs", json={"prompt": "a fox", field: value}, headers=ALICE)
+        assert refused.status_code == 422 and field in refused.text, refused.text
+    assert _count_jobs() == before

@@ -59,7 +59,7 @@ def test_an_outage_gives_the_claim_back_uncounted_and_the_retry_succeeds(inline,
     storage = get_storage()
     real_put = storage.put
 
-    def down(key, data):
+    def down(key, data, content_type="image/png"):
         raise StorageUnavailable("S3 is out")
 
     monkeypatch.setattr(storage, "put", down)
@@ -147,7 +147,7 @@ def test_the_task_waits_out_an_outage_then_succeeds(tasks_inline, monkeypatch):
     storage = get_storage()
     real_put, calls = storage.put, []
 
-    def flaky(key, data):
+    def flaky(key, data, content_type="image/png"):
         calls.append(key)
         if len(calls) == 1:
             raise StorageUnavailable("S3 is out")
@@ -162,7 +162,7 @@ def test_the_task_waits_out_an_outage_then_succeeds(tasks_inline, monkeypatch):
 
 def test_the_task_fails_the_job_once_the_outage_outlasts_its_budget(tasks_inline, monkeypatch):
     job = _job(k=0)
-    monkeypatch.setattr(get_storage(), "put", lambda key, data: (_ for _ in ()).throw(StorageUnavailable("out")))
+    monkeypatch.setattr(get_storage(), "put", lambda key, data, *_: (_ for _ in ()).throw(StorageUnavailable("out")))
     assert tasks_inline.student.apply(args=[job.id], kwargs={"outage_since": 1.0}).get() == "failed"
     row = jobs.get(job.id)
     assert row.status is JobStatus.FAILED and "ADQ_TRANSIENT_RETRY_FOR_S" in row.error
@@ -199,7 +199,7 @@ def test_a_superseded_attempt_never_writes_over_the_live_attempts_image(inline, 
 
     storage, writes = get_storage(), []
     real_put = storage.put
-    monkeypatch.setattr(storage, "put", lambda key, data: (writes.append(key), real_put(key, b"stale bytes")))
+    monkeypatch.setattr(storage, "put", lambda key, data, *_: (writes.append(key), real_put(key, b"stale bytes")))
     assert runner.student(stale, inline) is runner.SKIPPED  # the stale attempt finishes late: its record fails
     assert writes and writes[0] != live.job.student_image_key
     assert get_storage().get(jobs.get(job.id).student_image_key) == recorded
@@ -301,3 +301,23 @@ def test_deterministic_runs_every_job_alone():
             assert _batch_limits(("generate", "null", "h"))[0] == 1 and _batch_limits(("improve", "null", "h"))[0] == 1
         with configured(ADQ_STUDENT_BATCH_MAX="2"):
             assert _batch_limits(("generate", "null", "h"))[0] == 2
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_the_final_image_is_stored_in_the_jobs_output_format_and_the_student_image_stays_png(inline, fmt):
+    import io
+
+    from PIL import Image
+
+    kept, improved = (factories.job(preset="null", k=k, output_format=fmt, output_quality=60) for k in (0, 100))
+    done = runner.run(STUDENT, kept.id, ME, inline)
+    runner.run(STUDENT, improved.id, ME, inline)
+    final = runner.run(TEACHER, improved.id, ME, inline)
+    store = get_storage()
+    for row in (done.job, final.job):
+        assert row.output_format == fmt and row.final_image_key != row.student_image_key
+        assert row.final_image_key.endswith(".jpg" if fmt == "jpeg" else ".webp")
+        assert Image.open(io.BytesIO(store.get(row.final_image_key))).format == fmt.upper()
+        assert Image.open(io.BytesIO(store.get(row.student_image_key))).format == "PNG"
+    png = runner.run(STUDENT, factories.job(preset="null", k=0).id, ME, inline).job
+    assert png.output_format == "png" and png.final_image_key == png.student_image_key

@@ -213,10 +213,12 @@ def record_student(
     generate_s: float,
     score_s: float,
     batch: int = 1,
+    final_key: str | None = None,
     **decision,
 ) -> Job | None:
     """The student stage's result, and the job's next state from its routing decision. ``decision`` holds the
-    record of how it was made (DECISION_FIELDS)."""
+    record of how it was made (DECISION_FIELDS). ``final_key``: the final image when the student's is final and
+    stored in another format (default: the student image itself)."""
     unknown = set(decision) - set(DECISION_FIELDS)
     if unknown:
         raise TypeError(f"unknown decision fields: {sorted(unknown)}")
@@ -227,7 +229,7 @@ def record_student(
     common["student_wait_s"] = _seconds(claim.job.student_started_at, claim.job.created_at)
     if route is Route.TEACHER:
         return _advance(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
-    return _finish(claim, final_key=student_key, teacher_steps=0, total_steps=steps, **common)
+    return _finish(claim, final_key=final_key or student_key, teacher_steps=0, total_steps=steps, **common)
 
 
 def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float, batch: int = 1) -> Job | None:

@@ -110,6 +110,8 @@ class Job(Base):
     control_image: Mapped[str | None] = mapped_column(String(64), index=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    output_format: Mapped[str | None] = mapped_column(String(8))  # the final image's: png, jpeg, webp (None: png)
+    output_quality: Mapped[int | None] = mapped_column(Integer)
 
     # The routing decision and its inputs.
     calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))
