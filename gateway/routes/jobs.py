@@ -21,7 +21,8 @@ from adq.gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from adq.gateway.errors import COUNTED, ErrorResponse
 from adq.gateway.streams import SSE_RESPONSES, LastEventId, stream
 from adq.jobs import records
-from adq.jobs.db import queries
+from adq.jobs.db import jobs, queries
+from adq.jobs.events import WAITS, progress
 from adq.jobs.records import check_not_expired
 from adq.jobs.schema import ImageLinks, JobRequest, JobView
 from adq.jobs.storage import CONTENT_TYPES, FileStorage, get_storage
@@ -48,10 +49,14 @@ class JobList(BaseModel):
     next_cursor: str | None = None
 
 
-def with_links(view: JobView) -> JobView:
+def with_links(view: JobView, live: bool = True) -> JobView:
     """The view a caller gets: its image links, and none of the server's own facts (worker hosts and pids, raw
-    exception text, file paths, a webhook receiver's error); operators read those in logs and `adq status`."""
+    exception text, file paths, a webhook receiver's error); operators read those in logs and `adq status`.
+    ``live``: a waiting job's queue position and ETA too (two short queries; lists leave them out)."""
     view = view.model_copy(update=public_facts(view))
+    if live and view.status in WAITS:
+        now = progress(jobs.get(view.id)).data
+        view = view.model_copy(update={"queue_position": now["position"], "eta_s": now["eta_s"]})
     if view.expired:
         return view
     store = get_storage()
@@ -156,7 +161,7 @@ def list_jobs(
         created_after=created_after,
         created_before=created_before,
     )
-    return JobList(jobs=[with_links(JobView.of(r)) for r in rows], next_cursor=next_cursor)
+    return JobList(jobs=[with_links(JobView.of(r), live=False) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobView)

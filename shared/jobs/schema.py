@@ -146,6 +146,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
+def _model_seconds(job) -> float | None:
+    spent = [getattr(job, name, None) for name in TIMINGS]
+    return None if all(s is None for s in spent) else round(sum(s or 0.0 for s in spent), 3)
+
+
 class JobView(JobParams):
     """A job as callers see it."""
 
@@ -191,6 +196,14 @@ class JobView(JobParams):
     steps_done: int | None = Field(None, description="Denoising steps a cancelled run had finished when it stopped")
     expired: bool = Field(False, description="True once retention deleted the images (ADQ_RESULT_TTL_S)")
     images: ImageLinks = Field(default_factory=ImageLinks, description="Presigned links (gateway only)")
+    started_at: str | None = Field(None, description="When a worker first started the job (ISO-8601 UTC)")
+    predict_s: float | None = Field(None, description="Seconds of model time so far: generate, score and teacher")
+    queue_position: int | None = Field(
+        None, description="While queued (for either stage): jobs ahead of it in its queue and priority (gateway only)"
+    )
+    eta_s: float | None = Field(
+        None, description="While queued: seconds until a worker takes it, from the last minute's rate (gateway only)"
+    )
     created: bool = Field(True, description="False when an idempotency key returned an earlier job")
 
     @property
@@ -200,6 +213,7 @@ class JobView(JobParams):
     @classmethod
     def of(cls, job, created: bool = True) -> JobView:
         own = set(cls.model_fields) - {"timings", "times", "created", "images", "history", "webhook", "expired"}
+        own -= {"started_at", "predict_s", "queue_position", "eta_s"}
         fields = {name: getattr(job, name) for name in own if hasattr(job, name)}
         fields.update(
             expired=getattr(job, "expired_at", None) is not None,
@@ -217,6 +231,8 @@ class JobView(JobParams):
             times={name: _iso(getattr(job, name)) for name in AUDIT_TIMES},
             history=list(getattr(job, "history", None) or []),
             created=created,
+            started_at=_iso(getattr(job, "student_started_at", None)),
+            predict_s=_model_seconds(job),
         )
         if fields.get("priority") is None:  # a row not yet flushed
             fields["priority"] = "normal"

@@ -402,3 +402,14 @@ def test_a_final_image_is_served_in_its_output_format_and_bad_formats_are_refuse
         refused = api.post("/v1/jobs", json={"prompt": "a fox", field: value}, headers=ALICE)
         assert refused.status_code == 422 and field in refused.text, refused.text
     assert _count_jobs() == before
+
+
+def test_a_waiting_jobs_view_shows_its_queue_position_and_a_finished_one_its_model_time(api):
+    ids = [api.post("/v1/jobs", json={"prompt": f"fox {i}"}, headers=ALICE).json()["id"] for i in range(3)]
+    views = [api.get(f"/v1/jobs/{i}", headers=ALICE).json() for i in ids]
+    assert [v["queue_position"] for v in views] == [0, 1, 2]
+    assert all(v["started_at"] is None and v["predict_s"] is None for v in views)
+    _finish(ids[0], generate_s=0.25, score_s=0.5)
+    done = api.get(f"/v1/jobs/{ids[0]}", headers=ALICE).json()
+    assert done["queue_position"] is None and done["predict_s"] == 0.75 and done["started_at"] is not None
+    assert api.get(f"/v1/jobs/{ids[2]}", headers=ALICE).json()["queue_position"] == 1  # one fewer ahead
