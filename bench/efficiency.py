@@ -141,7 +141,7 @@ def encodings(sides: tuple[int, ...], repeats: int = 5) -> list[dict]:
     import numpy as np
     from PIL import Image
 
-    from adq.method.models.diffusion import textured_image
+    from adq.method.models.null import textured_image
 
     candidates = [("png", {"compress_level": lvl}) for lvl in (0, 1, 3, 6, 9)]
     candidates += [("webp", {"lossless": True, "method": 0, "quality": 0}), ("webp", {"lossless": True})]

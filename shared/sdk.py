@@ -95,11 +95,22 @@ class Client:
         return params
 
     # Jobs
-    def submit(self, prompt: str, *, idempotency_key: str | None = None, **params: Any) -> JobView:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    def submit(
+        self, prompt: str, *, idempotency_key: str | None = None, wait_s: int | None = None, **params: Any
+    ) -> JobView:
+        """Enqueue a job. ``wait_s`` (1-60) answers when it ends, or after that many seconds with the job so far
+        (``Prefer: wait``): check ``view.done``."""
+        headers, extra = self._waiting(idempotency_key, wait_s)
         params = self._refs(params)
         body = {"prompt": prompt, **{k: v for k, v in params.items() if v is not None}}
-        return JobView(**self._call("POST", "/v1/jobs", json=body, headers=headers).json())
+        return JobView(**self._call("POST", "/v1/jobs", json=body, headers=headers, **extra).json())
+
+    def _waiting(self, idempotency_key: str | None, wait_s: int | None) -> tuple[dict, dict]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if wait_s is None:
+            return headers, {}
+        read = self.http.timeout.read or 30.0  # the answer comes after the wait: the read timeout must outlast it
+        return headers | {"Prefer": f"wait={wait_s}"}, {"timeout": wait_s + read}
 
     def get(self, job_id: str) -> JobView:
         return JobView(**self._call("GET", f"/v1/jobs/{job_id}").json())
@@ -141,11 +152,17 @@ class Client:
 
     # Batches
     def submit_batch(
-        self, items: list[dict], *, shared: dict | None = None, idempotency_key: str | None = None, **delivery
+        self,
+        items: list[dict],
+        *,
+        shared: dict | None = None,
+        idempotency_key: str | None = None,
+        wait_s: int | None = None,
+        **delivery,
     ) -> BatchView:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers, extra = self._waiting(idempotency_key, wait_s)
         body = {"items": items, "shared": shared or {}, **{k: v for k, v in delivery.items() if v is not None}}
-        return BatchView(**self._call("POST", "/v1/batches", json=body, headers=headers).json())
+        return BatchView(**self._call("POST", "/v1/batches", json=body, headers=headers, **extra).json())
 
     def batch(self, batch_id: str) -> BatchView:
         return BatchView(**self._call("GET", f"/v1/batches/{batch_id}").json())

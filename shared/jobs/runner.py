@@ -74,6 +74,7 @@ def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, b
         guidance=p.student_guidance,
         width=p.width,
         height=p.height,
+        **cascade.negative(p),
     )
     return [cascade.GenerateResult(o.image, o.steps, 0.0) for o in outs]
 
@@ -87,7 +88,7 @@ def _teacher_group(p: JobParams) -> tuple:
     """What must match for two jobs to share a teacher call: the strategy and its settings, and the student's size
     (a refinement starts from the student image)."""
     sigma = p.sigma if p.strategy == "refine" else None
-    return (p.strategy, p.teacher_steps, sigma, p.teacher_guidance, p.width, p.height)
+    return (p.strategy, p.teacher_steps, sigma, p.teacher_guidance, p.width, p.height, p.negative_prompt)
 
 
 def _improve(models, preset: str, job_id: str, images: cascade.Inputs, batch: list[tuple[JobParams, Any]]) -> list:
@@ -122,7 +123,8 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     limit = STUDENT.time_limit_s(ctx.settings)
     # 2. Generate: jobs with the same student settings may share a batch (text only: an input image is the job's)
     text_only = _text_only(claim.job)
-    lane_key = ("generate", params.preset, params.student_hash() if text_only else claim.job_id)
+    shared = (params.student_hash(), params.negative_prompt)  # what jobs in one student call have in common
+    lane_key = ("generate", params.preset, shared if text_only else claim.job_id)
     with ctx.lane.coming(lane_key) as token:  # a batch of this key forming meanwhile waits for this job
         images = _inputs(claim.job)
         generate = partial(_generate, ctx.models, params.preset, claim.job_id, images)

@@ -49,6 +49,10 @@ BOUNDS: dict[str, dict] = {
     "control_image": dict(min_length=1, pattern=r"^(data:|https?://|[0-9a-f]{64}$)"),
     "seed": dict(ge=0, le=MAX_SEED),
     "output_quality": dict(ge=1, le=100),
+    "width": dict(ge=8, le=_DEFAULTS["max_image_side"].default, multiple_of=8),
+    "height": dict(ge=8, le=_DEFAULTS["max_image_side"].default, multiple_of=8),
+    "megapixels": dict(ge=0.01, le=4.0),
+    "negative_prompt": dict(max_length=_DEFAULTS["max_prompt_chars"].default, pattern=r"^[^\x00]*$"),
     "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
     "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
 }
@@ -81,6 +85,7 @@ LIMITS = {
     "ge": (annotated_types.Ge, "minimum"),
     "le": (annotated_types.Le, "maximum"),
     "gt": (annotated_types.Gt, "exclusiveMinimum"),
+    "multiple_of": (annotated_types.MultipleOf, "multipleOf"),
 }
 
 

@@ -183,6 +183,7 @@ class AdaptiveDiffusionPipeline:
         width: int | None = None,
         height: int | None = None,
         return_record: bool = False,
+        negative_prompt: str | None = None,
     ):
         """The image (PIL), or ``(image, record)`` with ``return_record=True``: the score, tau, whether the teacher
         ran, steps and timings (``adq.method.cascade.CascadeRecord``)."""
@@ -206,6 +207,7 @@ class AdaptiveDiffusionPipeline:
             teacher_guidance=teacher_guidance,
             width=width,
             height=height,
+            negative_prompt=negative_prompt,
         )
         # 2. The cut-off for this k, from a calibration sampled under these very student settings.
         tau = self._tau(params)

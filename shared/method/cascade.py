@@ -104,8 +104,14 @@ def generate(student, params: JobParams, images: Inputs = NO_INPUTS) -> Generate
         height=params.height,
         seed=params.seed,
         **images.student_call(params),
+        **negative(params),
     )
     return GenerateResult(out.image, out.steps, time.perf_counter() - t0)
+
+
+def negative(params: JobParams) -> dict:
+    """The job's negative prompt as a keyword, only when it has one (a plugin's model may take none)."""
+    return {} if params.negative_prompt is None else {"negative_prompt": params.negative_prompt}
 
 
 def score(estimator, prompt: str, image) -> ScoreResult:
@@ -133,6 +139,7 @@ def improve(teacher, student_image, params: JobParams, images: Inputs = NO_INPUT
             guidance=params.teacher_guidance,
             seed=params.seed,
             **control,
+            **negative(params),
         )
         sigma = params.sigma
     else:
@@ -142,6 +149,7 @@ def improve(teacher, student_image, params: JobParams, images: Inputs = NO_INPUT
             guidance=params.teacher_guidance,
             seed=params.seed,
             **images.student_call(params),
+            **negative(params),
         )
         sigma = None
     return ImproveResult(out.image, Strategy(params.strategy).value, sigma, out.steps, time.perf_counter() - t0)
@@ -153,7 +161,7 @@ def improve_batch(teacher, batch: list[tuple[JobParams, object]]) -> list[Improv
     t0 = time.perf_counter()
     first = batch[0][0]
     prompts, seeds = [p.prompt for p, _ in batch], [p.seed for p, _ in batch]
-    call = dict(steps=first.teacher_steps, guidance=first.teacher_guidance)
+    call = dict(steps=first.teacher_steps, guidance=first.teacher_guidance, **negative(first))
     if first.strategy == Strategy.REFINE and hasattr(teacher, "refine_batch"):
         outs = teacher.refine_batch([im for _, im in batch], prompts, seeds, sigma=first.sigma, **call)
     elif first.strategy != Strategy.REFINE and hasattr(teacher, "regenerate_batch"):

@@ -11,13 +11,15 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from adq.core.config import get_settings
 from adq.core.errors import InputError
 from adq.core.status import Strategy
-from adq.method.presets import OUTPUT_FORMATS, get_preset, settings_hash, student_settings
+from adq.method import hosted, sizes
+from adq.method.presets import get_preset, settings_hash, student_settings
 
 STRATEGIES = tuple(s.value for s in Strategy)
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client carries exactly (a float64 mantissa)
 # The parameters a caller may set; the rest come from the preset. The HTTP request, the CLI flags and the
 # batch items are derived from these fields (adq.jobs.schema), so each is described once, here.
 SETTABLE = (
+    "negative_prompt",
     "k",
     "k_max",
     "sigma",
@@ -31,6 +33,10 @@ SETTABLE = (
     "control_image",
     "output_format",
     "output_quality",
+    "width",
+    "height",
+    "aspect_ratio",
+    "megapixels",
 )
 IMAGE_FIELDS = ("init_image", "control_image")
 
@@ -64,9 +70,9 @@ class JobParams(BaseModel):
     teacher_guidance: float
     """Teacher classifier-free guidance"""
     width: int
-    """Student image width (a multiple of 8)"""
+    """Student image width (a multiple of 8; default the preset's, or resolved from aspect_ratio)"""
     height: int
-    """Student image height (a multiple of 8)"""
+    """Student image height (a multiple of 8; default the preset's, or resolved from aspect_ratio)"""
     init_image: str | None = None
     """Image-to-image: the input image, as an upload id (POST /v1/uploads), an https URL or a data: URI of at most
     1 MB; a job shows its upload id"""
@@ -79,6 +85,13 @@ class JobParams(BaseModel):
     """The final image's format: png, jpeg or webp (default the preset's); the student image stays PNG"""
     output_quality: int | None = None
     """jpeg and webp quality, 1-100 (default the preset's, 80); unused for png"""
+    negative_prompt: str | None = None
+    """What the image should not show (for every family whose pipelines take one; it acts where guidance > 1)"""
+    aspect_ratio: Literal["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9"] | None = None
+    """The size as a ratio, instead of width and height: resolved at megapixels to the nearest multiple of the
+    family's latent factor (8, or 16 for FLUX and SD3); the job shows the resolved width and height"""
+    megapixels: float | None = None
+    """With aspect_ratio: the area in millions of pixels, 0.01-4 (default the preset's size's)"""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -123,6 +136,7 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
     if unknown:
         raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     values = {k: v for k, v in overrides.items() if v is not None}
+    width, height = _size(p, values)
     # Built unvalidated: check_inputs gives the errors, each naming the bad value the way callers expect.
     params = JobParams.model_construct(
         prompt=prompt,
@@ -136,15 +150,27 @@ def resolve(prompt: Any, *, preset: str | None = None, **overrides: Any) -> JobP
         student_guidance=values.get("student_guidance", p.student_guidance),
         teacher_steps=values.get("teacher_steps", p.teacher_steps),
         teacher_guidance=values.get("teacher_guidance", p.teacher_guidance),
-        width=values.get("width", p.student_size[0]),
-        height=values.get("height", p.student_size[1]),
+        width=width,
+        height=height,
         init_image=values.get("init_image"),
         strength=values.get("strength", p.strength if values.get("init_image") else None),
         control_image=values.get("control_image"),
         output_format=values.get("output_format", p.output_format),
         output_quality=values.get("output_quality", p.output_quality),
+        negative_prompt=values.get("negative_prompt"),
+        aspect_ratio=values.get("aspect_ratio"),
+        megapixels=values.get("megapixels"),
     )
     return check_inputs(params)
+
+
+def _size(p, values: dict) -> tuple:
+    """Width and height: given, resolved from an aspect ratio, or the preset's."""
+    if values.get("aspect_ratio") is None and values.get("megapixels") is None:
+        return values.get("width", p.student_size[0]), values.get("height", p.student_size[1])
+    if "width" in values or "height" in values:
+        raise InputError("aspect_ratio: give width and height, or aspect_ratio and megapixels, not both")
+    return sizes.resolve(p, values.get("aspect_ratio"), values.get("megapixels"))
 
 
 def _int(name: str, value: Any, lo: int, hi: int) -> int:
@@ -216,13 +242,14 @@ def check_inputs(params: JobParams) -> JobParams:
     for name, v in (("width", width), ("height", height)):
         if v % 8:
             raise InputError(f"{name}={v} must be a multiple of 8")
+    sizes.check_allowed(get_preset(params.preset), width, height)
     k = check_k(params.k)
     # k_max is the most the fill policy may raise k to: one below k means k (it may not lower the share).
     k_max = k if params.k_max is None else max(k, _int("k_max", params.k_max, 0, 100))
     sigma, cap = check_sigma(params.sigma), get_settings().max_steps
     teacher_steps = _int("teacher_steps", params.teacher_steps, 1, cap)
     images = _check_images(params)
-    output = _check_output(params)
+    output = hosted.check_output(params) | hosted.check_negative(params)
     return JobParams(
         prompt=prompt,
         preset=params.preset,
@@ -239,17 +266,6 @@ def check_inputs(params: JobParams) -> JobParams:
         **images,
         **output,
     )
-
-
-def _check_output(params: JobParams) -> dict:
-    fmt = getattr(params, "output_format", "png")
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"output_format={fmt!r} is unknown; choose one of {', '.join(OUTPUT_FORMATS)}")
-    quality = getattr(params, "output_quality", None)
-    return {
-        "output_format": fmt,
-        "output_quality": None if quality is None else _int("output_quality", quality, 1, 100),
-    }
 
 
 def _check_images(params: JobParams) -> dict:

@@ -104,6 +104,7 @@ class Preset:
     batch: BatchSpec = BatchSpec()
     output_format: str = "png"  # the final image's default format: png, jpeg or webp (a job may ask for another)
     output_quality: int = 80  # jpeg and webp quality, 1-100
+    sizes: tuple = ()  # the (width, height) sizes jobs may ask for; empty: any (a calibration still keys each)
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 
@@ -184,6 +185,7 @@ class _Preset(_Entry):
     batch: _Batch = _Batch()
     output_format: Literal[OUTPUT_FORMATS] = "png"  # type: ignore[valid-type]
     output_quality: int = Field(80, ge=1, le=100)
+    sizes: list[Size] = []
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")
@@ -191,6 +193,14 @@ class _Preset(_Entry):
     def _positive(cls, v):
         if not all(8 <= side <= 4096 for side in v):
             raise ValueError(f"{list(v)}: each side must be between 8 and 4096")
+        return v
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v):
+        for size in v:
+            if not all(8 <= side <= 4096 and side % 8 == 0 for side in size):
+                raise ValueError(f"{list(size)}: each side must be a multiple of 8 between 8 and 4096")
         return v
 
 
@@ -214,6 +224,7 @@ def _preset(name: str, entry: _Preset, origin: str) -> Preset:
     }
     rest = entry.model_dump(exclude={"student", "teacher", "regenerator", "estimator", "judge", "batch", *nets})
     rest = {k: v for k, v in rest.items() if k not in ("controlnet", "student_controlnet")}
+    rest["sizes"] = tuple(tuple(size) for size in rest["sizes"])
     judge = None if entry.judge is None else _estimator_spec(entry.judge)
     batch = BatchSpec(**entry.batch.model_dump())
     spec = dict(estimator=_estimator_spec(est), judge=judge, batch=batch, origin=origin)

@@ -105,6 +105,12 @@ def test_the_teacher_is_seeded_so_refined_images_repeat(paper):
     assert not np.array_equal(_pixels(a.final_image), _pixels(c.final_image))
 
 
+def test_a_negative_prompt_changes_the_teachers_image(paper):
+    plain = paper("a wooden boat", k=100, seed=3, teacher_guidance=5.0, return_record=True)[1]
+    negative = paper("a wooden boat", k=100, seed=3, teacher_guidance=5.0, negative_prompt="fog", return_record=True)
+    assert negative[1].teacher_used and not np.array_equal(_pixels(plain.final_image), _pixels(negative[0]))
+
+
 def test_the_student_image_keeps_its_size(paper):
     record = paper("a wooden boat", k=100, seed=3, width=48, height=40, return_record=True)[1]
     assert record.student_image.size == (48, 40) == record.final_image.size

@@ -12,7 +12,7 @@ from adq.control.simulate import simulate
 from adq.control.sizing import PolicyConfig
 from adq.core.errors import InputError
 from adq.method.cost import BatchCurve, curve, curves
-from adq.method.models import diffusion
+from adq.method.models import null
 from tests.helpers import configured
 
 
@@ -46,10 +46,10 @@ def test_the_null_student_spends_its_curve_once_per_batch(monkeypatch):
         def __exit__(self, *exc):
             return None
 
-    monkeypatch.setattr(diffusion, "_Spend", Spend)
+    monkeypatch.setattr(null, "_Spend", Spend)
     from adq.method.presets import get_preset
 
-    student = diffusion.NullStudent(get_preset("null"))
+    student = null.NullStudent(get_preset("null"))
     with configured(ADQ_NULL_STUDENT_CURVE="sd-turbo-512"):
         outs = student.generate_batch(["a"] * 8, list(range(8)), steps=1, guidance=0.0, width=8, height=8)
         student.generate("a", steps=1, guidance=0.0, width=8, height=8, seed=0)

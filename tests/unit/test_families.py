@@ -119,3 +119,16 @@ def test_the_lora_and_only_the_lora_changes_the_students_image():
     bare = generate(())
     assert not np.array_equal(with_lora, bare)
     assert np.array_equal(generate(((name, 0.0),)), bare)  # at scale 0 the adapter adds nothing
+
+
+@pytest.mark.parametrize("preset", ["tiny-sd15", "tiny-sd3", "tiny-zimage"])
+def test_a_negative_prompt_reaches_both_models_and_a_batch(preset):
+    student, teacher = registry.student(preset), registry.teacher(preset)
+    plain = params(preset=preset, student_guidance=5.0, teacher_guidance=5.0, teacher_steps=2, width=32, height=32)
+    negative = plain.model_copy(update={"negative_prompt": "blurry, watermark"})
+    first, avoided = cascade.generate(student, plain), cascade.generate(student, negative)
+    assert not np.array_equal(_pixels(first.image), _pixels(avoided.image)), "the student used the negative prompt"
+    kept, improved = cascade.improve(teacher, first.image, plain), cascade.improve(teacher, first.image, negative)
+    assert not np.array_equal(_pixels(kept.image), _pixels(improved.image)), "the teacher used it too"
+    (batched,) = cascade.improve_batch(teacher, [(negative, first.image)] * 2)[:1]
+    assert np.abs(_pixels(batched.image) - _pixels(improved.image)).max() <= 1  # a batch of two: one negative

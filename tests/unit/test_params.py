@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from adq.core.errors import InputError
@@ -70,3 +72,75 @@ def test_a_sigma_under_its_floor_is_refused_at_submit_not_on_the_teacher():
         with pytest.raises(InputError, match="sigma must be at least 0.005"):
             resolve("a fox", preset="tiny", strategy="refine", sigma=sigma, teacher_steps=200)
     assert resolve("a fox", preset="tiny", strategy="refine", sigma=0.005, teacher_steps=200).sigma == 0.005
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        ({"aspect_ratio": "5:4"}, "aspect_ratio='5:4' is unknown"),
+        ({"aspect_ratio": "16:9", "width": 64}, "aspect_ratio: give width and height"),
+        ({"megapixels": 5.0}, "megapixels=5 is out of range"),
+        ({"megapixels": 0.0}, "megapixels=0 is out of range"),
+        ({"megapixels": True}, "megapixels must be a number"),
+        ({"output_format": "gif"}, "output_format='gif' is unknown"),
+        ({"output_quality": 0}, "output_quality=0"),
+        ({"negative_prompt": 7}, "negative_prompt must be a string"),
+        ({"negative_prompt": "x" * 2001}, "negative_prompt: at most"),
+    ],
+)
+def test_hosted_api_fields_are_checked(overrides, named):
+    from adq.method.params import resolve
+
+    with pytest.raises(InputError, match=re.escape(named)):
+        resolve("a red fox", preset="null", **overrides)
+
+
+@pytest.mark.parametrize(
+    "preset, aspect, megapixels, size",
+    [
+        ("tiny", "16:9", None, (40, 24)),  # the tiny preset's 32x32 area, as 16:9 in multiples of 8
+        ("null", "1:1", 0.25, (504, 504)),
+        ("null", "21:9", 1.0, (1528, 656)),
+        ("tiny-flux", "16:9", 0.01, (128, 80)),  # FLUX: multiples of 16
+        ("tiny-sd3", "9:16", 0.01, (80, 128)),
+        ("tiny-sd15", "16:9", 0.01, (136, 72)),  # a UNet family: multiples of 8
+    ],
+)
+def test_an_aspect_ratio_resolves_to_the_nearest_multiple_of_the_familys_latent_factor(
+    preset, aspect, megapixels, size
+):
+    from adq.method.params import resolve
+
+    p = resolve("a red fox", preset=preset, aspect_ratio=aspect, megapixels=megapixels)
+    assert (p.width, p.height) == size and p.aspect_ratio == aspect and p.megapixels == megapixels
+
+
+def test_a_preset_that_lists_its_sizes_serves_only_those(monkeypatch):
+    import dataclasses
+
+    from adq.method import params as module
+    from adq.method.presets import get_preset
+
+    listed = dataclasses.replace(get_preset("null"), sizes=((8, 8), (40, 24)))
+    monkeypatch.setattr(module, "get_preset", lambda name: listed)
+    assert (module.resolve("a fox", preset="null").width, module.resolve("a fox", width=40, height=24).width) == (8, 40)
+    with pytest.raises(InputError, match=r"size 24x40: preset 'null' serves only 8x8, 40x24"):
+        module.resolve("a fox", preset="null", width=24, height=40)
+    with pytest.raises(InputError, match=r"size 72x136: preset 'null' serves only"):
+        module.resolve("a fox", preset="null", aspect_ratio="9:16", megapixels=0.01)
+
+
+def test_a_negative_prompt_is_refused_for_a_preset_whose_pipelines_take_none(monkeypatch):
+    from adq.method import hosted
+    from adq.method.models import precision
+    from adq.method.params import resolve
+
+    assert resolve("a fox", preset="tiny-sd15", negative_prompt="  blurry ").negative_prompt == "blurry"
+    assert resolve("a fox", preset="tiny-sd15", negative_prompt="   ").negative_prompt is None
+    hosted.takes_negative.cache_clear()
+    monkeypatch.setattr(precision, "pipeline_class", lambda spec: "Flux2Pipeline")  # FLUX.2 takes none
+    try:
+        with pytest.raises(InputError, match="negative_prompt: preset 'tiny-sd15'.s pipelines take no negative"):
+            resolve("a fox", preset="tiny-sd15", negative_prompt="blurry")
+    finally:
+        hosted.takes_negative.cache_clear()

@@ -111,6 +111,9 @@ def _mode_of(params: JobParams) -> str:
 
 def _mode_flags(params: JobParams) -> str:
     """Each mode is calibrated on its own (image-to-image scores do not follow text-to-image's)."""
-    flags = " --image IMAGES" if params.init_image else ""
+    flags = ""
+    if (params.width, params.height) != tuple(get_preset(params.preset).student_size):  # a size of the job's own
+        flags += f" --width {params.width} --height {params.height}"
+    flags += " --image IMAGES" if params.init_image else ""
     flags += f" --strength {params.strength:g}" if params.init_image else ""
     return flags + (" --control IMAGES" if params.control_image else "")

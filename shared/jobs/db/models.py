@@ -112,6 +112,9 @@ class Job(Base):
     height: Mapped[int] = mapped_column(Integer)
     output_format: Mapped[str | None] = mapped_column(String(8))  # the final image's: png, jpeg, webp (None: png)
     output_quality: Mapped[int | None] = mapped_column(Integer)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    aspect_ratio: Mapped[str | None] = mapped_column(String(8))  # as asked; width and height hold the size it made
+    megapixels: Mapped[float | None] = mapped_column(Float)
 
     # The routing decision and its inputs.
     calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))

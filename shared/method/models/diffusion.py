@@ -1,4 +1,4 @@
-"""Student and teacher adapters over diffusers pipelines of any family, plus zero-cost ones for the benchmarks.
+"""Student and teacher adapters over diffusers pipelines of any family (the null preset's are in null.py).
 
 Every adapter counts the denoising steps that really ran (callback_on_step_end), so the steps recorded per job are
 measured, not assumed.
@@ -7,7 +7,6 @@ measured, not assumed.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from adq.core.config import get_settings
@@ -112,9 +111,17 @@ def _run_batch(role: RolePipe, device, seeds: list[int], prompts: list[str], **c
     noise from its own generator, so the noise is the one a single run would draw)."""
     counter = StepCounter()
     gens = [generator(device, seed) for seed in seeds]
+    if isinstance(call.get("negative_prompt"), str):  # diffusers wants one per prompt when the prompts are a list
+        call["negative_prompt"] = [call["negative_prompt"]] * len(prompts)
     role.activate()
     images = role.pipe(prompt=prompts, **call, generator=gens, callback_on_step_end=counter, output_type="pil").images
     return [Output(image, counter.steps) for image in images]
+
+
+def _negative(negative_prompt: str | None) -> dict:
+    """The call's negative prompt, only when the job has one: a pipeline object of the paper's API that takes none
+    keeps working for every other job."""
+    return {} if negative_prompt is None else {"negative_prompt": negative_prompt}
 
 
 def default_size(pipe) -> tuple[int, int]:
@@ -163,23 +170,31 @@ class DiffusionStudent:
         init_image=None,
         strength: float | None = None,
         control_image=None,
+        negative_prompt: str | None = None,
     ) -> Output:
+        negative = _negative(negative_prompt)
         if init_image is None and control_image is None:
             size = {"width": width, "height": height}
-            return _run(
-                self.role, self.device, seed, prompt=prompt, num_inference_steps=steps, guidance_scale=guidance, **size
-            )
+            call = {"num_inference_steps": steps, "guidance_scale": guidance, **size, **negative}
+            return _run(self.role, self.device, seed, prompt=prompt, **call)
         view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
         call = image_call(view, steps, (width, height), init_image, strength, control_image, self.control_scale)
-        return _run(view, self.device, seed, prompt=prompt, guidance_scale=guidance, **call)
+        return _run(view, self.device, seed, prompt=prompt, guidance_scale=guidance, **call, **negative)
 
     def generate_batch(
-        self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, width: int, height: int
+        self,
+        prompts: list[str],
+        seeds: list[int],
+        *,
+        steps: int,
+        guidance: float,
+        width: int,
+        height: int,
+        negative_prompt: str | None = None,
     ) -> list[Output]:
-        """Same-settings jobs in one call (ADQ_STUDENT_BATCH_MAX > 1). Not bit-identical to single runs on every
-        model (docs/benchmarks.md, "Efficiency"), which is why it is off by default."""
+        """Same-settings jobs in one call (one negative prompt for all: it is part of what they share)."""
         call = {"num_inference_steps": steps, "guidance_scale": guidance, "width": width, "height": height}
-        return _run_batch(self.role, self.device, seeds, prompts, **call)
+        return _run_batch(self.role, self.device, seeds, prompts, **call, **_negative(negative_prompt))
 
 
 class DiffusionTeacher:
@@ -231,15 +246,25 @@ class DiffusionTeacher:
         return image.resize(tuple(self.size), Image.Resampling.LANCZOS)
 
     def refine(
-        self, image, prompt: str, *, steps: int, sigma: float, guidance: float, seed: int, control_image=None
+        self,
+        image,
+        prompt: str,
+        *,
+        steps: int,
+        sigma: float,
+        guidance: float,
+        seed: int,
+        control_image=None,
+        negative_prompt: str | None = None,
     ) -> Output:
+        negative = _negative(negative_prompt)
         if control_image is not None:  # the ControlNet image-to-image view, with the job's control image
             view = self.views.get("image2image", True)
             image = self._resize(image)
-            call = image_call(view, steps, image.size, image, sigma, control_image, self.control_scale)
+            call = image_call(view, steps, image.size, image, sigma, control_image, self.control_scale) | negative
             return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         n = steps_for_strength(steps, sigma, type(self.pipe))
-        call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance}
+        call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance, **negative}
         image = self._resize(image)
         if self.role.accepts("width"):  # FLUX and Z-Image img2img take the size; SD and SDXL use the image's
             call |= {"width": image.size[0], "height": image.size[1]}
@@ -255,135 +280,46 @@ class DiffusionTeacher:
         init_image=None,
         strength: float | None = None,
         control_image=None,
+        negative_prompt: str | None = None,
     ) -> Output:
         """From scratch: the job's own mode run by the teacher (image-to-image from the input image, with the
         control image when there is one)."""
+        negative = _negative(negative_prompt)
         if init_image is not None or control_image is not None:
             view = self.views.get("image2image" if init_image is not None else "text2image", control_image is not None)
             size = self.size or (init_image.size if init_image is not None else default_size(view.pipe))
-            call = image_call(view, steps, size, init_image, strength, control_image, self.control_scale)
+            call = image_call(view, steps, size, init_image, strength, control_image, self.control_scale) | negative
             return _run(view, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **call)
         width, height = self.size or default_size(self.regenerator.pipe)
-        size = {"width": width, "height": height, "num_inference_steps": steps}
+        size = {"width": width, "height": height, "num_inference_steps": steps, **negative}
         return _run(
             self.regenerator, self.device, seed + TEACHER_SEED_OFFSET, prompt=prompt, guidance_scale=guidance, **size
         )
 
     # Batches of the same settings (`adq tune`, `adq bench quality`): each item seeded as its single run is.
-    def regenerate_batch(self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float) -> list[Output]:
+    def regenerate_batch(
+        self, prompts: list[str], seeds: list[int], *, steps: int, guidance: float, negative_prompt: str | None = None
+    ) -> list[Output]:
         width, height = self.size or default_size(self.regenerator.pipe)
         call = {"width": width, "height": height, "num_inference_steps": steps, "guidance_scale": guidance}
+        call |= _negative(negative_prompt)
         return _run_batch(self.regenerator, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
 
     def refine_batch(
-        self, images: list, prompts: list[str], seeds: list[int], *, steps: int, sigma: float, guidance: float
+        self,
+        images: list,
+        prompts: list[str],
+        seeds: list[int],
+        *,
+        steps: int,
+        sigma: float,
+        guidance: float,
+        negative_prompt: str | None = None,
     ) -> list[Output]:
         n = steps_for_strength(steps, sigma, type(self.pipe))
         images = [self._resize(image) for image in images]
         call = {"strength": sigma, "num_inference_steps": n, "guidance_scale": guidance, "image": images}
+        call |= _negative(negative_prompt)
         if self.role.accepts("width"):
             call |= {"width": images[0].size[0], "height": images[0].size[1]}
         return _run_batch(self.role, self.device, [s + TEACHER_SEED_OFFSET for s in seeds], prompts, **call)
-
-
-def _null_image(seed: int, size):
-    from PIL import Image
-
-    return Image.new("RGB", tuple(size), ((seed * 37) % 256, (seed * 101) % 256, (seed * 199) % 256))
-
-
-def textured_image(seed: int, side: int):
-    """A seeded image that PNG-encodes like a real one: smooth colour fields plus fine grain, so encode and upload
-    costs in benchmarks are those of model output, not of a flat 8x8 square."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    coarse = Image.fromarray(rng.integers(0, 256, (max(2, side // 32),) * 2 + (3,), dtype=np.uint8))
-    smooth = np.asarray(coarse.resize((side, side), Image.Resampling.BICUBIC), dtype=np.int16)
-    grain = rng.integers(-6, 7, smooth.shape, dtype=np.int16)
-    return Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8))
-
-
-class _Spend:
-    """Fixed cost per image: the time the image takes to make counts towards it, so the cost is ``ms`` whatever
-    the side (a sleep stands in for GPU time: the CPU is free meanwhile, as it is while a GPU computes). The time
-    left is spent in ``steps`` equal slices, each one a denoising step that a cancel can stop after."""
-
-    def __init__(self, ms: float, steps: int = 1):
-        self.start = time.perf_counter()
-        self.ms = ms
-        self.steps = max(1, steps)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *exc):
-        if kind is not None:
-            return
-        for step in range(1, self.steps + 1):
-            left = self.start + self.ms / 1000 * step / self.steps - time.perf_counter()
-            if left > 0:
-                time.sleep(left)
-            cancel.step_done(step)
-
-
-def _null_pixels(seed: int, side: int, flat_size):
-    return textured_image(seed, side) if side else _null_image(seed, flat_size)
-
-
-def _null_output(seed: int, side: int, steps: int, flat_size, ms: float) -> Output:
-    with _Spend(ms, steps):
-        return Output(_null_pixels(seed, side, flat_size), steps)
-
-
-def _null_student_ms(batch: int) -> float:
-    """The null student's cost of a call on ``batch`` images: its batch curve, else ADQ_NULL_STUDENT_MS each."""
-    s = get_settings()
-    if s.null_student_curve:
-        from adq.method.cost import curve
-
-        return 1000 * curve(s.null_student_curve).seconds(batch)
-    return s.null_student_ms * batch
-
-
-class NullStudent:
-    """Costs nothing (or ADQ_NULL_STUDENT_MS, standing in for GPU time): a flat image coloured by the seed, or a
-    textured one at ADQ_NULL_STUDENT_SIDE."""
-
-    def __init__(self, preset: Preset, device=None):
-        self.preset = preset
-
-    def generate(self, prompt, *, steps, guidance, width, height, seed, **images) -> Output:
-        s = get_settings()
-        return _null_output(seed, s.null_student_side, steps, (width, height), _null_student_ms(1))
-
-    def generate_batch(self, prompts, seeds, *, steps, guidance, width, height) -> list[Output]:
-        """A batch costs its curve's a + c·b (ADQ_NULL_STUDENT_CURVE) at once, else ADQ_NULL_STUDENT_MS an image."""
-        s = get_settings()
-        if not s.null_student_curve:
-            return [
-                self.generate(p, steps=steps, guidance=guidance, width=width, height=height, seed=x)
-                for p, x in zip(prompts, seeds)
-            ]
-        with _Spend(_null_student_ms(len(seeds)), steps):
-            return [Output(_null_pixels(x, s.null_student_side, (width, height)), steps) for x in seeds]
-
-
-class NullTeacher:
-    def __init__(self, preset: Preset, device=None):
-        self.preset = preset
-
-    def refine(self, image, prompt, *, steps, sigma, guidance, seed, control_image=None) -> Output:
-        from PIL import ImageOps
-
-        s = get_settings()
-        if s.null_teacher_side:
-            return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, None, s.null_teacher_ms)
-        with _Spend(s.null_teacher_ms, steps):
-            return Output(ImageOps.invert(image.convert("RGB")), steps)
-
-    def regenerate(self, prompt, *, steps, guidance, seed, **images) -> Output:
-        s = get_settings()
-        size = self.preset.teacher_size
-        return _null_output(seed + TEACHER_SEED_OFFSET, s.null_teacher_side, steps, size, s.null_teacher_ms)

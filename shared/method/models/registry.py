@@ -15,12 +15,12 @@ def _device():
 
 def _diffusion(role: str, preset_name: str):
     """The preset's student or teacher: a null model for the overhead benchmark, else a diffusers pipeline."""
-    from adq.method.models import diffusion
+    from adq.method.models import diffusion, null
 
     preset = get_preset(preset_name)
     null, real = {
-        "student": (diffusion.NullStudent, diffusion.DiffusionStudent),
-        "teacher": (diffusion.NullTeacher, diffusion.DiffusionTeacher),
+        "student": (null.NullStudent, diffusion.DiffusionStudent),
+        "teacher": (null.NullTeacher, diffusion.DiffusionTeacher),
     }[role]
     if getattr(preset, role).source.startswith("null:"):
         return null(preset)
