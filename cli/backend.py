@@ -39,9 +39,10 @@ class Local:
         return client.submit(prompt, idempotency_key=idempotency_key, **params)
 
     def get(self, job_id: str) -> JobView:
-        from adq.jobs import records
+        from adq.jobs import groups, records
 
-        return records.get(job_id)
+        view = records.get(job_id)
+        return view.model_copy(update={"outputs": groups.outputs(view)})  # as the gateway shows it
 
     def cancel(self, job_id: str) -> JobView:
         from adq.tasks import client

@@ -39,6 +39,10 @@ def _options(a) -> dict:
     return options | {"priority": a.priority, "webhook_url": a.webhook_url}
 
 
+def _outputs(a) -> dict:
+    return {} if a.num_outputs is None else {"num_outputs": a.num_outputs}
+
+
 def _show(view, as_json: bool) -> None:
     if as_json:
         print(json.dumps(view.to_json(), default=str))
@@ -48,6 +52,9 @@ def _show(view, as_json: bool) -> None:
         value = getattr(view, name)
         if value is not None:
             print(f"  {name}: {getattr(value, 'value', value)}")
+    if view.num_outputs > 1:
+        for out in view.outputs:
+            print(f"  output {out.id} (seed {out.seed}): {out.status.value} {out.final_image_key or ''}".rstrip())
 
 
 class Progress:
@@ -101,11 +108,26 @@ def submit(a) -> int:
             return _submit_file(a, backend)
         if not a.prompt:
             raise InputError("give a prompt, or --file PROMPTS")
-        view = backend.submit(a.prompt, idempotency_key=a.idempotency_key, **_options(a))
-        if a.wait:
-            view = _follow(backend, view.id, a.timeout, a.json)
+        view = backend.submit(a.prompt, idempotency_key=a.idempotency_key, **_options(a), **_outputs(a))
+        if a.wait is not None:
+            view = _wait(backend, view, a)
         _show(view, a.json)
     return 0 if view.status != "failed" else 1
+
+
+def _wait(backend, view, a):
+    """``--wait``: follow every image of the request until it ends (--timeout); ``--wait N``: at most N seconds,
+    then show the job as it is (hosted APIs' synchronous wait: running out is not an error)."""
+    ids = [o.id for o in backend.get(view.id).outputs] or [view.id]
+    ends_at = time.monotonic() + (a.wait if a.wait > 0 else a.timeout)
+    for job_id in ids:
+        try:
+            _follow(backend, job_id, max(0.0, ends_at - time.monotonic()), a.json)
+        except TimeoutError:
+            if a.wait <= 0:
+                raise
+            break
+    return backend.get(view.id)
 
 
 def _submit_file(a, backend) -> int:
@@ -123,8 +145,8 @@ def _submit_file(a, backend) -> int:
         idempotency_key=a.idempotency_key,
         **delivery,
     )
-    if a.wait:
-        views = [_follow(backend, job_id, a.timeout, True) for job_id in batch.job_ids]
+    if a.wait is not None:
+        views = [_follow(backend, job_id, a.wait if a.wait > 0 else a.timeout, True) for job_id in batch.job_ids]
         failed = sum(v.status == "failed" for v in views)
     else:
         views, failed = batch.jobs, 0
@@ -191,7 +213,12 @@ def prune(a) -> int:
 
 
 FLAGS = {"init_image": "--image", "control_image": "--control"}
-SHORT = {"output_format": ["--format"], "output_quality": ["--quality"]}  # hosted APIs' names, beside ours
+SHORT = {  # hosted APIs' names, beside ours
+    "output_format": ["--format"],
+    "output_quality": ["--quality"],
+    "negative_prompt": ["--negative"],
+    "aspect_ratio": ["--aspect"],
+}
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -226,7 +253,15 @@ def register(sub) -> None:
     p.add_argument("--webhook-url", help="POSTed a signed event when the job finishes")
     p.add_argument("--file", help="submit one batch: a file with one prompt per line")
     p.add_argument("--idempotency-key")
-    p.add_argument("--wait", action="store_true", help="show progress until the job finishes")
+    p.add_argument("--n", "--num-outputs", dest="num_outputs", type=int, help="images to make, 1-4 (one job each)")
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        const=0.0,
+        type=float,
+        metavar="SECONDS",
+        help="show progress until the job finishes (up to --timeout); with SECONDS, at most that long",
+    )
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(fn=submit)

@@ -9,7 +9,7 @@ from typing import Any
 from kombu import pools
 
 from adq.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from adq.jobs import batches, records
+from adq.jobs import batches, groups, records
 from adq.jobs.db import jobs, operator, outbox
 from adq.jobs.db.models import Batch, Job
 from adq.jobs.schema import JobView
@@ -42,7 +42,13 @@ def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
 
 def submit(prompt: Any, *, idempotency_key: str | None = None, owner: str | None = None, **params: Any) -> JobView:
     """Check, record and enqueue a job. The message is sent after the row commits. ``params``: the job's
-    parameters plus priority, webhook_url and webhook_events."""
+    parameters plus priority, webhook_url and webhook_events, and ``num_outputs``: several images make a group
+    (adq.jobs.groups), and the answer is its first job's view."""
+    if (params.get("num_outputs") or 1) > 1:
+        _, items, shared = groups.split(params)
+        _, views = submit_batch(items, shared | {"prompt": prompt}, owner=owner, idempotency_key=idempotency_key)
+        return views[0]
+    params.pop("num_outputs", None)
     job, created = records.record(prompt, idempotency_key=idempotency_key, owner=owner, **params)
     if created:
         job = _send_or_leave_to_sweeper(STUDENT, job)

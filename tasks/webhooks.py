@@ -14,7 +14,7 @@ from adq.core import logs
 from adq.core.config import get_settings
 from adq.core.constants import WEBHOOK_TASK
 from adq.core.errors import InputError, TransientError, WebhookError, WebhookUnavailable
-from adq.jobs import webhooks
+from adq.jobs import groups, webhooks
 from adq.jobs.db import jobs, outbox
 from adq.jobs.schema import JobView
 from adq.tasks.app import app
@@ -42,7 +42,9 @@ def _deliver(self: AdqTask, job_id: str, event_id: str | None, outage_since: flo
         if job.webhook_events is not None and f"job.{job.status.value}" not in job.webhook_events:
             outbox.record_webhook(job_id, event_id, outcome="filtered")
             return "filtered"
-        body = webhooks.event_body(event_id, JobView.of(job).to_json())
+        view = JobView.of(job)
+        view = view.model_copy(update={"outputs": groups.outputs(view)})  # a group's every image, as stored keys
+        body = webhooks.event_body(event_id, view.to_json())
         try:
             status = webhooks.deliver(job.webhook_url, body, event_id, owner=job.owner)
         except WebhookUnavailable as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from enum import IntEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -14,13 +14,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
-from adq.core.errors import NoImageYet
+from adq.core.errors import ImageWithheld, NoImageYet
 from adq.core.status import JobStatus
 from adq.gateway import entitlements, wait
 from adq.gateway.deps import Caller, IdempotencyKey, OwnedJob, Reader
 from adq.gateway.errors import COUNTED, ErrorResponse
+from adq.gateway.limits import hit
 from adq.gateway.streams import SSE_RESPONSES, LastEventId, stream
-from adq.jobs import records
+from adq.jobs import groups, records
 from adq.jobs.db import jobs, queries
 from adq.jobs.events import WAITS, progress
 from adq.jobs.records import check_not_expired
@@ -57,6 +58,9 @@ def with_links(view: JobView, live: bool = True) -> JobView:
     if live and view.status in WAITS:
         now = progress(jobs.get(view.id)).data
         view = view.model_copy(update={"queue_position": now["position"], "eta_s": now["eta_s"]})
+    if live or view.num_outputs == 1:  # a group's images cost a query: lists show a job's own
+        link = partial(_output_link, get_storage()) if not view.expired else None
+        view = view.model_copy(update={"outputs": groups.outputs(view, link)})
     if view.expired:
         return view
     store = get_storage()
@@ -66,6 +70,10 @@ def with_links(view: JobView, live: bool = True) -> JobView:
         if key
     }
     return view.model_copy(update={"images": ImageLinks(**links)})
+
+
+def _output_link(store, job_id: str, key: str) -> str:
+    return _served_link(job_id, "final", store.link(key))
 
 
 def _served_link(job_id: str, which: str, link: str) -> str:
@@ -85,7 +93,8 @@ def public_error(text: str | None) -> str | None:
 def public_facts(view: JobView) -> dict:
     history = [{**h, "error": public_error(h.get("error"))} for h in view.history or []]
     webhook = {**view.webhook, "last_error": None} if view.webhook else view.webhook
-    return {
+    withheld = {"student_image_key": None} if view.nsfw else {}  # a flagged job's student image is not linked
+    return withheld | {
         "student_worker": None,
         "teacher_worker": None,
         "last_transient_error": None,
@@ -113,6 +122,8 @@ async def create_job(
 
     def submit() -> JobView:
         entitlements.check(who, body.model_dump())
+        if body.num_outputs > 1:
+            hit(who, cost=body.num_outputs - 1)  # priced as that many jobs: the router counted the first
         return queue.submit(
             body.prompt,
             idempotency_key=scope_key(who, idempotency_key),
@@ -125,7 +136,8 @@ async def create_job(
         response.headers["Location"] = f"/v1/jobs/{view.id}"
         log.info("job %s submitted by %s (%s priority)", view.id, who or "anonymous", view.priority)
         if wait_s is not None:
-            wait.applied(response, wait_s, await wait.hold([view.id], wait_s))
+            group = [o.id for o in await run_in_threadpool(groups.outputs, view)]
+            wait.applied(response, wait_s, await wait.hold(group, wait_s))
             view = await run_in_threadpool(records.get, view.id)
     return await run_in_threadpool(with_links, view)
 
@@ -225,6 +237,8 @@ def thumbnail(
 
 def _image_key(job: JobView, which: str) -> str:
     check_not_expired(job)
+    if job.nsfw and which == "student":
+        raise ImageWithheld(f"job {job.id}: the safety filter withheld its images; the final one is a placeholder")
     key = job.final_image_key if which == "final" else job.student_image_key
     if key is None:
         raise NoImageYet(f"job {job.id} has no {which} image yet (status {job.status})")

@@ -50,6 +50,10 @@ class NoImageYet(JobConflict):
     """The job has not produced the image asked for (yet)."""
 
 
+class ImageWithheld(JobConflict):
+    """The safety filter flagged the job's final image: it and the student image are not served."""
+
+
 class JobNotRetryable(JobConflict):
     """Only a failed job can be retried."""
 

@@ -21,6 +21,8 @@ from adq.jobs.db import jobs, queries
 from adq.jobs.db.models import Batch, Job
 from adq.jobs.db.session import session_scope
 
+SIZE_FIELDS = {"width", "height", "aspect_ratio", "megapixels"}
+
 
 def _hash(request: dict) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
@@ -48,7 +50,10 @@ def create(
     created_at = jobs.utcnow()
     rows, pending = [], inputs.Pending(owner)  # a URL that several items name is fetched once
     for i, item in enumerate(items):
-        merged = {**shared, **{k: v for k, v in item.items() if v is not None}}
+        own = {k: v for k, v in item.items() if v is not None}
+        # An item that gives its own size replaces the shared one, in either form (width and height, or a ratio).
+        base = {k: v for k, v in shared.items() if k not in SIZE_FIELDS} if SIZE_FIELDS & own.keys() else shared
+        merged = {**base, **own}
         prompt = merged.pop("prompt", None)
         try:
             # The batch's own jobs count towards its key's fair share (adq.jobs.priority).

@@ -47,6 +47,7 @@ def prepare(
     webhook_url = params.pop("webhook_url", None)
     events = check_delivery(priority, webhook_url, params.pop("webhook_events", None))
     batch_id = params.pop("batch_id", None)
+    num_outputs = params.pop("num_outputs", None)
     resolved = resolve(prompt, **params)
     calibration_id, percentiles = calibrations.for_job(resolved)  # per mode: before any image is fetched
     resolved = _images(resolved, pending if pending is not None else inputs.Pending(owner))
@@ -63,6 +64,7 @@ def prepare(
         priority=priority,
         queue_priority=queue_priority(priority, unfinished, share),
         batch_id=batch_id,
+        num_outputs=num_outputs,
     )
     return row, params.get("seed") is not None
 

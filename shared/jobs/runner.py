@@ -30,7 +30,9 @@ from adq.jobs.lane import InlineLane, ModelLane
 from adq.jobs.stage import STUDENT, TEACHER, Stage
 from adq.jobs.storage import CONTENT_TYPES, Storage, decode_png, encode, encode_png, job_key
 from adq.method import cancel, cascade
+from adq.method.models import safety
 from adq.method.params import JobParams
+from adq.method.presets import get_preset
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +141,11 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     # 5. Store: the student image as the estimator saw it, and, when it is final, in the job's output format
     key = job_key(claim.job_id, STUDENT.image, claim.fence)
     ctx.storage.put(key, encode_png(image))
-    final_key = key
-    if decision.route is Route.FINISH and params.output_format != "png":
-        final_key = _store_final(ctx.storage, claim, params, image)
+    final_key, verdict = key, {}
+    if decision.route is Route.FINISH:
+        final, verdict = _screen(ctx, params, image)
+        if verdict.get("nsfw") or params.output_format != "png":
+            final_key = _store_final(ctx.storage, claim, params, final)
     # 6. Record: only the holder of the claim's fence can
     row = jobs.record_student(
         claim,
@@ -159,6 +163,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
         control_policy=decision.control_policy,
         route_reason=decision.reason,
         frontier_point=decision.point,
+        **verdict,
     )
     if row is None:
         return SKIPPED
@@ -184,16 +189,35 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         limit = TEACHER.time_limit_s(ctx.settings)
         better = ctx.lane.call(lane_key, improve, (params, student_image), timeout_s=limit, announced=token)
     # 3-4. Score and decide: nothing to do, the teacher's image is final
-    # 5. Store
-    key = _store_final(ctx.storage, claim, params, better.value.image)
+    # 5. Screen and store: a flagged image is withheld (its placeholder stored instead)
+    final, verdict = _screen(ctx, params, better.value.image)
+    key = _store_final(ctx.storage, claim, params, final)
     # 6. Record
     row = jobs.record_teacher(
-        claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds, batch=better.batch
+        claim, final_key=key, steps=better.value.steps, teacher_s=better.seconds, batch=better.batch, **verdict
     )
     if row is None:
         return SKIPPED
     metrics.observe(metrics.stage_samples(TEACHER.name, row))
     return Outcome(row, Route.FINISH)
+
+
+def _screen(ctx: Context, params: JobParams, image) -> tuple[Any, dict]:
+    """The final image through the preset's safety filter, if it names one: the image to store, and the verdict
+    to record (nothing when the filter is off)."""
+    spec = get_preset(params.preset).safety
+    if spec is None or ctx.models.safety(params.preset) is None:
+        return image, {}
+    check = partial(_check, ctx.models, params.preset)
+    limit = TEACHER.time_limit_s(ctx.settings)
+    flagged = ctx.lane.call(("safety", params.preset), check, (params.prompt, image), timeout_s=limit).value
+    verdict = {"nsfw": flagged, "safety_filter": spec.name}
+    return (safety.placeholder(image, spec.placeholder) if flagged else image), verdict
+
+
+def _check(models, preset: str, batch: list[tuple[str, object]]) -> list[bool]:
+    prompts, images = zip(*batch)
+    return models.safety(preset).check(list(prompts), list(images))
 
 
 def _store_final(storage: Storage, claim: Claim, params: JobParams, image) -> str:

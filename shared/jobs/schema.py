@@ -37,6 +37,7 @@ TIMINGS = ("generate_s", "score_s", "teacher_s")
 
 
 _DEFAULTS = Settings.model_fields
+MAX_OUTPUTS = 4  # images per request, as Replicate's num_outputs allows
 # What JSON Schema can say of each settable field, so the published schema admits only requests the API accepts
 # (check_inputs still checks everything, for every caller). Bounds that are settings are documented at their
 # defaults.
@@ -104,9 +105,20 @@ def _optional(name: str) -> tuple[Any, Any]:
     return kind | None, Field(None, description=field.description, **bounds)
 
 
+# A size is given as width and height, or as an aspect ratio (with megapixels), never both (null is unset).
+SIZE_RULES = {
+    "allOf": [
+        {
+            "if": {"required": [by], "properties": {by: {"not": {"type": "null"}}}},
+            "then": {"properties": {"width": {"type": "null"}, "height": {"type": "null"}}},
+        }
+        for by in ("aspect_ratio", "megapixels")
+    ]
+}
+
 JobOptions: type[BaseModel] = create_model(
     "JobOptions",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=ConfigDict(extra="forbid", json_schema_extra=SIZE_RULES),
     __doc__="Parameters a caller may set; unset ones come from the preset.",
     **{name: _optional(name) for name in SETTABLE},
 )
@@ -133,9 +145,31 @@ class JobRequest(JobOptions, Delivery):  # type: ignore[misc, valid-type]
     """POST /v1/jobs."""
 
     # What JSON Schema can say of the cross-field rules, it says: a schema-valid request is not refused for them.
-    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"strength": ["init_image"]}})
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"strength": ["init_image"]}, **SIZE_RULES})
 
     prompt: str = Field(**PROMPT)
+    num_outputs: Annotated[
+        int,
+        BeforeValidator(_not_bool),
+        annotated_types.Ge(1),
+        annotated_types.Le(MAX_OUTPUTS),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_OUTPUTS}),
+    ] = Field(
+        1,
+        description="Images to make (1-4): each its own job in one group, seeded seed, seed+1, ...; the answer is "
+        "the first job's view, whose outputs list every image and whose batch_id names the group",
+    )
+
+
+class Output(BaseModel):
+    """One image of a request for several (num_outputs), or the job's own image."""
+
+    id: str = Field(description="The job that makes this image")
+    seed: int
+    status: JobStatus
+    final_image_key: str | None = Field(None, description="Its final image; null until it succeeds, or withheld")
+    image: str | None = Field(None, description="A link to the final image (gateway only)")
+    nsfw: bool | None = Field(None, description="True when the safety filter withheld the image")
 
 
 class ImageLinks(BaseModel):
@@ -210,6 +244,13 @@ class JobView(JobParams):
         None, description="While queued: seconds until a worker takes it, from the last minute's rate (gateway only)"
     )
     created: bool = Field(True, description="False when an idempotency key returned an earlier job")
+    num_outputs: int = Field(1, description="Images the request asked for; batch_id names their group")
+    outputs: list[Output] = Field(
+        default_factory=list,
+        description="Every image of the request: its group's jobs in seed order (gateway, webhooks)",
+    )
+    nsfw: bool | None = Field(None, description="True when the safety filter withheld the final image")
+    safety_filter: str | None = Field(None, description="The filter that judged the final image; null when off")
 
     @property
     def done(self) -> bool:
@@ -218,7 +259,7 @@ class JobView(JobParams):
     @classmethod
     def of(cls, job, created: bool = True) -> JobView:
         own = set(cls.model_fields) - {"timings", "times", "created", "images", "history", "webhook", "expired"}
-        own -= {"started_at", "predict_s", "queue_position", "eta_s"}
+        own -= {"started_at", "predict_s", "queue_position", "eta_s", "outputs", "num_outputs"}
         fields = {name: getattr(job, name) for name in own if hasattr(job, name)}
         fields.update(
             expired=getattr(job, "expired_at", None) is not None,
@@ -237,6 +278,7 @@ class JobView(JobParams):
             history=list(getattr(job, "history", None) or []),
             created=created,
             started_at=_iso(getattr(job, "student_started_at", None)),
+            num_outputs=getattr(job, "num_outputs", None) or 1,
             predict_s=_model_seconds(job),
         )
         if fields.get("priority") is None:  # a row not yet flushed

@@ -141,3 +141,45 @@ def test_the_typed_client_waits_and_sends_the_hosted_fields(api):
     assert (view.width, view.height, view.aspect_ratio) == (8, 8, "3:4")  # the null preset's 64 pixels
     batch = adq.submit_batch([{"prompt": "a"}], shared={"output_format": "webp", "preset": "null"}, wait_s=1)
     assert not batch.done and batch.jobs[0].output_format == "webp"
+
+
+def test_several_outputs_make_a_group_seeded_in_order_priced_as_that_many_jobs(api):
+    before = _count_jobs()
+    body = {"prompt": "a fox", "preset": "null", "num_outputs": 3, "seed": 40}
+    first = api.post("/v1/jobs", json=body, headers=ALICE | {"Prefer": "wait=1"})
+    assert first.status_code == 202, first.text  # nobody finishes them: the wait runs out
+    view = first.json()
+    assert view["num_outputs"] == 3 and [o["seed"] for o in view["outputs"]] == [40, 41, 42]
+    assert _count_jobs() == before + 3 and view["id"] == view["outputs"][0]["id"]
+    group = api.get(f"/v1/batches/{view['batch_id']}", headers=ALICE).json()
+    assert group["size"] == 3 and group["job_ids"] == [o["id"] for o in view["outputs"]]
+    for out in view["outputs"][1:]:
+        assert api.get(f"/v1/jobs/{out['id']}", headers=ALICE).json()["outputs"] == view["outputs"]
+
+    # Every image finished: each one is in every job's outputs, with its link.
+    for out in view["outputs"]:
+        _finish(out["id"], final_image_key=f"jobs/{out['id']}/final-f1.png")
+    done = api.get(f"/v1/jobs/{view['outputs'][2]['id']}", headers=ALICE).json()
+    assert [o["status"] for o in done["outputs"]] == ["succeeded"] * 3
+    assert all(o["image"] == f"/v1/jobs/{o['id']}/image?which=final" for o in done["outputs"])
+
+    for bad in (0, 5, True, 2.5):
+        refused = api.post("/v1/jobs", json=body | {"num_outputs": bad}, headers=ALICE)
+        assert refused.status_code == 422 and "num_outputs" in refused.text, refused.text
+    assert _count_jobs() == before + 3
+
+    with configured(ADQ_RATE_LIMIT="4/minute", ADQ_RATE_LIMIT_STORAGE_URL="memory://"):
+        assert api.post("/v1/jobs", json=body, headers=BOB).status_code == 202  # three of four
+        limited = api.post("/v1/jobs", json=body | {"num_outputs": 2}, headers=BOB)
+        assert limited.status_code == 429  # two more would be five
+
+
+def test_a_flagged_jobs_images_are_withheld_from_its_view_and_routes(api):
+    job = api.post("/v1/jobs", json={"prompt": "a fox", "preset": "null"}, headers=ALICE).json()
+    placeholder, student = f"jobs/{job['id']}/final-f1.png", f"jobs/{job['id']}/student-f1.png"
+    _finish(job["id"], final_image_key=placeholder, student_image_key=student, nsfw=True, safety_filter="red")
+    view = api.get(f"/v1/jobs/{job['id']}", headers=ALICE).json()
+    assert view["nsfw"] is True and view["safety_filter"] == "red" and view["student_image_key"] is None
+    assert view["images"]["student"] is None and view["outputs"][0]["image"] is None
+    withheld = api.get(f"/v1/jobs/{job['id']}/image", params={"which": "student"}, headers=ALICE)
+    assert withheld.status_code == 409 and withheld.json()["type"] == "ImageWithheld"

@@ -115,6 +115,18 @@ def test_cli_submit_json_status_and_bad_input(sqlite_env):
     assert job_count() == 1
 
 
+def test_cli_submits_the_hosted_fields_and_waits_at_most_its_seconds(sqlite_env):
+    args = ["--preset", "null", "--n", "2", "--seed", "5", "--format", "webp", "--aspect", "16:9", "--negative", "fog"]
+    out = adq("submit", "a koi pond", *args, "--wait", "1", "--json", env_home=sqlite_env)
+    assert out.returncode == 0, out.stderr  # no worker runs: the wait runs out and the job is shown as it is
+    view = json.loads(out.stdout)
+    assert view["status"] == "queued" and view["num_outputs"] == 2 and [o["seed"] for o in view["outputs"]] == [5, 6]
+    assert (view["output_format"], view["aspect_ratio"], view["negative_prompt"]) == ("webp", "16:9", "fog")
+    bad = adq("submit", "a cat", "--preset", "null", "--n", "5", env_home=sqlite_env)
+    assert bad.returncode == 2 and "num_outputs=5" in bad.stderr
+    assert job_count() == 2
+
+
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "adq.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -321,3 +321,32 @@ def test_the_final_image_is_stored_in_the_jobs_output_format_and_the_student_ima
         assert Image.open(io.BytesIO(store.get(row.student_image_key))).format == "PNG"
     png = runner.run(STUDENT, factories.job(preset="null", k=0).id, ME, inline).job
     assert png.output_format == "png" and png.final_image_key == png.student_image_key
+
+
+def test_the_safety_filter_withholds_a_flagged_final_image_from_either_stage(sqlite_env, tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from adq import context
+    from tests.plugins.safety import PRESETS
+
+    presets = tmp_path / "presets.yaml"
+    presets.write_text(PRESETS)
+    with configured(ADQ_WORKER_DESIGN="serial", ADQ_PRESET="null", ADQ_PRESETS_FILE=str(presets)):
+        ctx, store = context.current(), get_storage()
+        rows = {}
+        for name, seed, k in (("student", 6, 0), ("teacher", 1, 100), ("clean", 1, 0)):
+            job = factories.job(preset="null-safe", k=k, seed=seed)
+            out = runner.run(STUDENT, job.id, ME, ctx)
+            rows[name] = runner.run(TEACHER, job.id, ME, ctx).job if k else out.job
+    for name in ("student", "teacher"):
+        row = rows[name]
+        assert row.nsfw is True and row.safety_filter == "tests.plugins.safety:red_filter", name
+        final = np.asarray(Image.open(io.BytesIO(store.get(row.final_image_key))))
+        assert final.max() == 0 and row.final_image_key != row.student_image_key  # a black placeholder
+    clean = rows["clean"]
+    assert clean.nsfw is False and clean.final_image_key == clean.student_image_key
+    unfiltered = runner.run(STUDENT, _job(k=0).id, ME, ctx).job  # a preset with no filter: nothing recorded
+    assert unfiltered.nsfw is None and unfiltered.safety_filter is None

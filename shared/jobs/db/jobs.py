@@ -214,6 +214,8 @@ def record_student(
     score_s: float,
     batch: int = 1,
     final_key: str | None = None,
+    nsfw: bool | None = None,
+    safety_filter: str | None = None,
     **decision,
 ) -> Job | None:
     """The student stage's result, and the job's next state from its routing decision. ``decision`` holds the
@@ -226,16 +228,27 @@ def record_student(
     common = dict(student_score=score, teacher_used=route is Route.TEACHER, student_image_key=student_key, **decision)
     common |= dict(student_steps_run=steps, generate_s=generate_s, score_s=score_s, student_finished_at=now)
     common["student_batch"] = batch
+    if route is not Route.TEACHER:  # the safety filter's verdict on the final image, when one ran
+        common |= dict(nsfw=nsfw, safety_filter=safety_filter)
     common["student_wait_s"] = _seconds(claim.job.student_started_at, claim.job.created_at)
     if route is Route.TEACHER:
         return _advance(claim, TEACHER.waiting, teacher_queued_at=now, enqueued_at=now, **common, **_CLEARED)
     return _finish(claim, final_key=final_key or student_key, teacher_steps=0, total_steps=steps, **common)
 
 
-def record_teacher(claim: Claim, *, final_key: str, steps: int, teacher_s: float, batch: int = 1) -> Job | None:
+def record_teacher(
+    claim: Claim,
+    *,
+    final_key: str,
+    steps: int,
+    teacher_s: float,
+    batch: int = 1,
+    nsfw: bool | None = None,
+    safety_filter: str | None = None,
+) -> Job | None:
     total = (claim.job.student_steps_run or 0) + steps
     wait = _seconds(claim.job.teacher_started_at, claim.job.teacher_queued_at)
-    timing = dict(teacher_wait_s=wait, teacher_s=teacher_s, teacher_batch=batch)
+    timing = dict(teacher_wait_s=wait, teacher_s=teacher_s, teacher_batch=batch, nsfw=nsfw, safety_filter=safety_filter)
     return _finish(claim, final_key=final_key, teacher_steps=steps, total_steps=total, **timing)
 
 

@@ -115,6 +115,9 @@ class Job(Base):
     negative_prompt: Mapped[str | None] = mapped_column(Text)
     aspect_ratio: Mapped[str | None] = mapped_column(String(8))  # as asked; width and height hold the size it made
     megapixels: Mapped[float | None] = mapped_column(Float)
+    num_outputs: Mapped[int | None] = mapped_column(Integer)  # images the request asked for: its group's size
+    nsfw: Mapped[bool | None] = mapped_column(Boolean)  # the safety filter flagged the final image (withheld)
+    safety_filter: Mapped[str | None] = mapped_column(String(64))  # which filter judged it
 
     # The routing decision and its inputs.
     calibration_id: Mapped[int | None] = mapped_column(ForeignKey("calibrations.id"))

@@ -65,6 +65,20 @@ def _estimator(preset_name: str):
     return process.once(("model", "estimator", preset_name), load)
 
 
+def safety(preset_name: str):
+    """The preset's safety filter, loaded once; None when it names none (the default)."""
+    spec = get_preset(preset_name).safety
+    if spec is None or preset_name in _served:
+        return None
+
+    def load():
+        from adq.method.models import safety as module
+
+        return module.load(spec, _device())
+
+    return process.once(("model", "safety", preset_name), load)
+
+
 def clear() -> None:
     """Forget every loaded model and served pipeline object of this process (weights shared by a base too)."""
     process.drop(process.kind("model", "base"))
