@@ -74,6 +74,11 @@ def test_later_files_win(tmp_path):
         ("scheduler: DPMSolverMultistepScheduler", "scheduler: rm -rf", "'teacher.scheduler'"),
         ("student_size: [32, 32]", "student_size: [32, 0]", "each side must be between 8 and 4096"),
         ("kind: python", "kind: hpsv9", "'estimator"),
+        ("k: 30\n", "k: 30\n  safety: {kind: python}\n", "needs factory"),
+        ("k: 30\n", "k: 30\n  safety: {kind: diffusers}\n", "needs source"),
+        ("k: 30\n", "k: 30\n  safety: {kind: python, factory: a:b, placeholder: pink}\n", "'safety.placeholder'"),
+        ("k: 30\n", "k: 30\n  output_format: gif\n", "'output_format'"),
+        ("k: 30\n", "k: 30\n  sizes: [[30, 32]]\n", "each side must be a multiple of 8"),
     ],
 )
 def test_an_invalid_entry_names_the_file_the_preset_and_the_field(tmp_path, change, field, message):
