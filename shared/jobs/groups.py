@@ -13,6 +13,7 @@ from adq.core.errors import InputError
 from adq.jobs import batches
 from adq.jobs.schema import MAX_OUTPUTS, Output
 
+
 def split(params: dict) -> tuple[int, list[dict], dict]:
     """A request for ``num_outputs`` images as a group's items: one seed each (the given one, or one drawn here)."""
     n = params.pop("num_outputs", None) or 1
