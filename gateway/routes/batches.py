@@ -41,7 +41,7 @@ def view_of(batch: Batch, jobs: list[JobView]) -> BatchView:
         status=rollup,
         done=all(j.status in TERMINAL for j in jobs),
         job_ids=[j.id for j in jobs],
-        jobs=[with_links(j) for j in jobs],
+        jobs=[with_links(j, live=False) for j in jobs],  # a batch of many: no per-job position queries
     )
 
 
