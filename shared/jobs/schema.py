@@ -57,10 +57,14 @@ BOUNDS: dict[str, dict] = {
     "student_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
     "teacher_steps": dict(ge=1, le=_DEFAULTS["max_steps"].default),
 }
+BLANK = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 PROMPT = dict(
     min_length=1,
     max_length=_DEFAULTS["max_prompt_chars"].default,
-    pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",  # not blank, no NUL (a bare \S would match the NUL itself)
+    # Not blank, no NUL. Blank is what str.strip() removes, spelled out: JSON Schema's \s (ECMAScript) leaves out
+    # U+0085 and U+001C-U+001F, which Python's strip and pydantic's \s take as spaces, so "\x85" alone was a
+    # schema-valid prompt the server refused.
+    pattern=rf"^[^\x00]*[^\x00{BLANK}][^\x00]*$",
     description=JobParams.model_fields["prompt"].description,
 )
 
