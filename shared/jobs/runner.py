@@ -143,7 +143,7 @@ def student(claim: Claim, ctx: Context) -> Outcome:
     ctx.storage.put(key, encode_png(image))
     final_key, verdict = key, {}
     if decision.route is Route.FINISH:
-        final, verdict = _screen(ctx, params, image)
+        final, verdict = _screen(ctx, params, image, limit)
         if verdict.get("nsfw") or params.output_format != "png":
             final_key = _store_final(ctx.storage, claim, params, final)
     # 6. Record: only the holder of the claim's fence can
@@ -190,7 +190,7 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
         better = ctx.lane.call(lane_key, improve, (params, student_image), timeout_s=limit, announced=token)
     # 3-4. Score and decide: nothing to do, the teacher's image is final
     # 5. Screen and store: a flagged image is withheld (its placeholder stored instead)
-    final, verdict = _screen(ctx, params, better.value.image)
+    final, verdict = _screen(ctx, params, better.value.image, limit)
     key = _store_final(ctx.storage, claim, params, final)
     # 6. Record
     row = jobs.record_teacher(
@@ -202,14 +202,13 @@ def teacher(claim: Claim, ctx: Context) -> Outcome:
     return Outcome(row, Route.FINISH)
 
 
-def _screen(ctx: Context, params: JobParams, image) -> tuple[Any, dict]:
+def _screen(ctx: Context, params: JobParams, image, limit: float) -> tuple[Any, dict]:
     """The final image through the preset's safety filter, if it names one: the image to store, and the verdict
     to record (nothing when the filter is off)."""
     spec = get_preset(params.preset).safety
     if spec is None or ctx.models.safety(params.preset) is None:
         return image, {}
     check = partial(_check, ctx.models, params.preset)
-    limit = TEACHER.time_limit_s(ctx.settings)
     flagged = ctx.lane.call(("safety", params.preset), check, (params.prompt, image), timeout_s=limit).value
     verdict = {"nsfw": flagged, "safety_filter": spec.name}
     return (safety.placeholder(image, spec.placeholder) if flagged else image), verdict

@@ -5,6 +5,7 @@ runs out answers 202 while the job goes on."""
 from __future__ import annotations
 
 import io
+import time
 
 import httpx
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from adq.method.presets import student_settings
 from adq.tasks import client
 from tests import factories
 from tests.helpers import configured
-from tests.plugins.safety import PRESETS
+from tests.plugins.safety import PRESETS, SLOW
 
 SIZE = (136, 72)  # 16:9 at 0.01 megapixels, in multiples of 8
 
@@ -74,3 +75,41 @@ def test_four_webp_images_at_16_9_answer_within_the_wait_and_a_flagged_one_is_wi
         assert slow.status_code == 202 and slow.json()["status"] != "succeeded", slow.text
         done = client.wait(slow.json()["id"], timeout=60)
         assert done.status == "succeeded" and done.teacher_used
+
+
+def test_a_worker_killed_inside_the_safety_check_leaves_the_job_to_finish_once(system, tmp_path):
+    """The new moment of risk: the student image is stored and the final one is being judged (then converted and
+    stored) when the worker dies. The claim is taken over and the job finishes once, under the new fence."""
+    from adq.jobs.db import jobs
+
+    presets = tmp_path / "presets.yaml"
+    presets.write_text(SLOW)
+    mark = tmp_path / "in-the-filter"
+    quick = {
+        "ADQ_PRESETS_FILE": str(presets),
+        "ADQ_STUDENT_TIME_LIMIT_S": "8",
+        "ADQ_TEACHER_TIME_LIMIT_S": "8",
+        "ADQ_VISIBILITY_TIMEOUT_S": "10",
+        "ADQ_RETRY_BACKOFF_MAX_S": "2",
+        "ADQ_PRESET": "null",
+    }
+    with configured(**quick):
+        settings = student_settings("null-slow-safe", 1, 0.0, 8, 8)
+        calibrations.record(settings, factories.percentiles(), n_samples=101, source="test")
+        job = client.submit("a fox", preset="null-slow-safe", k=0, seed=1, output_format="webp")
+        victim = system.worker(
+            "student", name="student-judging", ADQ_TEST_SAFETY_MARK=str(mark), ADQ_TEST_SAFETY_S="60", **quick
+        )
+        deadline = time.monotonic() + 60
+        while not mark.exists():
+            assert time.monotonic() < deadline, "the worker never reached the safety check"
+            time.sleep(0.05)
+        assert jobs.get(job.id).status == "student_running" and jobs.get(job.id).final_image_key is None
+        victim.kill()
+        system.worker("student", name="student-after", **quick)
+        done = client.wait(job.id, timeout=90)
+    row = jobs.get(job.id)
+    assert done.status == "succeeded" and row.student_attempts == 2, row.error
+    assert row.student_worker.startswith("student-after@") and row.nsfw is False
+    fence = row.student_image_key.rsplit("-f", 1)[1].split(".")[0]
+    assert row.final_image_key.endswith(f"final-f{fence}.webp")  # the finishing attempt's own images, as one pair

@@ -18,6 +18,8 @@ null-safe:
   sigma: 0.5
   safety: {kind: python, factory: "tests.plugins.safety:red_filter", placeholder: black}
 """
+# The same, with a filter that takes its time: a kill test stops a worker inside it.
+SLOW = PRESETS.replace("null-safe:", "null-slow-safe:").replace("safety:red_filter", "safety:slow_red_filter")
 
 
 class RedFilter:
@@ -29,3 +31,21 @@ class RedFilter:
 
 def red_filter():
     return RedFilter()
+
+
+class SlowRedFilter(RedFilter):
+    """Touches ADQ_TEST_SAFETY_MARK on entry, then sleeps ADQ_TEST_SAFETY_S before judging."""
+
+    def check(self, prompts: list[str], images: list) -> list[bool]:
+        import os
+        import time
+        from pathlib import Path
+
+        if os.environ.get("ADQ_TEST_SAFETY_MARK"):
+            Path(os.environ["ADQ_TEST_SAFETY_MARK"]).touch()
+        time.sleep(float(os.environ.get("ADQ_TEST_SAFETY_S", "0")))
+        return super().check(prompts, images)
+
+
+def slow_red_filter():
+    return SlowRedFilter()
