@@ -234,5 +234,17 @@ def settings_hash(student: dict) -> str:
     return hashlib.sha256(json.dumps(student, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# The presets file's format reads into the specs above (a module of its own: it is half of this one's size).
-from adq.method.presetfile import from_entry, load_file  # noqa: E402
+# The presets file's format reads into the specs above; it is a module of its own (adq.method.presetfile), which
+# imports this one, so these two reach it at call time and either module may be imported first.
+def load_file(path: Path, origin: str | None = None) -> dict[str, Preset]:
+    """The presets in one YAML file; PresetFileError names the file, the preset and the field of the first fault."""
+    from adq.method import presetfile
+
+    return presetfile.load_file(path, origin)
+
+
+def from_entry(name: str, entry: dict, origin: str) -> Preset:
+    """A preset from the presets-file format, validated (PresetFileError names the preset and the field)."""
+    from adq.method import presetfile
+
+    return presetfile.from_entry(name, entry, origin)

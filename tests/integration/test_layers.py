@@ -124,3 +124,11 @@ def test_each_room_of_the_library_imports_only_the_rooms_below_it():
                 offenders.append(f"{path}:{line} imports adq.{other}")
     assert rooms_seen == set(ROOMS)
     assert offenders == []
+
+
+def test_modules_that_import_each_other_import_in_either_order():
+    # presets reaches its file format at call time: presetfile, imported first, would otherwise meet a half-made
+    # presets (an ImportError a user's notebook hit before the CLI ever did)
+    for first in ("adq.method.presetfile", "adq.method.presets", "adq.jobs.groups", "adq.method.hosted"):
+        out = subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"import {first}: {out.stderr[-500:]}"
