@@ -11,8 +11,8 @@ from adq.method import sizes
 from adq.method.presets import OUTPUT_FORMATS, get_preset
 
 
-def check_negative(params) -> dict:
-    """The negative prompt (blank is none), and the size's request as given, for the job's record."""
+def check_prompt_and_size(params) -> dict:
+    """The negative prompt (blank is none), and the size as asked for (aspect ratio, megapixels), for the record."""
     out = {"aspect_ratio": getattr(params, "aspect_ratio", None), "megapixels": getattr(params, "megapixels", None)}
     if out["aspect_ratio"] is not None:
         sizes.ratio(out["aspect_ratio"])

@@ -249,7 +249,7 @@ def check_inputs(params: JobParams) -> JobParams:
     sigma, cap = check_sigma(params.sigma), get_settings().max_steps
     teacher_steps = _int("teacher_steps", params.teacher_steps, 1, cap)
     images = _check_images(params)
-    output = hosted.check_output(params) | hosted.check_negative(params)
+    output = hosted.check_output(params) | hosted.check_prompt_and_size(params)
     return JobParams(
         prompt=prompt,
         preset=params.preset,
