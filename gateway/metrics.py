@@ -71,6 +71,35 @@ def _histograms(series: dict):
         yield family
 
 
+MODEL_COUNTERS = {
+    "loads": ("adq_model_loads", "Models loaded by workers, per preset (adq.method.models.residency)"),
+    "evictions": ("adq_model_evictions", "Models evicted to stay within ADQ_MODEL_MEMORY_BYTES, per preset"),
+    "load_seconds": ("adq_model_load_seconds", "Seconds workers spent loading models, per preset"),
+}
+
+
+def _model_families():
+    from adq.core.redisconn import redis_client
+    from adq.jobs import model_metrics
+
+    r = redis_client(timeout_s=1.0)
+    counts, held = model_metrics.read(r) if r is not None else ({}, {})
+    for name, (metric, doc) in MODEL_COUNTERS.items():
+        family = CounterMetricFamily(metric, doc, labels=["preset"])
+        for (counter, preset), value in sorted(counts.items()):
+            if counter == name:
+                family.add_metric([preset], value)
+        yield family
+    gauge = GaugeMetricFamily(
+        "adq_model_resident_bytes",
+        "Model bytes each worker holds, by the presets that use them",
+        labels=["worker", "preset"],
+    )
+    for (worker, preset), nbytes in sorted(held.items()):
+        gauge.add_metric([worker, preset], nbytes)
+    yield gauge
+
+
 class Collector:
     def collect(self):
         depth = GaugeMetricFamily("adq_queue_depth", "Messages waiting in each queue", labels=["queue"])
@@ -105,6 +134,7 @@ class Collector:
         window.add_metric([], float(frac) if n else float("nan"))
         yield window
         yield from _histograms(series)
+        yield from _model_families()
         from adq.gateway import control
 
         yield from control.families(control.current())

@@ -72,6 +72,11 @@ def _lane(settings: Settings) -> InlineLane | ModelLane:
 
 
 def _build() -> WorkerContext:
+    from adq.jobs import model_metrics
+    from adq.method.models import residency
+
+    if model_metrics.report not in residency.REPORTERS:
+        residency.REPORTERS.append(model_metrics.report)
     settings = get_settings()
     return WorkerContext(
         settings=settings,
@@ -94,20 +99,21 @@ def reset() -> None:
     process.reset()
 
 
-def warm(pool: str, preset: str) -> None:
-    """Load the pool's models on the model lane now, while the worker connects, instead of in its first jobs. Only
-    for the overlapped design: a prefork child must start within seconds, so the serial design loads on first use."""
+def warm(pool: str, presets: list[str]) -> None:
+    """Load and run the pool's models of each preset once on the model lane, before the worker consumes: its first
+    job is not a cold one (adq.method.models.warmup). Only for the overlapped design: a prefork child must start
+    within seconds, so the serial design loads on first use. A failure is logged; the first job meets it again."""
     ctx = current()
-    loaders = {STUDENT.name: (registry.student, registry.estimator), TEACHER.name: (registry.teacher,)}.get(pool)
-    if not loaders or ctx.settings.worker_design == "serial":
+    if pool not in (STUDENT.name, TEACHER.name) or ctx.settings.worker_design == "serial":
         return
+    from adq.method.models import warmup
 
-    def load(batch):
-        for loader in loaders:
-            loader(preset)
-        return batch
-
-    ctx.lane.submit(("warm", pool), load, None).add_done_callback(_log_warm_error)
+    future = ctx.lane.submit(("warm", pool), lambda batch: [warmup.warm(pool, presets, registry)] * len(batch), None)
+    future.add_done_callback(_log_warm_error)
+    try:
+        future.result()
+    except Exception:  # logged by the callback
+        pass
 
 
 def _log_warm_error(future) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ByteSize, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adq.core import process
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         description="YAML files of your own presets, separated like PATH; each adds presets or overrides "
         "built-in ones of the same name. Checked at start-up: `adq presets --check FILE`.",
     )
+    preset_groups: str = Field(
+        "",
+        pattern=r"^\s*([A-Za-z0-9_.-]+=[a-z0-9][a-z0-9-]{0,39}\s*(,\s*[A-Za-z0-9_.-]+=[a-z0-9][a-z0-9-]{0,39}\s*)*)?$",
+        description="Queue groups for presets, as preset=group,preset=group (over each preset's own group field): "
+        "a group's jobs wait in student.<group> and teacher.<group>, for workers started with --presets.",
+    )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N; fp16 on CUDA, fp32 on CPU.")
     torch_threads: int = Field(0, ge=0, description="CPU threads per worker process; 0 leaves torch's default.")
     data_dir: Path | None = Field(
@@ -42,6 +48,16 @@ class Settings(BaseSettings):
     )
     model_dir: Path | None = Field(None, description="Folder holding local copies of hub weights as <org>/<name>.")
     allow_downloads: bool = Field(False, description="Let workers download missing weights from the hub.")
+    model_memory_bytes: ByteSize | None = Field(
+        None,
+        description="Bytes of models one worker process keeps loaded (8GiB, 24000000000); least recently used ones "
+        "are evicted to stay within it. Unset: 90% of the CUDA device's memory, or half the RAM; 0: no budget.",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile each served preset's denoiser at start-up, warmed at every size the preset "
+        "lists (its sizes field), so no request pays a compile; other sizes are refused.",
+    )
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
         "auto",
         description="Precision of every model on CUDA that its preset does not set: auto gives bfloat16 to FLUX, "

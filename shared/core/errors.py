@@ -54,6 +54,10 @@ class ImageWithheld(JobConflict):
     """The safety filter flagged the job's final image: it and the student image are not served."""
 
 
+class PresetNotServed(JobConflict):
+    """The preset has queues of its own (a group) and no live worker consumes them: the job would wait for ever."""
+
+
 class JobNotRetryable(JobConflict):
     """Only a failed job can be retried."""
 
@@ -120,6 +124,10 @@ class ModelError(AdqError):
 
 class ModelUnavailable(ModelError):
     """Weights are missing locally and downloads are off; the message says how to point at a local copy."""
+
+
+class ModelTooLarge(ModelError):
+    """A model needs more than the worker's whole model memory budget (ADQ_MODEL_MEMORY_BYTES): no eviction helps."""
 
 
 class AttemptsExhausted(AdqError):

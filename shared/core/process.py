@@ -52,6 +52,12 @@ def once(key: Hashable, make: Callable[[], T], close: Closer | None = None, inhe
         return thing
 
 
+def peek(key: Hashable) -> Any:
+    """This process's ``key`` if it was made, without making it."""
+    held = _held.get(key)
+    return held[1] if held is not None and held[0] == os.getpid() else None
+
+
 def drop(match: Callable[[Hashable], bool] = lambda _key: True) -> None:
     """Forget what this table holds under the matching keys: this process's own are closed, a parent's copies
     let go of (their sockets belong to the parent)."""

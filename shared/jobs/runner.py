@@ -63,6 +63,17 @@ class Context(Protocol):
     decider: Any  # decide(params, calibration_id, score, owner) -> cascade.Decision
 
 
+def _holding(fn):
+    """A lane function that holds its preset's models while it runs (the memory budget evicts only idle ones)."""
+
+    def held(models, preset: str, *args):
+        with getattr(models, "using", lambda _preset: nullcontext())(preset):
+            return fn(models, preset, *args)
+
+    return held
+
+
+@_holding
 def _generate(models, preset: str, job_id: str | None, images: cascade.Inputs, batch: list[JobParams]) -> list:
     student = models.student(preset)
     if len(batch) == 1:  # one job: a cancel stops it after the step it is in (adq.method.cancel)
@@ -93,6 +104,7 @@ def _teacher_group(p: JobParams) -> tuple:
     return (p.strategy, p.teacher_steps, sigma, p.teacher_guidance, p.width, p.height, p.negative_prompt)
 
 
+@_holding
 def _improve(models, preset: str, job_id: str, images: cascade.Inputs, batch: list[tuple[JobParams, Any]]) -> list:
     """One job alone can be stopped by a cancel between steps; in a batch of several, a cancelled job's result
     is dropped when its fenced record finds the job cancelled, and its neighbours run on."""
@@ -104,6 +116,7 @@ def _improve(models, preset: str, job_id: str, images: cascade.Inputs, batch: li
     return cascade.improve_batch(teacher, batch)
 
 
+@_holding
 def _score(models, preset: str, batch: list[tuple[str, object]]) -> list[float]:
     prompts, images = zip(*batch)
     return models.estimator(preset).score(list(prompts), list(images))
@@ -214,6 +227,7 @@ def _screen(ctx: Context, params: JobParams, image, limit: float) -> tuple[Any, 
     return (safety.placeholder(image, spec.placeholder) if flagged else image), verdict
 
 
+@_holding
 def _check(models, preset: str, batch: list[tuple[str, object]]) -> list[bool]:
     prompts, images = zip(*batch)
     return models.safety(preset).check(list(prompts), list(images))

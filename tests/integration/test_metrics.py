@@ -85,3 +85,35 @@ def test_without_redis_the_scrape_falls_back_to_the_table(sqlite_env):
     m = _scrape()
     assert m[("adq_jobs_finished_total", (("status", "succeeded"),))] == 1
     assert m[("adq_student_seconds_count", ())] == 1
+
+
+def test_model_loads_evictions_and_resident_bytes_reach_the_scrape(pg_env, redis_url):
+    import redis
+
+    from adq import context
+    from adq.core import process
+    from adq.core.logs import worker_name
+    from adq.method.models import residency
+    from adq.method.models.residency import Residency
+
+    own = redis_url.rsplit("/", 1)[0] + "/13"
+    redis.Redis.from_url(own).flushdb()
+    with configured(ADQ_BROKER_URL=own):
+        context.current()  # a worker's context adds its metrics to the residency's reporters
+        assert len(residency.REPORTERS) == 1
+        res = Residency(100)
+        try:
+            for name in ("a", "b"):  # b's load evicts a's model
+                key = ("base", name)
+                with res.using(name):
+                    make = lambda key=key, name=name: res.admit(key, name, object, lambda _t: 60)  # noqa: E731
+                    process.once(key, make, close=lambda _t, key=key: res.forget(key))
+            m = _scrape()
+        finally:
+            process.drop(process.kind("base"))
+    assert m[("adq_model_loads_total", (("preset", "a"),))] == 1
+    assert m[("adq_model_loads_total", (("preset", "b"),))] == 1
+    assert m[("adq_model_evictions_total", (("preset", "a"),))] == 1
+    assert ("adq_model_load_seconds_total", (("preset", "b"),)) in m
+    assert m[("adq_model_resident_bytes", (("preset", "b"), ("worker", worker_name())))] == 60
+    assert ("adq_model_resident_bytes", (("preset", "a"), ("worker", worker_name()))) not in m

@@ -7,6 +7,7 @@ import yaml
 
 from adq.control.policy import ControlState
 from adq.gateway.control import families
+from adq.gateway.metrics import MODEL_COUNTERS
 from adq.jobs.metrics import HISTOGRAMS
 
 RULES = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "alerts.yaml"
@@ -24,12 +25,14 @@ def exported() -> set[str]:
         keys={"tiny:abc": {"n": 9, "k": 50, "live_tau": 0.1, "drift": 0.2}},
     )
     names = {f.name for f in families(state)} | {"adq_queue_depth", "adq_jobs", "adq_teacher_fraction"}
-    return names | set(HISTOGRAMS) | {"adq_jobs_finished"}
+    models = {name for name, _ in MODEL_COUNTERS.values()} | {"adq_model_resident_bytes"}
+    return names | set(HISTOGRAMS) | {"adq_jobs_finished"} | models
 
 
 def test_alert_rules_use_exported_metrics():
     rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
     assert {r["alert"] for r in rules} >= {"AdqStudentScoreDrift", "AdqControllerStale"}
     used = {m for r in rules for m in re.findall(r"\badq_[a-z0-9_]+", r["expr"])}
+    used = {m.removesuffix("_total") if m.removesuffix("_total") in exported() else m for m in used}  # a counter
     assert used and used <= exported(), used - exported()
     assert all(r.get("for") and r["annotations"]["summary"] for r in rules)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from adq.core import process
 from adq.core.config import get_settings
-from adq.method.models import precision
+from adq.method.models import precision, residency
 from adq.method.models.weights import hub_kwargs, locate
 from adq.method.presets import ControlNetSpec, ModelSpec
 
@@ -71,11 +71,37 @@ def _load_base(spec: ModelSpec, device) -> Base:
         locate(spec.source, spec.label), **kwargs, **hub_kwargs(spec.source)
     )
     pipe.set_progress_bar_config(disable=True)
-    return Base(pipe.to(device))
+    pipe = pipe.to(device)
+    if get_settings().compile:  # in place: the role views made with from_pipe share the compiled denoiser
+        for name in ("unet", "transformer"):
+            if getattr(pipe, name, None) is not None:
+                getattr(pipe, name).compile()
+    return Base(pipe)
+
+
+def _estimate(source: str, label: str) -> int:
+    try:
+        return residency.files_bytes(locate(source, label))
+    except Exception:  # the load itself reports what is missing
+        return 0
+
+
+def _admitted(key: tuple, label: str, load, measure, source: str, device):
+    """``process.once`` of a model within this process's memory budget (adq.method.models.residency)."""
+    res = residency.current(device)
+    thing = process.once(
+        key,
+        lambda: res.admit(key, label, load, measure, estimate=lambda: _estimate(source, label)),
+        close=lambda _thing: residency.forget(key),
+    )
+    res.touch(key)
+    return thing
 
 
 def base_for(spec: ModelSpec, device) -> Base:
-    return process.once(("base", *_base_key(spec, device)), lambda: _load_base(spec, device))
+    key = ("base", *_base_key(spec, device))
+    measure = lambda base: held_bytes([base.pipe])  # noqa: E731
+    return _admitted(key, spec.label, lambda: _load_base(spec, device), measure, spec.source, device)
 
 
 def adapter_name(source: str) -> str:
@@ -102,7 +128,8 @@ def controlnet_for(spec: ControlNetSpec, device, dtype: str = "float32"):
     """A ControlNet, loaded once per process in its base's dtype: the teacher and the student that share it hold one
     copy."""
     key = ("controlnet", spec.source, str(device), dtype)
-    return process.once(key, lambda: _load_controlnet(spec, device, dtype))
+    load = lambda: _load_controlnet(spec, device, dtype)  # noqa: E731
+    return _admitted(key, spec.label, load, residency.module_bytes, spec.source, device)
 
 
 def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | None = None) -> RolePipe:
@@ -125,6 +152,7 @@ def role_pipe(spec: ModelSpec, device, role: str, controlnet: ControlNetSpec | N
             where = locate(lora.source, spec.label + " LoRA", marker=lora.weight_name)
             pipe.load_lora_weights(where, weight_name=lora.weight_name, adapter_name=name, **hub_kwargs(lora.source))
             base.adapters.add(name)
+            residency.current().measured(("base", *_base_key(spec, device)), held_bytes([base.pipe]))
         adapters.append((name, lora.scale))
     return RolePipe(pipe, base, tuple(adapters))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from adq.core import process
+from adq.method.models import residency
 from adq.method.presets import get_preset
 
 
@@ -47,12 +50,40 @@ def estimator(preset_name: str):
     return _served[preset_name][2] if preset_name in _served else _estimator(preset_name)
 
 
+def using(preset_name: str):
+    """Hold the preset's models while a call runs: the memory budget never evicts them meanwhile."""
+    if preset_name in _served:
+        return nullcontext()
+    return residency.current(_device()).using(preset_name)
+
+
+def _made_for(preset_name: str, make):
+    # What a preset's object loads (its bases, ControlNets) is recorded as used by it (adq.method.models.residency)
+    with using(preset_name):
+        return make()
+
+
 def _student(preset_name: str):
-    return process.once(("model", "student", preset_name), lambda: _diffusion("student", preset_name))
+    key = ("model", "student", preset_name)
+    return process.once(key, lambda: _made_for(preset_name, lambda: _diffusion("student", preset_name)))
 
 
 def _teacher(preset_name: str):
-    return process.once(("model", "teacher", preset_name), lambda: _diffusion("teacher", preset_name))
+    key = ("model", "teacher", preset_name)
+    return process.once(key, lambda: _made_for(preset_name, lambda: _diffusion("teacher", preset_name)))
+
+
+def _admitted(key: tuple, preset_name: str, label: str, load):
+    """A model of its own (an estimator, a safety filter) within the memory budget, counted from its modules."""
+    res = residency.current(_device())
+
+    def make():
+        with res.using(preset_name):
+            return res.admit(key, label, load, residency.module_bytes)
+
+    thing = process.once(key, make, close=lambda _thing: residency.forget(key))
+    res.touch(key)
+    return thing
 
 
 def _estimator(preset_name: str):
@@ -62,7 +93,8 @@ def _estimator(preset_name: str):
         spec = get_preset(preset_name).estimator
         return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
 
-    return process.once(("model", "estimator", preset_name), load)
+    key = ("model", "estimator", preset_name)
+    return _admitted(key, preset_name, f"preset {preset_name!r}'s estimator", load)
 
 
 def safety(preset_name: str):
@@ -76,7 +108,7 @@ def safety(preset_name: str):
 
         return module.load(spec, _device())
 
-    return process.once(("model", "safety", preset_name), load)
+    return _admitted(("model", "safety", preset_name), preset_name, f"preset {preset_name!r}'s safety filter", load)
 
 
 def clear() -> None:
