@@ -23,12 +23,14 @@ def _after_fork(**_kwargs) -> None:
 
 
 _pool: str | None = None
+_presets: list[str] = []
 
 
-def warm_on_start(pool: str) -> None:
-    """Called by `adq worker POOL` before Celery starts: which pool's models to load at start-up."""
-    global _pool
-    _pool = pool
+def warm_on_start(pool: str, presets: list[str] | None = None) -> None:
+    """Called by `adq worker POOL` before Celery starts: which pool's models, of which presets, to warm at start-up
+    (none named: the default preset)."""
+    global _pool, _presets
+    _pool, _presets = pool, list(presets or [])
 
 
 def served_pool() -> str | None:
@@ -38,13 +40,13 @@ def served_pool() -> str | None:
 
 @worker_init.connect
 def _warm(**_kwargs) -> None:
-    # The overlapped design runs tasks in this process: load the models on the model lane while the consumer
-    # connects, so the first jobs do not wait for them.
+    # Before the consumer starts (so before the "ready" line and the liveness mark): the first job finds its
+    # models loaded and run once.
     if _pool is not None:
         from adq import context
         from adq.core.config import get_settings
 
-        context.warm(_pool, get_settings().preset)
+        context.warm(_pool, _presets or [get_settings().preset])
 
 
 @celeryd_after_setup.connect

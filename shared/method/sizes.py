@@ -59,7 +59,14 @@ def resolve(preset, aspect: str | None, megapixels) -> tuple[int, int]:
 
 
 def check_allowed(preset, width: int, height: int) -> None:
-    """A preset that lists its sizes serves only those (each one warmed, or compiled, ahead of its jobs)."""
-    if preset.sizes and (width, height) not in preset.sizes:
-        shown = ", ".join(f"{w}x{h}" for w, h in preset.sizes)
-        raise InputError(f"size {width}x{height}: preset {preset.name!r} serves only {shown} (its sizes field)")
+    """A preset that lists its sizes serves only those (each one warmed, or compiled, ahead of its jobs); compiled
+    (ADQ_COMPILE), a preset that lists none serves its student size alone: another would compile inside a job."""
+    from adq.core.config import get_settings
+
+    sizes = [tuple(s) for s in preset.sizes]
+    if not sizes and get_settings().compile:
+        sizes = [tuple(preset.student_size)]
+    if sizes and (width, height) not in sizes:
+        shown = ", ".join(f"{w}x{h}" for w, h in sizes)
+        why = "its sizes field" if preset.sizes else "ADQ_COMPILE warms only its student size: list more in sizes"
+        raise InputError(f"size {width}x{height}: preset {preset.name!r} serves only {shown} ({why})")
