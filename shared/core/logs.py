@@ -78,13 +78,23 @@ def formatter(kind: str) -> logging.Formatter:
     return TextFormatter(TEXT)
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it was when made, and to the one there now once that is closed: a command run
+    in-process (the tests' ``main([...])``) may have been handed a stream that is closed after it. Never the live
+    ``sys.stderr`` as such: Celery's worker replaces it with a proxy that logs, which would log each line again."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self.stream, "closed", False):
+            self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(level: int, kind: str = "auto", stream=None) -> logging.Handler:
     """Install this process's one root handler (replacing an earlier one of ours). ``kind``: auto, json or text;
     auto means text on a terminal, JSON lines elsewhere (containers, files, CI)."""
-    stream = stream or sys.stderr
     if kind == "auto":
-        kind = "text" if getattr(stream, "isatty", lambda: False)() else "json"
-    handler = logging.StreamHandler(stream)
+        kind = "text" if getattr(stream or sys.stderr, "isatty", lambda: False)() else "json"
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler(sys.stderr)
     handler.setFormatter(formatter(kind))
     handler.addFilter(ContextFilter())
     handler.adq = True  # type: ignore[attr-defined]
