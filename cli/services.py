@@ -29,6 +29,7 @@ def worker(a) -> int:
         loglevel=a.loglevel,
         hostname=a.hostname,
         queues=a.queues,
+        presets=[x.strip() for x in a.presets.split(",") if x.strip()] if a.presets and a.presets != "all" else None,
     )
     return 0
 
@@ -161,8 +162,14 @@ def register(sub) -> None:
         help="serve an AdaptiveDiffusionPipeline (or a zero-argument callable returning one) from your own module; "
         "jobs reach it by the preset name it declares (name=)",
     )
+    p.add_argument(
+        "--presets",
+        metavar="NAME,NAME",
+        help="serve only these presets: consume their queues (a preset's group has queues of its own), and load and "
+        "warm their models before consuming; default all: every queue, warming the default preset",
+    )
     p.add_argument("--queues", help=argparse.SUPPRESS)
-    p.set_defaults(fn=worker)
+    p.set_defaults(fn=worker, service=True)
 
     p = sub.add_parser("up", help="gateway, both worker pools and the controller in one foreground process tree")
     p.add_argument("--port", type=int, default=8000, help="the gateway's port on 127.0.0.1 (default 8000)")

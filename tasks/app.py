@@ -75,6 +75,8 @@ def celery_config(s: Settings) -> dict:
         worker_prefetch_multiplier=1,
         task_serializer="json",
         accept_content=["json"],
+        # The shared queues; a group's (adq.jobs.routes) are declared by the workers that consume them and made
+        # on first use by whoever sends to them (task_create_missing_queues), so no presets file is read here.
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=STUDENT_QUEUE,
         task_routes=routes,

@@ -88,7 +88,7 @@ class StageTask(AdqTask):
             return self.give_up(job_id, f"{self.stage}: {type(exc).__name__}: {exc}")
         # 7. Route: send the message the decision asked for, after the commit that recorded it
         if outcome.route is Route.TEACHER:
-            send_stage(TEACHER, job_id, outcome.job.queue_priority)
+            send_stage(TEACHER, job_id, outcome.job.queue_priority, outcome.job.preset)
             return "teacher"
         if outcome.finished:
             notify(outcome.job)

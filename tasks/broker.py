@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterable
 
 from adq.core.config import get_settings
-from adq.core.constants import QUEUES, REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
+from adq.core.constants import REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
+from adq.jobs import routes
 from adq.jobs.priority import list_names
 
 
@@ -25,10 +26,10 @@ def queue_depths() -> dict[str, int]:
     s = get_settings()
     if s.broker_kind == "redis":
         r = _redis()
-        return {q: sum(int(r.llen(name)) for name in list_names(q)) for q in QUEUES}
+        return {q: sum(int(r.llen(name)) for name in list_names(q)) for q in routes.all_queues()}
     if s.broker_kind == "filesystem":
         folder = s.broker_folder / "queue"
-        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in QUEUES}
+        return {q: sum(1 for _ in folder.glob(f"*.{q}.msg")) for q in routes.all_queues()}
     return {}
 
 
@@ -42,7 +43,7 @@ def _task_id(raw: bytes | str) -> str | None:
     return (message.get("headers") or {}).get("id") if isinstance(message, dict) else None
 
 
-def pending_task_ids(queues: Iterable[str] = QUEUES, unacked_within_s: float | None = None) -> set[str] | None:
+def pending_task_ids(queues: Iterable[str] | None = None, unacked_within_s: float | None = None) -> set[str] | None:
     """Ids of the task messages still in the broker (waiting or delivered but unacked); None when this broker
     cannot be inspected. The sweeper re-sends only jobs whose message is not among them.
 
@@ -53,7 +54,7 @@ def pending_task_ids(queues: Iterable[str] = QUEUES, unacked_within_s: float | N
     raws: list = []
     if s.broker_kind == "redis":
         r = _redis()
-        for q in queues:
+        for q in routes.all_queues() if queues is None else queues:
             for name in list_names(q):
                 raws += r.lrange(name, 0, -1)
         if unacked_within_s is None:
@@ -75,14 +76,16 @@ def pending_task_ids(queues: Iterable[str] = QUEUES, unacked_within_s: float | N
 _consumers_cache: dict[str, tuple[float, dict[str, int] | None]] = {}
 
 
-def live_consumers(queue: str, cache_s: float = 10.0) -> int | None:
+def live_consumers(queue: str, cache_s: float = 10.0, recheck_s: float | None = None) -> int | None:
     """Workers that answer Celery's broadcast and consume ``queue`` (a one-second inspect, cached); None when
-    the broker cannot broadcast."""
+    the broker cannot broadcast. ``recheck_s``: an answer of none (0 or None) older than this is asked again, so
+    a worker that just started is seen at once where "none" would refuse a job."""
     from adq.tasks.app import app
 
     url = get_settings().effective_broker_url
     at, counts = _consumers_cache.get(url, (0.0, None))
-    if time.monotonic() - at > cache_s:
+    age = time.monotonic() - at
+    if age > cache_s or (recheck_s is not None and age > recheck_s and not (counts or {}).get(queue)):
         try:
             replies = app.control.inspect(timeout=1.0).active_queues() or {}
         except Exception:  # a broker without broadcast, or down: unknown, not zero

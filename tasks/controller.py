@@ -76,7 +76,8 @@ def observe() -> Observation:
     return Observation(
         arrival_rate=n / ARRIVAL_WINDOW_S,
         requested_k=mean_k if mean_k is not None else 0.0,
-        teacher_queue=queue_depths().get("teacher", 0),
+        # every teacher queue, the groups' too: k moves the whole pool's teacher load (adq.jobs.routes)
+        teacher_queue=sum(n for q, n in queue_depths().items() if q.split(".", 1)[0] == "teacher"),
         teacher_service_s=service,
         teacher_workers=teacher_processes(),
     )

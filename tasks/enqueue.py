@@ -8,8 +8,9 @@ from typing import Any
 
 from kombu import pools
 
+from adq.core.config import get_settings
 from adq.core.constants import WEBHOOK_QUEUE, WEBHOOK_TASK
-from adq.jobs import batches, groups, records
+from adq.jobs import batches, groups, records, routes
 from adq.jobs.db import jobs, operator, outbox
 from adq.jobs.db.models import Batch, Job
 from adq.jobs.schema import JobView
@@ -26,14 +27,22 @@ def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) ->
         app.send_task(name, args=args, task_id=task_id, queue=queue, producer=producer, priority=priority)
 
 
-def send_stage(stage: Stage, job_id: str, queue_priority: int) -> None:
-    """Send a stage's message at the job's queue priority (adq.jobs.priority)."""
-    _send(stage.task, stage.queue, stage.task_id(job_id), [job_id], priority=queue_priority)
+def send_stage(stage: Stage, job_id: str, queue_priority: int, preset: str) -> None:
+    """Send a stage's message at the job's queue priority (adq.jobs.priority), to its preset's queue
+    (adq.jobs.routes)."""
+    _send(stage.task, routes.queue(stage.queue, preset), stage.task_id(job_id), [job_id], priority=queue_priority)
+
+
+def _check_served(presets) -> None:
+    from adq.tasks.broker import live_consumers
+
+    # A cached "no worker" is asked again after a second: a group's worker that just started is not refused
+    routes.check_served(presets, lambda queue: live_consumers(queue, recheck_s=1.0))
 
 
 def _send_or_leave_to_sweeper(stage: Stage, job: Job) -> Job:
     try:
-        send_stage(stage, job.id, job.queue_priority)
+        send_stage(stage, job.id, job.queue_priority, job.preset)
         return outbox.mark_enqueued(job.id) or job
     except Exception as exc:  # broker down: the row is safe, and the sweeper sends it later
         log.warning("job %s recorded but not enqueued (%s); the sweeper will send it", job.id, exc)
@@ -49,6 +58,9 @@ def submit(prompt: Any, *, idempotency_key: str | None = None, owner: str | None
         _, views = submit_batch(items, shared | {"prompt": prompt}, owner=owner, idempotency_key=idempotency_key)
         return views[0]
     params.pop("num_outputs", None)
+    from adq.method.presets import get_preset  # the default preset, when the job names none
+
+    _check_served([params.get("preset") or get_preset(get_settings().preset).name])
     job, created = records.record(prompt, idempotency_key=idempotency_key, owner=owner, **params)
     if created:
         job = _send_or_leave_to_sweeper(STUDENT, job)
@@ -59,6 +71,8 @@ def submit_batch(
     items: list[dict], shared: dict, *, owner: str | None = None, idempotency_key: str | None = None
 ) -> tuple[Batch, list[JobView]]:
     """Check every item, record the batch in one transaction, then send one message per job."""
+    default = get_settings().preset
+    _check_served([item.get("preset") or shared.get("preset") or default for item in items])
     batch, rows, created = batches.create(items, shared, owner=owner, idempotency_key=idempotency_key)
     if created:
         rows = [_send_or_leave_to_sweeper(STUDENT, row) for row in rows]

@@ -37,11 +37,11 @@ def sweep_once(older_than_s: float | None = None) -> int:
         notify(job)
         sent += 1
         log.info("re-sent job %s's webhook from the outbox", job_id)
-    for job_id, stage, queue_priority in stale:
+    for job_id, stage, queue_priority, preset in stale:
         if pending is not None and stage.task_id(job_id) in pending:
             outbox.mark_enqueued(job_id)  # its message is still there: look again after another sweep_after_s
             continue
-        send_stage(stage, job_id, queue_priority)
+        send_stage(stage, job_id, queue_priority, preset)
         outbox.mark_enqueued(job_id)
         sent += 1
         log.info("re-sent job %s to the %s queue", job_id, stage.queue)

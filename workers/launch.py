@@ -46,8 +46,10 @@ def worker_argv(
     loglevel: str = "INFO",
     hostname: str | None = None,
     queues: str | None = None,
+    presets: list[str] | None = None,
 ) -> list[str]:
-    """``concurrency``: jobs in flight (threads) when overlapped, pool processes when serial."""
+    """``concurrency``: jobs in flight (threads) when overlapped, pool processes when serial. ``presets``: serve
+    only these (their queues, adq.jobs.routes); None: every queue."""
     if pool not in POOLS:
         raise InputError(f"unknown worker pool {pool!r}; choose one of {', '.join(POOLS)}")
     s = get_settings()
@@ -56,7 +58,10 @@ def worker_argv(
     kind, default = (
         ("threads", s.worker_threads or default_threads(pool)) if s.worker_design == "overlapped" else ("prefork", 1)
     )
-    argv = ["worker", "-Q", queues or POOLS[pool], "-n", hostname or f"{pool}@%h", "--pool", kind]
+    from adq.jobs.routes import worker_queues
+
+    queues = queues or ",".join(worker_queues(POOLS[pool], presets))
+    argv = ["worker", "-Q", queues, "-n", hostname or f"{pool}@%h", "--pool", kind]
     argv += ["--concurrency", str(concurrency or default), "--loglevel", loglevel]
     if get_settings().send_events:
         argv.append("--task-events")
@@ -68,16 +73,17 @@ def worker_argv(
     return argv
 
 
-def preflight(pool: str) -> None:
-    """Fail at start-up, not on the first job, when the default preset's weights are missing. Checks paths only:
-    nothing is imported that could initialise CUDA in the parent."""
+def preflight(pool: str, presets: list[str] | None = None) -> None:
+    """Fail at start-up, not on the first job, when a served preset's weights are missing (the default preset's,
+    when none is named). Checks paths only: nothing is imported that could initialise CUDA in the parent."""
     from adq.method.models.weights import check_available
 
-    preset = get_preset(get_settings().preset)
-    specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])  # the webhook pool loads none
-    for spec in specs:
-        if not spec.source.startswith(("tiny:", "null:")):
-            check_available(spec)
+    for name in presets or [get_settings().preset]:
+        preset = get_preset(name)
+        specs = {"student": [preset.student], "teacher": [preset.teacher]}.get(pool, [])  # webhooks load none
+        for spec in specs:
+            if not spec.source.startswith(("tiny:", "null:")):
+                check_available(spec)
 
 
 def serve_pipeline(target: str) -> None:
@@ -102,16 +108,16 @@ def serve_pipeline(target: str) -> None:
     print(f"serving pipeline object {target} as preset {pipeline.name!r} (calibration {calibration})", flush=True)
 
 
-def run(pool: str, pipeline: str | None = None, **kwargs) -> None:
+def run(pool: str, pipeline: str | None = None, presets: list[str] | None = None, **kwargs) -> None:
     if pipeline:
         serve_pipeline(pipeline)
     else:
-        preflight(pool)
+        preflight(pool, presets)
     from adq.tasks import app, tracing
     from adq.tasks.app import ensure_broker_folders
     from adq.tasks.signals import warm_on_start
 
     tracing.setup(f"adq-{pool}")
     ensure_broker_folders()
-    warm_on_start(pool)
-    app.worker_main(worker_argv(pool, **kwargs))
+    warm_on_start(pool, presets)
+    app.worker_main(worker_argv(pool, presets=presets, **kwargs))

@@ -111,6 +111,7 @@ class _Preset(_Entry):
     output_quality: int = Field(80, ge=1, le=100)
     sizes: list[Size] = []
     safety: _Safety | None = None
+    group: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
     notes: str = ""
 
     @field_validator("student_size", "teacher_size")

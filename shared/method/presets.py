@@ -105,6 +105,7 @@ class Preset:
     output_quality: int = 80  # jpeg and webp quality, 1-100
     sizes: tuple = ()  # the (width, height) sizes jobs may ask for; empty: any (a calibration still keys each)
     safety: SafetySpec | None = None  # a filter on final images (adq.method.models.safety); None: off
+    group: str | None = None  # its own queues, student.<group> and teacher.<group> (adq.jobs.routes); None: shared
     notes: str = ""
     origin: str = BUILT_IN  # "built in", or the presets file it came from
 

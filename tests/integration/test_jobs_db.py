@@ -115,9 +115,9 @@ def test_stale_jobs_are_found_for_the_sweeper(db_env):
     fresh, lost = job(), job()
     outbox.mark_enqueued(fresh.id)
     stale = outbox.stale(older_than_s=3600)
-    assert (lost.id, STUDENT, 3) in stale and fresh.id not in {job_id for job_id, _, _ in stale}
+    assert (lost.id, STUDENT, 3, lost.preset) in stale and fresh.id not in {job_id for job_id, *_ in stale}
     c = claim(fresh.id, worker="w", lease_s=-1)  # lease already expired
-    assert (fresh.id, STUDENT, 3) in outbox.stale(older_than_s=3600)
+    assert (fresh.id, STUDENT, 3, fresh.preset) in outbox.stale(older_than_s=3600)
     assert c is not None
 
 

@@ -1,5 +1,6 @@
-"""The Kubernetes manifests as kubectl kustomize renders them: every role, the queues the code routes to, grace
-periods, settings names and the KEDA numbers (kubectl runs as a subprocess)."""
+"""The Kubernetes manifests as kubectl kustomize renders them, the base (infra/k8s) and its overlay with a teacher
+Deployment per preset group (infra/k8s-groups): every role, the queues the code routes to, grace periods,
+settings names and the KEDA numbers (kubectl runs as a subprocess)."""
 
 from __future__ import annotations
 
@@ -10,32 +11,45 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adq.cli import build_parser
 from adq.control import sizing as policy
 from adq.control.sizing import PolicyConfig, keda_numbers
 from adq.core.config import Settings
 from adq.core.constants import QUEUES, STUDENT_QUEUE, TEACHER_QUEUE
+from adq.jobs import routes
 from adq.workers.launch import POOLS
+from tests.helpers import configured
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = PolicyConfig.load()
 
 
 def queue_of(trigger: dict) -> str | None:
-    """The queue a trigger scales on: the gateway's sum over the queue's priority steps (GET /v1/queues)."""
+    """The queue a trigger scales on: the gateway's sum over the queue's priority steps (GET /v1/queues); a group's
+    queue name has its dot escaped in the JSON path (teacher\\.flux)."""
     meta = trigger["metadata"]
     if trigger["type"] == "metrics-api" and meta["url"].endswith("/v1/queues"):
-        return meta["valueLocation"].removeprefix("depths.")
+        return meta["valueLocation"].removeprefix("depths.").replace("\\.", ".")
     return None
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict]:
+@pytest.fixture(scope="module", params=["k8s", "k8s-groups"])
+def rendered(request) -> list[dict]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
     out = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "infra" / "k8s")], capture_output=True, text=True, check=True
+        ["kubectl", "kustomize", str(ROOT / "infra" / request.param)], capture_output=True, text=True, check=True
     )
     return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def _served_queues(rendered, command: list[str]) -> list[str]:
+    """The queues `adq worker POOL [--presets ...]` consumes under the rendered config map's settings."""
+    config = by_kind(rendered, "ConfigMap")["adq-config"]["data"]
+    args = build_parser().parse_args(command[1:])
+    presets = args.presets.split(",") if args.presets else None
+    with configured(ADQ_PRESET_GROUPS=config.get("ADQ_PRESET_GROUPS", "")):
+        return routes.worker_queues(POOLS[args.pool], presets)
 
 
 def by_kind(docs, kind):
@@ -44,7 +58,9 @@ def by_kind(docs, kind):
 
 def test_kustomize_renders_every_role(rendered):
     deployments = by_kind(rendered, "Deployment")
-    assert set(deployments) == {
+    groups = {name for name in deployments if name.startswith("adq-teacher-")}
+    assert all(deployments[n]["metadata"]["labels"]["adq.dev/group"] for n in groups)
+    assert set(deployments) - groups == {
         "adq-api",
         "adq-student",
         "adq-teacher",
@@ -58,21 +74,21 @@ def test_kustomize_renders_every_role(rendered):
 
 
 def test_workers_consume_the_queues_the_code_routes_to(rendered):
-    from adq.cli import build_parser
-
     for _name, dep in by_kind(rendered, "Deployment").items():
         for c in dep["spec"]["template"]["spec"]["containers"]:
             assert c["command"][0] == "adq"
             build_parser().parse_args(c["command"][1:])  # a real entrypoint with real flags
     objs = by_kind(rendered, "ScaledObject")
+    scaled = set()
     for so in objs.values():
         target = by_kind(rendered, "Deployment")[so["spec"]["scaleTargetRef"]["name"]]
-        pool = target["spec"]["template"]["spec"]["containers"][0]["command"][2]
+        command = target["spec"]["template"]["spec"]["containers"][0]["command"]
         queues = [q for q in map(queue_of, so["spec"]["triggers"]) if q]
-        assert queues == [POOLS[pool]] and queues[0] in QUEUES
-    assert {STUDENT_QUEUE, TEACHER_QUEUE} == {
-        q for so in objs.values() for q in map(queue_of, so["spec"]["triggers"])
-    } - {None}
+        served = _served_queues(rendered, command)
+        # a worker of every queue scales on its shared queue; a group's worker on its group's queue, its only one
+        assert len(queues) == 1 and queues[0] == served[0] and (queues[0] in QUEUES or served == queues)
+        scaled |= set(queues)
+    assert {STUDENT_QUEUE, TEACHER_QUEUE} <= scaled
 
 
 def test_grace_periods_exceed_hard_limits_and_teacher_has_a_gpu(rendered):

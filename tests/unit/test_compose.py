@@ -164,3 +164,18 @@ def test_each_service_holds_only_the_secrets_its_role_needs():
         held = {SECRETS[k] for k in env_keys(BASE["services"][name]) if k in SECRETS}
         assert held == want, (name, held)
     assert not set(BASE["x-adq-env"]) & set(SECRETS)  # the shared block holds no secret
+
+
+def test_each_group_teacher_consumes_only_its_groups_queue():
+    from adq.cli import build_parser
+    from adq.jobs import routes
+    from tests.helpers import configured
+
+    example = "flux-schnell-dev=flux,sdxl-turbo=sdxl,lcm-sdxl=sdxl,lcm-lora-sdxl=sdxl"  # the comment's example
+    assert example in (ROOT / "docker-compose.yml").read_text()
+    groups = {n: s for n, s in BASE["services"].items() if "groups" in s.get("profiles", [])}
+    assert set(groups) == {"teacher-flux", "teacher-sdxl"}
+    with configured(ADQ_PRESET_GROUPS=example):
+        for name, svc in groups.items():
+            args = build_parser().parse_args(svc["command"][1:])
+            assert routes.worker_queues("teacher", args.presets.split(",")) == [name.replace("-", ".", 1)]

@@ -134,7 +134,9 @@ def tasks_inline(inline):
 
 def test_the_task_routes_and_sends_the_teacher_message(tasks_inline, monkeypatch):
     sent = []
-    monkeypatch.setattr("adq.tasks.base.send_stage", lambda stage, job_id, priority: sent.append((stage, job_id)))
+    monkeypatch.setattr(
+        "adq.tasks.base.send_stage", lambda stage, job_id, priority, preset: sent.append((stage, job_id))
+    )
     finish, teach = _job(k=0), _job(k=100)
     assert tasks_inline.student.apply(args=[finish.id]).get() == "succeeded"
     assert tasks_inline.student.apply(args=[teach.id]).get() == "teacher"

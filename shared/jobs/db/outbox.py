@@ -24,7 +24,7 @@ def mark_enqueued(job_id: str) -> Job | None:
         ).one_or_none()
 
 
-def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage, int]]:
+def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage, int, str]]:
     """Jobs whose message may be lost: waiting since long ago, or running with an expired lease."""
     now = utcnow()
     cutoff = now - timedelta(seconds=older_than_s)
@@ -34,11 +34,11 @@ def stale(older_than_s: float, limit: int = 500) -> list[tuple[str, Stage, int]]
         for stage in STAGES:
             expired = or_(Job.lease_until < now, Job.lease_until.is_(None))
             rows = s.execute(
-                select(Job.id, Job.queue_priority)
+                select(Job.id, Job.queue_priority, Job.preset)
                 .where(or_(and_(Job.status == stage.waiting, waiting), and_(Job.status == stage.running, expired)))
                 .limit(limit)
             ).all()
-            out += [(job_id, stage, priority) for job_id, priority in rows]
+            out += [(job_id, stage, priority, preset) for job_id, priority, preset in rows]
     return out
 
 
