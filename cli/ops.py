@@ -51,6 +51,18 @@ def simulate(a) -> int:
     from adq.control.simulate import CONTROLS, POLICIES, SCENARIOS
     from adq.control.sizing import PolicyConfig
 
+    if a.groups:
+        import json
+
+        from adq.control import groups
+
+        cfg = PolicyConfig.load(a.config)
+        rows = groups.simulate_groups(cfg, groups.parse(a.groups), seed=a.seed, dt=a.dt)
+        print(groups.table(rows, cfg.p95_latency_target_s))
+        if a.json:
+            Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.json).write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
     report(
         PolicyConfig.load(a.config),
         seed=a.seed,
@@ -100,4 +112,10 @@ def register(sub) -> None:
         "--control", action="append", choices=(*CONTROLS, "slo+frontier"), help="only these control policies"
     )
     p.add_argument("--frontier", help="a tune's frontier.json: price quality by it, and add the slo+frontier control")
+    p.add_argument(
+        "--groups",
+        metavar="NAME=SHARE,...",
+        help="instead: a teacher pool per preset group, each with its share of the jobs and scaled on its own queue, "
+        "beside one shared pool (flux=0.3,sdxl=0.7)",
+    )
     p.set_defaults(fn=simulate)
