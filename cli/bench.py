@@ -32,6 +32,16 @@ def bench(a) -> int:
     return 0
 
 
+def bench_residency(a) -> int:
+    _checkout()
+    from bench.residency import run
+
+    if a.jobs < 10:
+        raise InputError(f"--jobs={a.jobs}: the stream needs at least 10 jobs")
+    run(jobs=a.jobs, seed=a.seed, out=a.json, plot_to=a.plot)
+    return 0
+
+
 def bench_sharing(a) -> int:
     _checkout()
     from bench.overhead import write_json
@@ -200,6 +210,12 @@ def register(sub) -> None:
     b.add_argument("--scrapes", type=int, default=20, help="timed scrapes per size (the median is reported)")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_metrics)
+    b = bsub.add_parser("residency", help="a model memory budget with LRU eviction, warm routing, warm-up (tiny twins)")
+    b.add_argument("--jobs", type=int, default=60, help="jobs in the shuffled stream across five families")
+    b.add_argument("--seed", type=int, default=5, help="the shuffle's seed")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.add_argument("--plot", help="also plot resident bytes per job to this PNG")
+    b.set_defaults(fn=bench_residency)
     b = bsub.add_parser("sharing", help="weights held when roles share one base vs separate copies (tiny twins)")
     b.add_argument("--json", help="also write the figures to this file")
     b.set_defaults(fn=bench_sharing)

@@ -35,6 +35,10 @@ JOBS: dict[str, tuple[str, list[str]]] = {
         ["simulation.json", "simulation.md", "simulation.png"],
     ),
     "sharing": ("adq bench sharing --json data/results/sharing.json", ["sharing.json"]),
+    "residency": (
+        "adq bench residency --json data/results/residency.json --plot data/results/residency.png",
+        ["residency.json", "residency.png"],
+    ),
     "realsize": ("adq bench realsize --json data/results/realsize.json", ["realsize.json"]),
     "batching": ("adq bench batching --json data/results/batching.json", ["batching.json"]),
     "editing": ("adq bench editing --out data/results", ["editing.json"]),

@@ -121,6 +121,9 @@ def smoke_autoscale_and_simulate(embedded, capsys):
         capsys,
     )
     assert json.loads(out.read_text())
+    groups = embedded / "groups.json"
+    _run(["simulate", "--dt", "60", "--groups", "flux=0.3,sdxl=0.7", "--json", str(groups)], capsys)
+    assert [r["pool"] for r in json.loads(groups.read_text())] == ["flux", "sdxl", "shared"]
 
 
 def smoke_training(embedded, capsys):
@@ -140,9 +143,11 @@ def smoke_model_benchmarks(embedded, capsys):
     _run(["bench", "editing", "--cases", "2", "--calibration-cases", "4", "--out", str(embedded / "e")], capsys)
     _run(["bench", "controlnet", "--scenes", "2", "--calibration-scenes", "4", "--out", str(embedded / "c")], capsys)
     _run(["bench", "sharing", "--json", str(embedded / "sharing.json")], capsys)
+    _run(["bench", "residency", "--jobs", "10", "--json", str(embedded / "res.json")], capsys)
+    assert json.loads((embedded / "res.json").read_text())["budgeted"]["peak"] > 0
     # The real-size twins: SD1.5 at its real size on the CPU, at a tiny side (the GPU script's own run is on a GPU)
     _run(["bench", "realsize", "--family", "sd15", "--side", "64", "--json", str(embedded / "r.json")], capsys)
-    gpu = ["bench", "gpu", "--device", "cpu", "--family", "sd15", "--side", "64", "--batch", "2"]
+    gpu = ["bench", "gpu", "--device", "cpu", "--family", "sd15", "--side", "64", "--batch", "1"]
     _run([*gpu, "--json", str(embedded / "g.json")], capsys)
     assert json.loads((embedded / "g.json").read_text())["rows"][0]["images_per_s"] > 0
 
@@ -175,7 +180,8 @@ SMOKE = {
     **dict.fromkeys(["autoscale", "simulate"], smoke_autoscale_and_simulate),
     **dict.fromkeys(["train-shapes", "train-shapes-controlnet"], smoke_training),
     **dict.fromkeys(
-        ["bench quality", "bench editing", "bench controlnet", "bench sharing", "bench realsize", "bench gpu"],
+        ["bench quality", "bench editing", "bench controlnet", "bench sharing", "bench realsize", "bench gpu"]
+        + ["bench residency"],
         smoke_model_benchmarks,
     ),
     **dict.fromkeys(
