@@ -32,7 +32,9 @@ def job(preset: str, seed: int, side: int | None = 32) -> None:
     from adq.method.params import resolve
 
     size = {"width": side, "height": side} if side else {}
-    p = resolve("a red fox in the snow", preset=preset, seed=seed, teacher_guidance=1.0, **size)
+    # A prompt of its own per job, as in production: a tokenizer's cache of words seen must not favour later jobs
+    prompt = f"a red fox in the snow, photograph number {seed}"
+    p = resolve(prompt, preset=preset, seed=seed, teacher_guidance=1.0, **size)
     with registry.using(preset):
         image = cascade.generate(registry.student(preset), p).image
         registry.estimator(preset).score([p.prompt], [image])
