@@ -35,7 +35,12 @@ def warm(pool: str, presets: list[str], models) -> list[dict]:
         preset = get_preset(name)
         spec = {"student": preset.student, "teacher": preset.teacher}.get(pool)
         if spec is not None and spec.source.startswith("null:"):
-            continue  # a null model has nothing to load or warm: a run would only spend its simulated cost
+            # Loaded (the imports a first job would pay), never run: a run would only spend its simulated cost
+            with models.using(name):
+                loaders = (models.student, models.estimator) if pool == "student" else (models.teacher,)
+                for load in loaders:
+                    load(name)
+            continue
         for width, height in served_sizes(preset):
             t0 = time.perf_counter()
             params = resolve(PROMPT, preset=name, width=width, height=height, seed=0)
