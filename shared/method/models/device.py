@@ -42,6 +42,11 @@ def configure_torch() -> None:
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+    # Their warnings go through this process's one root handler (adq.core.logs: JSON lines in a worker), not a
+    # handler of their own bound to whatever stderr was when they were first set up (a test's closed capture).
+    for library in (diffusers.utils.logging, transformers.utils.logging):
+        library.disable_default_handler()
+        library.enable_propagation()
     logging.getLogger("diffusers.models.modeling_utils").addFilter(drop_empty_fp32_warning)
     _configured = True
 
