@@ -4,8 +4,8 @@ seed 1 gives 218 from it)."""
 
 from __future__ import annotations
 
-PRESETS = """
-null-safe:
+# A presets-file entry of the null models at 8x8, for tests that add a field or two to it
+NULL_ENTRY = """
   student: {source: "null:student", label: null student}
   teacher: {source: "null:teacher", label: null teacher}
   estimator: "null"
@@ -16,7 +16,9 @@ null-safe:
   teacher_guidance: 0.0
   teacher_size: [8, 8]
   sigma: 0.5
-  safety: {kind: python, factory: "tests.plugins.safety:red_filter", placeholder: black}
+"""
+PRESETS = f"""
+null-safe:{NULL_ENTRY}  safety: {{kind: python, factory: "tests.plugins.safety:red_filter", placeholder: black}}
 """
 # The same, with a filter that takes its time: a kill test stops a worker inside it.
 SLOW = PRESETS.replace("null-safe:", "null-slow-safe:").replace("safety:red_filter", "safety:slow_red_filter")
