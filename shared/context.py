@@ -100,20 +100,26 @@ def reset() -> None:
 
 
 def warm(pool: str, presets: list[str]) -> None:
-    """Load and run the pool's models of each preset once on the model lane, before the worker consumes: its first
-    job is not a cold one (adq.method.models.warmup). Only for the overlapped design: a prefork child must start
-    within seconds, so the serial design loads on first use. A failure is logged; the first job meets it again."""
+    """Load and run the pool's models of each preset once on the model lane before the worker consumes, so its
+    first job is not a cold one (adq.method.models.warmup); or, with ADQ_WARM_UP=background, only load them while
+    it connects (its first jobs queue behind the loads on the lane). Only for the overlapped design: a prefork
+    child must start within seconds, so the serial design loads on first use. A failure is logged; the first job
+    meets it again."""
     ctx = current()
     if pool not in (STUDENT.name, TEACHER.name) or ctx.settings.worker_design == "serial":
         return
     from adq.method.models import warmup
 
-    future = ctx.lane.submit(("warm", pool), lambda batch: [warmup.warm(pool, presets, registry)] * len(batch), None)
+    before = ctx.settings.warm_up == "before_ready"
+    future = ctx.lane.submit(
+        ("warm", pool), lambda b: [warmup.warm(pool, presets, registry, run=before)] * len(b), None
+    )
     future.add_done_callback(_log_warm_error)
-    try:
-        future.result()
-    except Exception:  # logged by the callback
-        pass
+    if before:
+        try:
+            future.result()
+        except Exception:  # logged by the callback
+            pass
 
 
 def _log_warm_error(future) -> None:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="Bytes of models one worker process keeps loaded (8GiB, 24000000000); least recently used ones "
         "are evicted to stay within it. Unset: 90% of the CUDA device's memory, or half the RAM; 0: no budget.",
     )
+    warm_up: Literal["before_ready", "background"] = Field(
+        "before_ready",
+        description="How a worker warms its presets' models: before_ready (it consumes, and reports ready, only "
+        "after loading them and one run per role and size) or background (loaded while it connects; no run).",
+    )
     compile: bool = Field(
         False,
         description="torch.compile each served preset's denoiser at start-up, warmed at every size the preset "

@@ -24,6 +24,9 @@ def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
         "ADQ_HOME": str(tmp_path / "home"),
         "ADQ_PRESET": "tiny",
         "ADQ_TORCH_THREADS": "1",
+        # Workers report ready while they warm, as before warming waited: dozens of starts a run would each wait
+        # for their models (tests/e2e/test_routing.py covers the default, warmed before ready)
+        "ADQ_WARM_UP": "background",
         "ADQ_UNACKED_RESTORE_INTERVAL_S": "1",
     }
     started = []

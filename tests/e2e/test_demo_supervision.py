@@ -27,7 +27,8 @@ STARTS = 12  # the race this guards against broke about one start in six (2 of 1
 
 def _embedded_env(home: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADQ_")}
-    return env | {"ADQ_HOME": str(home), "ADQ_TORCH_THREADS": "1", "ADQ_PRESET": "null", **extra}
+    env |= {"ADQ_HOME": str(home), "ADQ_TORCH_THREADS": "1", "ADQ_PRESET": "null", "ADQ_WARM_UP": "background"}
+    return env | extra  # start-up races are tested here, not the warm-up (tests/e2e/test_routing.py)
 
 
 def test_the_demo_pools_start_together_on_fresh_embedded_homes(tmp_path):

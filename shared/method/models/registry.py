@@ -50,9 +50,16 @@ def estimator(preset_name: str):
     return _served[preset_name][2] if preset_name in _served else _estimator(preset_name)
 
 
+def _null(preset_name: str) -> bool:
+    """A preset of null models only (the overhead benchmark's): no weights to budget, and no torch to import."""
+    preset = get_preset(preset_name)
+    sources = (preset.student.source, preset.teacher.source)
+    return all(s.startswith("null:") for s in sources) and preset.estimator.kind == "null"
+
+
 def using(preset_name: str):
     """Hold the preset's models while a call runs: the memory budget never evicts them meanwhile."""
-    if preset_name in _served:
+    if preset_name in _served or _null(preset_name):
         return nullcontext()
     return residency.current(_device()).using(preset_name)
 
@@ -94,6 +101,8 @@ def _estimator(preset_name: str):
         return NullEstimator() if spec.kind == "null" else load_estimator(spec, _device())
 
     key = ("model", "estimator", preset_name)
+    if get_preset(preset_name).estimator.kind == "null":
+        return process.once(key, load)  # holds no weights: nothing to budget (and no torch to import)
     return _admitted(key, preset_name, f"preset {preset_name!r}'s estimator", load)
 
 

@@ -28,18 +28,20 @@ def served_sizes(preset) -> list[tuple[int, int]]:
     return [tuple(s) for s in preset.sizes] or [tuple(preset.student_size)]
 
 
-def warm(pool: str, presets: list[str], models) -> list[dict]:
-    """Load and run each preset's models of ``pool`` once per served size; what each took, for the log."""
+def warm(pool: str, presets: list[str], models, run: bool = True) -> list[dict]:
+    """Load and (``run``) run each preset's models of ``pool`` once per served size; what each took, for the log."""
     done = []
     for name in presets:
         preset = get_preset(name)
         spec = {"student": preset.student, "teacher": preset.teacher}.get(pool)
-        if spec is not None and spec.source.startswith("null:"):
-            # Loaded (the imports a first job would pay), never run: a run would only spend its simulated cost
+        if not run or (spec is not None and spec.source.startswith("null:")):
+            # Loaded only: in the background (jobs must not queue behind a run), or a null model (a run would only
+            # spend its simulated cost)
             with models.using(name):
                 loaders = (models.student, models.estimator) if pool == "student" else (models.teacher,)
                 for load in loaders:
                     load(name)
+            log.info("warmed %s's %s: loaded, not run", name, pool)
             continue
         for width, height in served_sizes(preset):
             t0 = time.perf_counter()
