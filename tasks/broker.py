@@ -6,6 +6,7 @@ Celery's Redis transport keeps a queue as a list named after it, and delivered-b
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 
@@ -13,6 +14,8 @@ from adq.core.config import get_settings
 from adq.core.constants import REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
 from adq.jobs import routes
 from adq.jobs.priority import list_names
+
+log = logging.getLogger(__name__)
 
 
 def _redis():
@@ -76,6 +79,17 @@ def pending_task_ids(queues: Iterable[str] | None = None, unacked_within_s: floa
 _consumers_cache: dict[str, tuple[float, dict[str, int] | None]] = {}
 
 
+def _active_queues(app) -> dict:
+    """Celery's broadcast of active_queues. Its connections come from the app's pool, which a broker restart leaves
+    holding dead sockets (a broadcast, unlike a send, does not retry): on an error the pool is closed, once."""
+    try:
+        return app.control.inspect(timeout=1.0).active_queues() or {}
+    except Exception:
+        app.pool.force_close_all()
+        app._pool = None
+        return app.control.inspect(timeout=1.0).active_queues() or {}
+
+
 def live_consumers(queue: str, cache_s: float = 10.0, recheck_s: float | None = None) -> int | None:
     """Workers that answer Celery's broadcast and consume ``queue`` (a one-second inspect, cached); None when
     the broker cannot broadcast. ``recheck_s``: an answer of none (0 or None) older than this is asked again, so
@@ -87,8 +101,9 @@ def live_consumers(queue: str, cache_s: float = 10.0, recheck_s: float | None = 
     age = time.monotonic() - at
     if age > cache_s or (recheck_s is not None and age > recheck_s and not (counts or {}).get(queue)):
         try:
-            replies = app.control.inspect(timeout=1.0).active_queues() or {}
-        except Exception:  # a broker without broadcast, or down: unknown, not zero
+            replies = _active_queues(app)
+        except Exception as exc:  # a broker without broadcast, or down: unknown, not zero
+            log.warning("could not ask the workers which queues they consume: %s: %s", type(exc).__name__, exc)
             counts = None
         else:
             counts = {}
