@@ -93,6 +93,13 @@ def configure(s: Settings | None = None) -> Celery:
     pools is all a change of broker needs."""
     app.conf.update(celery_config(s or get_settings()))
     pools.reset()
+    # Celery's own pool (broadcasts, inspect) keeps the connections it was made with: drop it with kombu's
+    old, app._pool = app._pool, None
+    if old is not None:
+        try:
+            old.force_close_all()
+        except Exception:  # a dead broker's connections: nothing to close cleanly
+            pass
     return app
 
 

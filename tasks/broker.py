@@ -85,8 +85,9 @@ def _active_queues(app) -> dict:
     try:
         return app.control.inspect(timeout=1.0).active_queues() or {}
     except Exception:
-        app.pool.force_close_all()
-        app._pool = None
+        from adq.tasks.app import configure
+
+        configure()  # a fresh pool for the current broker, whatever the last one held
         return app.control.inspect(timeout=1.0).active_queues() or {}
 
 

@@ -179,3 +179,20 @@ def test_each_group_teacher_consumes_only_its_groups_queue():
         for name, svc in groups.items():
             args = build_parser().parse_args(svc["command"][1:])
             assert routes.worker_queues("teacher", args.presets.split(",")) == [name.replace("-", ".", 1)]
+
+
+def test_a_grouped_preset_is_refused_only_when_no_live_worker_consumes_its_queues():
+    import pytest
+
+    from adq.core.errors import PresetNotServed
+    from adq.jobs import routes
+    from tests.helpers import configured
+
+    with configured(ADQ_PRESET_GROUPS="tiny=small"):
+        with pytest.raises(PresetNotServed, match=r"teacher.small queue.*adq worker teacher --presets tiny"):
+            routes.check_served(["tiny"], lambda q: 1 if q == "student.small" else 0)
+        routes.check_served(["tiny"], lambda q: None)  # the broker cannot tell: let it through
+        routes.check_served(["tiny"], lambda q: 2)
+        asked = []
+        routes.check_served(["null"], lambda q: asked.append(q) or 0)  # no group: the shared queues, never refused
+        assert asked == []
