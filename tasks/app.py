@@ -93,7 +93,9 @@ def configure(s: Settings | None = None) -> Celery:
     pools is all a change of broker needs."""
     app.conf.update(celery_config(s or get_settings()))
     pools.reset()
-    # Celery's own pool (broadcasts, inspect) keeps the connections it was made with: drop it with kombu's
+    # Celery caches a producer pool from kombu's (broadcasts, inspect use it): the reset closed it, so forget it,
+    # else the next inspect fails with "Acquire on closed pool". Its connection pool keeps the old broker: drop it too
+    app.amqp._producer_pool = None
     old, app._pool = app._pool, None
     if old is not None:
         try:

@@ -84,3 +84,14 @@ def test_broker_and_database_connections_end_every_wait_on_a_silent_network(pg_e
         assert c.exec_driver_sql("show statement_timeout").scalar() == "2min"
         libpq = c.connection.dbapi_connection.info.get_parameters()
         assert (libpq["connect_timeout"], libpq["keepalives_idle"], libpq["tcp_user_timeout"]) == ("5", "10", "30000")
+
+
+def test_a_broadcast_after_the_app_is_configured_again_does_not_use_a_closed_pool(url):
+    """configure() resets kombu's pools; Celery cached one of them for broadcasts, so the next inspect failed
+    ("Acquire on closed pool") and the gateway took a job for a group no live worker consumes."""
+    from adq.tasks.app import app, configure
+
+    with configured(ADQ_BROKER_URL=url):
+        app.control.inspect(timeout=0.2).active_queues()  # caches Celery's producer pool
+        configure()
+        assert app.control.inspect(timeout=0.2).active_queues() is None  # no worker answers; no error
