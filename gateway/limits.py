@@ -11,6 +11,7 @@ from limits import parse_many, storage, strategies
 from adq.core import process
 from adq.core.config import get_settings
 from adq.core.errors import InputError, RateLimited
+from adq.core.redisconn import limits_url
 
 
 def _limiter(url: str) -> strategies.MovingWindowRateLimiter:
@@ -21,7 +22,7 @@ def _storage_url() -> str:
     s = get_settings()
     if s.rate_limit_storage_url:
         return s.rate_limit_storage_url
-    return s.effective_broker_url if s.broker_kind == "redis" else "memory://"
+    return limits_url(s.effective_broker_url) if s.broker_kind == "redis" else "memory://"
 
 
 def rules(who: str | None = None) -> list:

@@ -25,6 +25,7 @@ from adq.jobs import runner
 from adq.jobs.db import jobs
 from adq.jobs.holders import Claimant, holder_id, is_gone
 from adq.jobs.stage import TEACHER, Stage
+from adq.tasks import transports
 from adq.tasks.enqueue import notify, send_stage
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 def full_jitter(retries: int) -> float:
     """Exponential backoff with full jitter: many messages hitting one outage do not come back in step."""
     s = get_settings()
-    return random.uniform(0.0, min(s.retry_backoff_max_s, s.retry_backoff_s * 2**retries))
+    return transports.countdown(random.uniform(0.0, min(s.retry_backoff_max_s, s.retry_backoff_s * 2**retries)), s)
 
 
 class AdqTask(Task):

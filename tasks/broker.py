@@ -1,7 +1,8 @@
 """What the broker holds: queue depths, and the ids of task messages that are waiting or unacknowledged.
 
 Celery's Redis transport keeps a queue as a list named after it, and delivered-but-unacked messages in the
-``unacked`` hash; the filesystem transport keeps one file per message."""
+``unacked`` hash; the filesystem transport keeps one file per message. RabbitMQ tells a queue's depth (a passive
+declare) but lists no messages, so the sweeper cannot see which are there (``pending_task_ids`` is None)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 
 from adq.core.config import get_settings
 from adq.core.constants import REDIS_UNACKED_INDEX_KEY, REDIS_UNACKED_KEY
+from adq.core.redisconn import redis_from_url
 from adq.jobs import routes
 from adq.jobs.priority import list_names
 
@@ -19,14 +21,35 @@ log = logging.getLogger(__name__)
 
 
 def _redis():
-    import redis
+    return redis_from_url(get_settings().effective_broker_url, timeout_s=5)
 
-    return redis.Redis.from_url(get_settings().effective_broker_url, socket_timeout=5)
+
+def _amqp_depths(queues: list[str]) -> dict[str, int]:
+    """A passive declare per queue: RabbitMQ answers with its count of ready messages; a queue not declared yet
+    holds none (the refusal closes that channel only)."""
+    from adq.tasks.app import app
+
+    out = {}
+    with app.connection_for_write() as conn:
+        for name in queues:
+            channel = conn.channel()
+            try:
+                out[name] = int(channel.queue_declare(name, passive=True).message_count)
+            except conn.channel_errors:
+                out[name] = 0
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # closed by the broker's refusal already
+                    pass
+    return out
 
 
 def queue_depths() -> dict[str, int]:
     """Messages waiting per queue (unacked ones are not waiting)."""
     s = get_settings()
+    if s.broker_kind == "amqp":
+        return _amqp_depths(routes.all_queues())
     if s.broker_kind == "redis":
         r = _redis()
         return {q: sum(int(r.llen(name)) for name in list_names(q)) for q in routes.all_queues()}

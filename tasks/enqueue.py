@@ -15,15 +15,18 @@ from adq.jobs.db import jobs, operator, outbox
 from adq.jobs.db.models import Batch, Job
 from adq.jobs.schema import JobView
 from adq.jobs.stage import STUDENT, Stage
+from adq.tasks import transports
 from adq.tasks.app import app, ensure_broker_folders
 
 log = logging.getLogger(__name__)
 
 
 def _send(name: str, queue: str, task_id: str, args: list, priority: int = 0) -> None:
+    """``priority``: the job's step (adq.jobs.priority), sent as this broker numbers it."""
     ensure_broker_folders()
     # One producer pool per broker URL (kombu's own pools), so a change of settings needs no reset of the app.
     with pools.producers[app.connection_for_write()].acquire(block=True) as producer:
+        priority = transports.message_priority(priority, get_settings())
         app.send_task(name, args=args, task_id=task_id, queue=queue, producer=producer, priority=priority)
 
 

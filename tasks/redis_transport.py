@@ -14,8 +14,8 @@ that went away), the messages stay where kombu put them at delivery, in the ``un
 the worker goes on: kombu's ``restore_visible`` or the sweeper (``tasks/sweeper.py``) sends them again. Either way
 the close never raises, so a broker restart cannot end a worker.
 
-Registered under kombu's own ``redis`` and ``rediss`` aliases (``TRANSPORT_ALIASES``, the registry kombu exposes
-for transports), so every check Celery and kombu make on the scheme (TLS for ``rediss``) is unchanged."""
+Registered under kombu's own ``redis``, ``rediss`` and ``sentinel`` aliases (``TRANSPORT_ALIASES``, the registry
+kombu exposes for transports), so every check Celery and kombu make on the scheme (TLS for ``rediss``) is unchanged."""
 
 from __future__ import annotations
 
@@ -64,5 +64,17 @@ class Transport(redis.Transport):
     Channel = Channel
 
 
+class SentinelChannel(redis.SentinelChannel):
+    """A Sentinel channel finds the master through its connection, so a late close cannot reach Redis; its QoS
+    leaves the messages in the unacked hash, and the worker goes on."""
+
+    QoS = QoS
+
+
+class SentinelTransport(redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
 for _scheme in ("redis", "rediss"):
     TRANSPORT_ALIASES[_scheme] = f"{__name__}:Transport"
+TRANSPORT_ALIASES["sentinel"] = f"{__name__}:SentinelTransport"

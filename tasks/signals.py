@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery.signals import celeryd_after_setup, worker_init, worker_process_init
 
 from adq.core.constants import NOOP_TASK
 from adq.tasks.app import app
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name=NOOP_TASK)
@@ -36,6 +40,17 @@ def warm_on_start(pool: str, presets: list[str] | None = None) -> None:
 def served_pool() -> str | None:
     """The pool `adq worker` started this process for (None under a plain `celery worker`)."""
     return _pool
+
+
+@worker_init.connect
+def _declare(**_kwargs) -> None:
+    # Before the consumer's delayed-delivery step binds every queue's exchange (RabbitMQ quorum queues)
+    from adq.tasks import transports
+
+    try:
+        transports.declare(app)
+    except Exception as exc:  # the broker is down: the consumer's own start waits for it and declares what it eats
+        log.warning("could not declare the queues at start: %s: %s", type(exc).__name__, exc)
 
 
 @worker_init.connect

@@ -33,6 +33,7 @@ for _name in ("ADQ_BROKER_URL", "ADQ_DATABASE_URL", "ADQ_STORAGE_URL", "ADQ_DEVI
 os.environ["ADQ_PRESET"] = "tiny"
 
 REDIS_URL = os.environ.get("ADQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("ADQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
 PG_ADMIN_URL = os.environ.get("ADQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -47,6 +48,33 @@ def redis_url() -> str:
         unavailable("Redis at " + REDIS_URL, exc)
     client.flushdb()
     return REDIS_URL
+
+
+def rabbitmqctl(*args: str) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> str:
+    """The machine's RabbitMQ (ADQ_TEST_AMQP_URL's host); each test gets a virtual host of its own on it."""
+    from kombu import Connection
+
+    try:
+        with Connection(AMQP_URL, connect_timeout=3) as conn:
+            conn.connect()
+    except Exception as exc:
+        unavailable("RabbitMQ at " + AMQP_URL, exc)
+    return AMQP_URL
+
+
+@pytest.fixture()
+def amqp_url(rabbitmq_server) -> str:
+    """A fresh virtual host: its queues, exchanges and their types are this test's alone; deleted afterwards."""
+    vhost = f"adq-test-{uuid.uuid4().hex[:8]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"{rabbitmq_server.rstrip('/')}/{vhost}"
+    rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +173,8 @@ def db_env(request):
         yield request.getfixturevalue("pg_env")
 
 
-SERVICE_FIXTURES = {"redis_url", "pg_server", "pg_url", "pg_env", "s3_endpoint", "s3_storage_url", "system"}
+SERVICE_FIXTURES = {"redis_url", "rabbitmq_server", "amqp_url", "pg_server", "pg_url", "pg_env", "s3_endpoint"}
+SERVICE_FIXTURES |= {"s3_storage_url", "system"}
 
 
 def _has_cuda() -> bool:

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         3600, ge=2, description="Redis redelivers an unacknowledged message after this; must exceed both hard limits."
     )
     unacked_restore_interval_s: int = Field(10, ge=1, description="How often Redis workers look for lost messages.")
+    amqp_queue_type: Literal["quorum", "classic"] = Field(
+        "quorum",
+        description="RabbitMQ queues: quorum (replicated with Raft, first in first out: RabbitMQ 3.x quorum queues "
+        "have no priorities) or classic (one node's durable queues, with the priority and fair-share steps).",
+    )
+    sentinel_master: str = Field("mymaster", description="The master's name at the Sentinels of a sentinel:// URL.")
     max_attempts: int = Field(3, ge=1, le=100, description="Crashed claims per stage before the job fails.")
     retry_backoff_s: float = Field(2.0, gt=0, description="Base of the exponential, fully jittered backoff.")
     retry_backoff_max_s: float = Field(120.0, gt=0, description="Cap of one backoff countdown.")
@@ -321,11 +327,13 @@ class Settings(BaseSettings):
         return self.home_dir / "models"
 
     @property
-    def broker_kind(self) -> Literal["filesystem", "redis", "other"]:
+    def broker_kind(self) -> Literal["filesystem", "redis", "amqp", "other"]:
         scheme = self.effective_broker_url.split("://", 1)[0]
         if scheme == "filesystem":
             return "filesystem"
-        return "redis" if scheme in ("redis", "rediss") else "other"
+        if scheme in ("amqp", "amqps", "pyamqp"):
+            return "amqp"
+        return "redis" if scheme in ("redis", "rediss", "sentinel") else "other"
 
 
 def get_settings() -> Settings:

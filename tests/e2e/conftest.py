@@ -1,4 +1,4 @@
-"""The system as deployed: real `adq worker` processes on Redis, PostgreSQL and an S3 HTTP server."""
+"""The system as deployed: real `adq worker` processes on Redis (or RabbitMQ), PostgreSQL and an S3 HTTP server."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from tests.helpers import configured
 
 
 @pytest.fixture()
-def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
-    """Settings for workers and for this process; yields a factory that starts worker processes."""
+def system(request, redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
+    """Settings for workers and for this process; yields a factory that starts worker processes. Parametrised
+    indirectly with "amqp", the jobs go through RabbitMQ (quorum queues, a virtual host of the test's own), and
+    Redis carries only the control plane, as docs/brokers.md deploys it; the default is Redis for both."""
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
+    on = getattr(request, "param", "redis")
+    broker = request.getfixturevalue("amqp_url") if on == "amqp" else redis_url
     env = {
-        "ADQ_BROKER_URL": redis_url,
+        "ADQ_BROKER_URL": broker,
+        "ADQ_CONTROL_REDIS_URL": redis_url,
+        "ADQ_RATE_LIMIT_STORAGE_URL": redis_url,
         "ADQ_DATABASE_URL": pg_url,
         "ADQ_STORAGE_URL": s3_storage_url,
         "ADQ_S3_ENDPOINT_URL": s3_endpoint,
@@ -34,6 +40,7 @@ def system(redis_url, pg_url, s3_endpoint, s3_storage_url, tmp_path):
     class System:
         def __init__(self):
             self.env = env
+            self.broker = on
             self.log_dir = tmp_path / "logs"
 
         def worker(self, pool: str, name: str | None = None, args: list[str] | None = None, **extra_env):

@@ -18,6 +18,7 @@ from adq.method import cascade
 from adq.method.models import registry
 from adq.method.params import JobParams
 from adq.tasks import client
+from tests.helpers import BOTH_BROKERS
 
 # Short limits so the broker hands a lost message back within seconds, not the production hour. The slow
 # teacher run below takes about 7 s on two cores: the limit leaves it more than twice that.
@@ -66,6 +67,7 @@ def assert_finished_once(job_id: str, teacher_attempts: int):
     assert np.array_equal(np.asarray(served), np.asarray(record.final_image))
 
 
+@BOTH_BROKERS
 def test_kill_whole_teacher_worker_then_start_a_new_one(system):
     system.worker("student", **FAST)
     first = system.worker("teacher", name="teacher-1", **FAST)

@@ -8,12 +8,14 @@ import time
 from adq.jobs.db import jobs
 from adq.tasks import client
 from adq.tasks.sweeper import sweep_once
-from tests.helpers import CuttableProxy, broker_drained, configured
+from tests.helpers import BOTH_BROKERS, CuttableProxy, broker_drained, configured
 
 RETRY_FAST = {"ADQ_RETRY_BACKOFF_S": "1", "ADQ_MAX_ATTEMPTS": "6"}
 
 
+@BOTH_BROKERS
 def test_storage_outage_is_retried_until_it_comes_back(system, tmp_path):
+    """The backoff is a retry countdown: on quorum queues, Celery's native delayed delivery in RabbitMQ."""
     # The worker's S3 is a proxy that is down from the start; the real server (and its bucket) is behind it, so
     # the outage ends all at once when the proxy listens again.
     proxy = CuttableProxy(int(system.env["ADQ_S3_ENDPOINT_URL"].rsplit(":", 1)[1]))
@@ -42,8 +44,10 @@ def test_permanent_error_fails_the_job_with_a_clear_message(system):
     assert "NoSuchBucket" in done.error and done.error.startswith("student: StorageError")
 
 
+@BOTH_BROKERS
 def test_sweeper_sends_jobs_recorded_while_the_broker_was_down(system):
-    with configured(ADQ_BROKER_URL="redis://127.0.0.1:1/0"):
+    down = {"redis": "redis://127.0.0.1:1/0", "amqp": "amqp://guest:guest@127.0.0.1:1//"}[system.broker]
+    with configured(ADQ_BROKER_URL=down):
         view = client.submit("a koi pond", seed=8)
     assert view.status == "queued" and view.times["enqueued_at"] is None
     system.workers("student", "teacher")

@@ -13,7 +13,7 @@ from adq.jobs.storage import decode_png, get_storage
 from adq.method import cascade
 from adq.method.percentiles import read_prompts
 from adq.tasks import client
-from tests.helpers import stored
+from tests.helpers import BOTH_BROKERS, stored
 
 N_JOBS = 40
 
@@ -23,6 +23,7 @@ def binomial_bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
     return n * p - z * sd, n * p + z * sd
 
 
+@BOTH_BROKERS
 def test_forty_jobs_end_to_end(system):
     system.workers("student", "teacher")
     prompts = read_prompts(data_dir() / "prompts" / "calibration.txt")
@@ -84,6 +85,7 @@ def cascade_params(view):
     return JobParams.of(jobs.get(view.id))
 
 
+@BOTH_BROKERS
 def test_regeneration_and_cancel(system):
     system.workers("student", "teacher")
     regen = client.wait(client.submit("a violin", k=100, strategy="regenerate", seed=3).id, timeout=120)

@@ -74,10 +74,10 @@ def test_broker_and_database_connections_end_every_wait_on_a_silent_network(pg_e
 
     from adq.core.config import get_settings
     from adq.jobs.db.session import get_engine
-    from adq.tasks.app import broker_options
+    from adq.tasks.transports import transport_options
 
     with configured(ADQ_BROKER_URL="redis://127.0.0.1:6379/0", ADQ_CONNECT_TIMEOUT_S="4"):
-        options = broker_options(get_settings())
+        options = transport_options(get_settings())
         assert options["socket_connect_timeout"] == 4 and options["socket_timeout"] > 1  # BRPOP answers every 1 s
         assert options["socket_keepalive"] and options["socket_keepalive_options"][socket.TCP_USER_TIMEOUT] > 0
     with get_engine().connect() as c:
