@@ -109,6 +109,8 @@ def flower(a) -> int:
 
     # Flower reads FLOWER_* from the environment: the password never appears in an argument list.
     os.environ["FLOWER_BASIC_AUTH"] = f"{get_settings().flower_user}:{get_settings().flower_password}"
+    if get_settings().flower_broker_api:  # RabbitMQ's management API: queue lengths on the Broker tab
+        os.environ["FLOWER_BROKER_API"] = get_settings().flower_broker_api
     app.start(["flower", f"--address={a.address}", f"--port={a.port}"])
     return 0
 

@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     api_key: str = Field("", description="The bearer key the CLI sends to ADQ_API_URL.")
     flower_user: str = Field("admin", description="Flower basic-auth user.")
     flower_password: str = Field("", description="Flower basic-auth password; empty refuses to start Flower.")
+    flower_broker_api: str = Field(
+        "", description="RabbitMQ's management API URL (http://user:pass@host:15672/api/) for Flower's Broker tab."
+    )
     metrics_window_s: int = Field(3600, ge=60, description="Window of the rolling teacher-fraction gauge.")
 
     # Input bounds.

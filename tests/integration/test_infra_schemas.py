@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 
 from tests.integration.test_kustomize import rendered  # noqa: F401  (the kustomize fixture)
-from tests.unit.test_compose import BASE, CPU, load
+from tests.unit.test_compose import BASE, CPU, RABBIT, load
 
 K8S_VERSION = "1.34.0"
 KEDA = "keda.sh/v1alpha1"
@@ -66,7 +66,7 @@ def _compose_schema() -> dict:
 
 def test_compose_files_validate_against_the_compose_specification():
     schema = _compose_schema()
-    for doc in (BASE, CPU):  # docker-compose.yml, and the CPU override on its own
+    for doc in (BASE, CPU, RABBIT):  # docker-compose.yml, and each override on its own
         jsonschema.validate(_plain(doc), schema)
     broken = copy.deepcopy(_plain(load("docker-compose.yml")))
     broken["services"]["api"]["restart"] = ["always"]

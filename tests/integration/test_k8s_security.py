@@ -49,7 +49,10 @@ def test_every_pod_reads_its_own_roles_secret_and_no_other(rendered):  # noqa: F
     assert used == ROLE_SECRETS
     examples = {p.name.split(".")[0]: p.read_text() for p in (ROOT / "infra/k8s/secrets").glob("*.example.env")}
     assert set(examples) == ROLE_SECRETS | {"keda"}  # KEDA's TriggerAuthentication reads the ops token
-    (auth,) = by_kind(rendered, "TriggerAuthentication").values()
+    auths = by_kind(rendered, "TriggerAuthentication")
+    auth = auths.pop("adq-ops-token")
+    for other in auths.values():  # RabbitMQ's (infra/k8s-rabbitmq): from the same KEDA secret, nothing else
+        assert [ref["name"] for ref in other["spec"]["secretTargetRef"]] == ["adq-secrets-keda"]
     assert (
         auth["spec"]["secretTargetRef"] == [{"parameter": "token", "name": "adq-secrets-keda", "key": "ADQ_OPS_TOKEN"}]
         and "ADQ_OPS_TOKEN" in examples["keda"] + examples["api"]

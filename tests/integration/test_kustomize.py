@@ -1,6 +1,7 @@
-"""The Kubernetes manifests as kubectl kustomize renders them, the base (infra/k8s) and its overlay with a teacher
-Deployment per preset group (infra/k8s-groups): every role, the queues the code routes to, grace periods,
-settings names and the KEDA numbers (kubectl runs as a subprocess)."""
+"""The Kubernetes manifests as kubectl kustomize renders them, the base (infra/k8s), its overlay with a teacher
+Deployment per preset group (infra/k8s-groups) and the one whose KEDA asks RabbitMQ (infra/k8s-rabbitmq): every
+role, the queues the code routes to, grace periods, settings names and the KEDA numbers (kubectl runs as a
+subprocess)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,17 @@ def queue_of(trigger: dict) -> str | None:
     meta = trigger["metadata"]
     if trigger["type"] == "metrics-api" and meta["url"].endswith("/v1/queues"):
         return meta["valueLocation"].removeprefix("depths.").replace("\\.", ".")
+    if trigger["type"] == "rabbitmq":  # KEDA asks RabbitMQ (infra/k8s-rabbitmq)
+        assert trigger["metadata"]["mode"] == "QueueLength"
+        return meta["queueName"]
     return None
 
 
-@pytest.fixture(scope="module", params=["k8s", "k8s-groups"])
+def target_of(trigger: dict) -> int:
+    return int(trigger["metadata"].get("targetValue") or trigger["metadata"]["value"])
+
+
+@pytest.fixture(scope="module", params=["k8s", "k8s-groups", "k8s-rabbitmq"])
 def rendered(request) -> list[dict]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
@@ -106,7 +114,12 @@ def test_env_names_are_settings_fields(rendered):
     fields = {f"ADQ_{n.upper()}" for n in Settings.model_fields}
     assert set(by_kind(rendered, "ConfigMap")["adq-config"]["data"]) <= fields
     example = [
-        line for f in (ROOT / "infra" / "k8s" / "secrets").glob("*.example.env") for line in f.read_text().splitlines()
+        line
+        for f in [
+            *(ROOT / "infra" / "k8s" / "secrets").glob("*.example.env"),
+            ROOT / "infra/k8s-rabbitmq/secrets.example.env",
+        ]
+        for line in f.read_text().splitlines()
     ]
     names = {line.split("=", 1)[0] for line in example if "=" in line and not line.startswith("#")}
     assert {n for n in names if n.startswith("ADQ_")} <= fields
@@ -120,7 +133,7 @@ def test_keda_numbers_and_peak_schedule(rendered):
     teacher = by_kind(rendered, "ScaledObject")["adq-teacher"]["spec"]
     assert (teacher["minReplicaCount"], teacher["maxReplicaCount"]) == (0, n.teacher_max)
     queue_t, cron, control = teacher["triggers"]
-    assert queue_of(queue_t) == TEACHER_QUEUE and int(queue_t["metadata"]["targetValue"]) == n.teacher_list_length
+    assert queue_of(queue_t) == TEACHER_QUEUE and target_of(queue_t) == n.teacher_list_length
     # The controller's number (issue 8): read from the gateway's /v1/control, one replica per unit.
     assert control["type"] == "metrics-api" and control["metadata"]["valueLocation"] == "desired_teacher_replicas"
     assert control["metadata"]["url"].endswith("/v1/control") and control["metadata"]["targetValue"] == "1"

@@ -38,6 +38,7 @@ def env_keys(service: dict) -> set[str]:
 
 
 BASE, CPU = load("docker-compose.yml"), load("docker-compose.cpu.yml")
+RABBIT = load("docker-compose.rabbitmq.yml")
 
 
 def test_every_command_names_a_real_entrypoint():
@@ -53,7 +54,7 @@ def test_every_command_names_a_real_entrypoint():
 
 def test_every_adq_variable_is_a_settings_field():
     fields = {f"ADQ_{name.upper()}" for name in Settings.model_fields}
-    for doc in (BASE, CPU):
+    for doc in (BASE, CPU, RABBIT):
         for name, svc in doc["services"].items():
             unknown = {k for k in env_keys(svc) if k.startswith("ADQ_")} - fields
             assert not unknown, (name, unknown)
@@ -196,3 +197,27 @@ def test_a_grouped_preset_is_refused_only_when_no_live_worker_consumes_its_queue
         asked = []
         routes.check_served(["null"], lambda q: asked.append(q) or 0)  # no group: the shared queues, never refused
         assert asked == []
+
+
+def test_the_rabbitmq_override_moves_every_worker_and_keeps_redis_for_the_control_plane():
+    services = RABBIT["services"]
+    adq_services = {n for n, svc in BASE["services"].items() if "ADQ_BROKER_URL" in env_keys(svc)}
+    assert adq_services <= set(services) and set(services) <= set(BASE["services"]) | {"rabbitmq"}
+    for name in adq_services:
+        env = services[name]["environment"]
+        assert env["ADQ_BROKER_URL"].startswith("amqp://") and env["ADQ_CONTROL_REDIS_URL"].startswith("redis://")
+        assert services[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["rabbitmq"]
+
+
+def test_rabbitmqs_consumer_timeout_outlasts_the_longest_stage():
+    """A message held past consumer_timeout is redelivered while its stage still runs (docs/brokers.md)."""
+    conf = dict(
+        line.split(" = ", 1)
+        for line in (ROOT / "infra/rabbitmq/rabbitmq.conf").read_text().splitlines()
+        if " = " in line and not line.startswith("#")
+    )
+    limits = [int(BASE["x-adq-env"][k]) for k in ("ADQ_STUDENT_TIME_LIMIT_S", "ADQ_TEACHER_TIME_LIMIT_S")]
+    s = Settings()
+    longest = max(*limits, s.student_time_limit_s, s.teacher_time_limit_s) + s.retry_backoff_max_s
+    assert int(conf["consumer_timeout"]) >= 1000 * longest * 2  # twice the longest stage, and a countdown
