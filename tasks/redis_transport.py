@@ -42,8 +42,9 @@ class QoS(redis.QoS):
             self._delivered.clear()
 
 
-class Channel(redis.Channel):
-    QoS = QoS
+class _KeepsConnparams:
+    """Connection parameters kept from the last live connection, for a channel used after its close."""
+
     _kept_connparams: dict | None = None
 
     def _connparams(self, asynchronous=False):
@@ -60,15 +61,41 @@ class Channel(redis.Channel):
         return params
 
 
+class Channel(_KeepsConnparams, redis.Channel):
+    QoS = QoS
+
+
 class Transport(redis.Transport):
     Channel = Channel
 
 
-class SentinelChannel(redis.SentinelChannel):
-    """A Sentinel channel finds the master through its connection, so a late close cannot reach Redis; its QoS
-    leaves the messages in the unacked hash, and the worker goes on."""
+class SentinelChannel(_KeepsConnparams, redis.SentinelChannel):
+    """The same for Sentinel: the channel also keeps the Sentinels' addresses, which kombu reads from the closed
+    connection when a late ack or close builds a pool (the same AttributeError, seen on a failover)."""
 
     QoS = QoS
+    _kept_sentinels: list | None = None
+
+    def _sentinel_managed_pool(self, asynchronous=False):
+        transport = self.connection
+        if transport is not None and transport.client is not None:
+            self._kept_sentinels = [
+                (url.hostname, url.port or transport.default_port)
+                for url in map(redis._parse_url, transport.client.alt)
+                if url.scheme == "sentinel"
+            ]
+            return super()._sentinel_managed_pool(asynchronous)
+        # What kombu's own method does, from the kept parameters
+        params = self._connparams(asynchronous)
+        extra = {k: v for k, v in params.items() if k not in ("host", "port")}
+        found = redis.sentinel.Sentinel(
+            self._kept_sentinels or [(params["host"], params["port"])],
+            min_other_sentinels=getattr(self, "min_other_sentinels", 0),
+            sentinel_kwargs=getattr(self, "sentinel_kwargs", None),
+            **extra,
+        )
+        auth = {k: extra[k] for k in ("username", "password") if k in extra}
+        return found.master_for(self.master_name, redis.redis.Redis, **auth).connection_pool
 
 
 class SentinelTransport(redis.SentinelTransport):
