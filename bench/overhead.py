@@ -2,7 +2,9 @@
 
 The "null" preset's models cost nothing, so jobs/s measures claims, database writes, storage writes and message
 hops. The baseline is a worker of the same configuration (prefork, acks_late, prefetch 1) running no-op tasks.
-Needs a Redis broker: completion of the no-op tasks is read from Redis (queue and unacked lengths)."""
+Needs a Redis broker; ``--rabbitmq URL`` measures both again on RabbitMQ (quorum queues), in the same run, with
+the control plane left on the Redis. No-op completion is read from the broker: Redis's queue and unacked lengths;
+RabbitMQ's ready count (a passive declare), which leaves out the one message a prefetch of 1 has in flight."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from adq.core.config import get_settings
@@ -69,20 +72,29 @@ def _system_rate(n_jobs: int, log_dir: Path) -> dict:
     }
 
 
-def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
+def _drained():
+    """A check that every no-op task sent has been taken (and, on Redis, acked)."""
+    s = get_settings()
+    if s.broker_kind == "amqp":
+        from adq.tasks.broker import amqp_depths
+
+        return lambda: amqp_depths([STUDENT_QUEUE])[STUDENT_QUEUE] == 0
     import redis
+
+    r = redis.Redis.from_url(s.effective_broker_url)
+    return lambda: r.llen(STUDENT_QUEUE) == 0 and r.hlen(REDIS_UNACKED_KEY) == 0
+
+
+def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     from kombu import pools
 
     from adq.tasks.app import app
     from adq.workers.processes import WorkerProcess
 
-    r = redis.Redis.from_url(get_settings().effective_broker_url)
     worker = WorkerProcess("student", log_dir, env={**os.environ, "ADQ_PRESET": "null"}, name="bench-noop")
+    drained = _drained()
     try:
         worker.wait_ready()
-
-        def drained() -> bool:
-            return r.llen(STUDENT_QUEUE) == 0 and r.hlen(REDIS_UNACKED_KEY) == 0
 
         def run(n: int) -> float:
             t0 = time.perf_counter()
@@ -100,6 +112,48 @@ def _noop_rate(n_tasks: int, log_dir: Path) -> dict:
     finally:
         worker.stop()
     return {"tasks": n_tasks, "seconds": elapsed, "tasks_per_s": n_tasks / elapsed}
+
+
+@contextmanager
+def _on_rabbitmq(url: str):
+    """This process and the workers it starts send jobs through RabbitMQ; the control plane stays on the Redis."""
+    from adq import context
+    from adq.tasks.app import configure
+
+    s = get_settings()
+    redis_url = s.effective_control_redis_url or s.effective_broker_url
+    env = {"ADQ_BROKER_URL": url, "ADQ_CONTROL_REDIS_URL": redis_url}
+    env["ADQ_RATE_LIMIT_STORAGE_URL"] = s.rate_limit_storage_url or redis_url
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    context.reset()
+    configure()
+    try:
+        if get_settings().broker_kind != "amqp":
+            raise InputError(f"--rabbitmq {url!r} must be an amqp:// URL")
+        yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        context.reset()
+        configure()
+
+
+def _measure(n_jobs: int, n_noop: int, log_dir: Path) -> dict:
+    system = _system_rate(n_jobs, log_dir)
+    noop = _noop_rate(n_noop, log_dir)
+    broker = get_settings().effective_broker_url.split("@")[-1]
+    return {"broker": broker, "system": system, "raw_celery": noop, "ratio": system["jobs_per_s"] / noop["tasks_per_s"]}
+
+
+def _report(name: str, m: dict) -> None:
+    system, noop = m["system"], m["raw_celery"]
+    print(
+        f"{name:8} whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
+        f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})"
+    )
+    print(f"{name:8} raw Celery no-op tasks:     {noop['tasks_per_s']:8.1f} tasks/s")
+    print(f"{name:8} ratio jobs/s : no-op tasks/s = {m['ratio']:.3f}")
 
 
 def decide_cost(n: int = 2000, owners: int = 1) -> dict:
@@ -132,7 +186,7 @@ def decide_cost(n: int = 2000, owners: int = 1) -> dict:
     }
 
 
-def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None) -> dict:
+def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = None, rabbitmq: str = "") -> dict:
     from adq.jobs.db.migrate import upgrade
 
     if get_settings().broker_kind != "redis":
@@ -141,25 +195,28 @@ def overhead(n_jobs: int = 300, n_noop: int | None = None, out: str | None = Non
         raise InputError(f"--jobs={n_jobs} must be at least 1")
     upgrade()
     log_dir = get_settings().home_dir / "bench"
-    system = _system_rate(n_jobs, log_dir)
-    noop = _noop_rate(n_noop or max(1000, n_jobs), log_dir)
+    n_noop = n_noop or max(1000, n_jobs)
+    redis_run = _measure(n_jobs, n_noop, log_dir)
     result = {
-        "broker": get_settings().effective_broker_url.split("@")[-1],
+        "broker": redis_run["broker"],
         "database": get_settings().effective_database_url.split("://")[0],
         "storage": get_settings().effective_storage_url.split("://")[0],
-        "system": system,
-        "raw_celery": noop,
-        "jobs_per_s_over_noop_tasks_per_s": system["jobs_per_s"] / noop["tasks_per_s"],
-        "decide": decide_cost(),
-        # the pooled window merges every key's sketch: what many tenants cost a decision
-        "decide_by_owners": [decide_cost(owners=m) for m in (10, 100)],
+        "system": redis_run["system"],
+        "raw_celery": redis_run["raw_celery"],
+        "jobs_per_s_over_noop_tasks_per_s": redis_run["ratio"],
     }
-    print(
-        f"whole system (null models): {system['jobs_per_s']:8.1f} jobs/s  "
-        f"({system['tasks_per_s']:.1f} stage tasks/s, teacher fraction {system['teacher_fraction']:.2f})"
-    )
-    print(f"raw Celery no-op tasks:     {noop['tasks_per_s']:8.1f} tasks/s")
-    print(f"ratio jobs/s : no-op tasks/s = {result['jobs_per_s_over_noop_tasks_per_s']:.3f}")
+    _report("redis", redis_run)
+    if rabbitmq:
+        with _on_rabbitmq(rabbitmq):
+            result["rabbitmq"] = _measure(n_jobs, n_noop, log_dir)
+        _report("rabbitmq", result["rabbitmq"])
+        print(
+            f"RabbitMQ : Redis = {result['rabbitmq']['system']['jobs_per_s'] / redis_run['system']['jobs_per_s']:.3f} "
+            f"(jobs), {result['rabbitmq']['raw_celery']['tasks_per_s'] / redis_run['raw_celery']['tasks_per_s']:.3f} "
+            "(raw Celery)"
+        )
+    # the pooled window merges every key's sketch: what many tenants cost a decision
+    result |= {"decide": decide_cost(), "decide_by_owners": [decide_cost(owners=m) for m in (10, 100)]}
     d = result["decide"]
     print(
         f"deciding (live tau, controller value): median {d['median_ms']:.3f} ms, p99 {d['p99_ms']:.3f} ms, mean "

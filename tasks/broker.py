@@ -24,7 +24,7 @@ def _redis():
     return redis_from_url(get_settings().effective_broker_url, timeout_s=5)
 
 
-def _amqp_depths(queues: list[str]) -> dict[str, int]:
+def amqp_depths(queues: list[str]) -> dict[str, int]:
     """A passive declare per queue: RabbitMQ answers with its count of ready messages; a queue not declared yet
     holds none (the refusal closes that channel only)."""
     from adq.tasks.app import app
@@ -49,7 +49,7 @@ def queue_depths() -> dict[str, int]:
     """Messages waiting per queue (unacked ones are not waiting)."""
     s = get_settings()
     if s.broker_kind == "amqp":
-        return _amqp_depths(routes.all_queues())
+        return amqp_depths(routes.all_queues())
     if s.broker_kind == "redis":
         r = _redis()
         return {q: sum(int(r.llen(name)) for name in list_names(q)) for q in routes.all_queues()}

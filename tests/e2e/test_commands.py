@@ -152,8 +152,8 @@ def smoke_model_benchmarks(embedded, capsys):
     assert json.loads((embedded / "g.json").read_text())["rows"][0]["images_per_s"] > 0
 
 
-def smoke_service_benchmarks(system, capsys, tmp_path):
-    _run(["bench", "overhead", "--jobs", "20", "--json", str(tmp_path / "o.json")], capsys)
+def smoke_service_benchmarks(system, capsys, tmp_path, amqp_url):
+    _run(["bench", "overhead", "--jobs", "20", "--rabbitmq", amqp_url, "--json", str(tmp_path / "o.json")], capsys)
     _run(["bench", "metrics", "--rows", "400", "800", "--scrapes", "1", "--json", str(tmp_path / "m.json")], capsys)
     _run(
         ["bench", "control", "--rate", "5", "--seconds", "2", "--teacher-ms", "20", "--drift-jobs", "20"]
@@ -207,4 +207,5 @@ def test_smoke(smoke, request, capsys):
     kwargs = {"capsys": capsys}
     if smoke is smoke_service_benchmarks:
         kwargs["tmp_path"] = request.getfixturevalue("tmp_path")
+        kwargs["amqp_url"] = request.getfixturevalue("amqp_url")
     smoke(request.getfixturevalue(fixture), **kwargs)
