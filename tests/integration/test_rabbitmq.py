@@ -42,3 +42,17 @@ def test_classic_queues_serve_the_priority_steps_in_order(amqp_url):
                 order.append(int(message.headers["id"].rsplit("step", 1)[1]))
     assert order == sorted(steps)  # step 0 first, as Redis serves them
     assert _queues(amqp_url) == {"student": "classic"}
+
+
+def test_the_gateway_reports_rabbitmqs_depths_to_keda_and_prometheus(amqp_url, sqlite_env):
+    from fastapi.testclient import TestClient
+
+    with configured(ADQ_BROKER_URL=amqp_url, ADQ_OPS_TOKEN="ops-token-0123456789abcdef"):
+        from adq.gateway.app import create_app
+
+        for n in range(2):
+            _send("adq.noop", "teacher", f"t{n}", [], priority=0)
+        api = TestClient(create_app())
+        auth = {"Authorization": "Bearer ops-token-0123456789abcdef"}
+        assert api.get("/v1/queues", headers=auth).json()["depths"] == {"student": 0, "teacher": 2, "webhooks": 0}
+        assert 'adq_queue_depth{queue="teacher"} 2.0' in api.get("/metrics", headers=auth).text
