@@ -1,7 +1,8 @@
 """The Celery app. Reliability settings follow the broker facts in docs/reliability.md.
 
-``configure()`` (re)applies the settings through Celery's and kombu's public APIs; importing this module creates
-no folders. What depends on the broker is in adq.tasks.transports."""
+``configure()`` (re)applies the settings, and drops what Celery built from the earlier ones (its AMQP object and
+connection pool); importing this module creates no folders. What depends on the broker is in
+adq.tasks.transports."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from kombu import pools
 from adq.core.config import Settings, get_settings
 from adq.core.constants import NOOP_TASK, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
 from adq.jobs.stage import STAGES
-from adq.tasks import redis_transport, transports  # noqa: F401  (registers our Redis transports)
+from adq.tasks import (
+    redis_transport,  # noqa: F401  (registers our Redis transports)
+    transports,
+)
 from adq.tasks.fs_transport import transport_url
 
 app = Celery("adq", set_as_current=True)
