@@ -76,21 +76,20 @@ def queue(name: str, s: Settings) -> Queue:
 
 
 def celery_options(s: Settings) -> dict:
-    """The Celery settings that depend on the broker."""
-    options: dict = {"task_queues": [queue(name, s) for name in QUEUES]}
-    if s.broker_kind != "amqp":
-        return options
-    quorum = s.amqp_queue_type == "quorum"
-    return options | dict(
+    """The Celery settings that depend on the broker: every key, for every broker, so that a process configured
+    for RabbitMQ and then for another broker (the tests, the benchmark) keeps none of RabbitMQ's."""
+    amqp, quorum = s.broker_kind == "amqp", s.broker_kind == "amqp" and s.amqp_queue_type == "quorum"
+    return dict(
+        task_queues=[queue(name, s) for name in QUEUES],
         task_create_missing_queue_type="quorum" if quorum else "classic",
-        task_create_missing_queue_exchange_type="topic" if quorum else "direct",
+        task_create_missing_queue_exchange_type="topic" if quorum else None,
         task_default_exchange_type="topic" if quorum else "direct",
-        task_queue_max_priority=None if quorum else MAX_PRIORITY,
+        task_queue_max_priority=MAX_PRIORITY if amqp and not quorum else None,
         worker_detect_quorum_queues=True,  # no global QoS, which quorum queues refuse
         broker_native_delayed_delivery_queue_type="quorum" if quorum else "classic",
         task_default_delivery_mode="persistent",
-        broker_heartbeat=30,  # a dead peer is noticed in about a minute, not the default four
-        broker_connection_timeout=s.connect_timeout_s,
+        broker_heartbeat=30 if amqp else 120,  # on AMQP a dead peer is noticed in about a minute, not four
+        broker_connection_timeout=s.connect_timeout_s if amqp else 4,
     )
 
 

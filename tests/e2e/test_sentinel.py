@@ -79,7 +79,8 @@ def sentinelled(tmp_path):
     own.stop()
 
 
-def test_a_failover_under_load_loses_no_job_and_ends_no_worker(system, sentinelled, receiver):  # noqa: F811
+def test_a_failover_under_load_loses_no_job_and_ends_no_worker(sentinelled, system, receiver):  # noqa: F811
+    # sentinelled first: torn down after the workers, which stop at once while their broker is still there
     env = FAST | {
         "ADQ_BROKER_URL": sentinelled.url,
         "ADQ_CONTROL_REDIS_URL": sentinelled.url,

@@ -1,4 +1,4 @@
-"""40 jobs through student and teacher worker processes, checked in PostgreSQL and S3."""
+"""Jobs through student and teacher worker processes (40 on Redis, 14 on RabbitMQ), checked in PostgreSQL and S3."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from adq.method.percentiles import read_prompts
 from adq.tasks import client
 from tests.helpers import BOTH_BROKERS, stored
 
-N_JOBS = 40
-
 
 def binomial_bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
     sd = math.sqrt(n * p * (1 - p))
@@ -27,14 +25,16 @@ def binomial_bounds(n: int, p: float, z: float = 3.5) -> tuple[float, float]:
 def test_forty_jobs_end_to_end(system):
     system.workers("student", "teacher")
     prompts = read_prompts(data_dir() / "prompts" / "calibration.txt")
+    # RabbitMQ runs a third of them: what differs is the broker's path, which many jobs of test_rabbitmq.py take too
+    n_jobs = 40 if system.broker == "redis" else 14
     # Seeds 10_000+ are not among the calibration's seeds (0..399): this is fresh traffic.
-    views = [client.submit(prompts[(i * 7) % len(prompts)], k=50, seed=10_000 + i) for i in range(N_JOBS)]
+    views = [client.submit(prompts[(i * 7) % len(prompts)], k=50, seed=10_000 + i) for i in range(n_jobs)]
     done = [client.wait(v.id, timeout=240) for v in views]
 
-    assert [v.status for v in done] == ["succeeded"] * N_JOBS, [v.error for v in done]
+    assert [v.status for v in done] == ["succeeded"] * n_jobs, [v.error for v in done]
     used = sum(v.teacher_used for v in done)
-    lo, hi = binomial_bounds(N_JOBS, 0.5)
-    assert lo <= used <= hi, f"teacher used on {used}/{N_JOBS}, outside binomial bounds [{lo:.1f}, {hi:.1f}]"
+    lo, hi = binomial_bounds(n_jobs, 0.5)
+    assert lo <= used <= hi, f"teacher used on {used}/{n_jobs}, outside binomial bounds [{lo:.1f}, {hi:.1f}]"
 
     store = get_storage()
     for v in done:
@@ -55,7 +55,7 @@ def test_forty_jobs_end_to_end(system):
             assert row.teacher_worker is None and row.teacher_started_at is None
         assert row.error is None and row.lease_until is None
     counts = queries.count_by_status()
-    assert counts == {"succeeded": N_JOBS}
+    assert counts == {"succeeded": n_jobs}
 
 
 def test_workers_reproduce_the_in_process_cascade(system):

@@ -64,3 +64,11 @@ def test_sentinel_urls_for_the_control_plane_and_the_rate_limits():
 
     with pytest.raises(InputError, match="sentinel://host:port"):
         sentinels("sentinel://10.0.0.1:26379;redis://10.0.0.2")
+
+
+def test_every_broker_sets_every_broker_dependent_key():
+    """A process configured for RabbitMQ and then for Redis keeps none of RabbitMQ's settings (Celery's
+    conf.update only overrides the keys it is given): a topic exchange left over broke the filesystem broker."""
+    keys = [set(transports.celery_options(s)) for s in (REDIS, QUORUM, CLASSIC, SENTINEL, Settings())]
+    assert all(k == keys[0] for k in keys)
+    assert transports.celery_options(REDIS)["task_default_exchange_type"] == "direct"
