@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: the overhead, control, efficiency and metrics benchmarks on local Redis (db 14), PostgreSQL
+# `make bench`: the overhead (with RabbitMQ beside Redis), control, efficiency and metrics benchmarks on local
+# Redis (db 14), PostgreSQL
 # (databases adq_bench and adq_bench_metrics) and, for the efficiency benchmark, a moto S3 server it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,15 @@ PY
 
 database "$ADQ_DATABASE_URL"
 .venv/bin/python -c "import redis; from adq.core.config import get_settings; redis.Redis.from_url(get_settings().effective_broker_url).flushdb()"
-.venv/bin/adq bench overhead --jobs "${BENCH_JOBS:-300}" --json "$ADQ_HOME/overhead.json"
+# RabbitMQ beside Redis in the overhead run: a fresh virtual host on the local RabbitMQ, unless one is given
+if [ -z "${ADQ_BENCH_AMQP_URL:-}" ] && command -v rabbitmqctl >/dev/null; then
+  rabbitmqctl -q delete_vhost adq-bench >/dev/null 2>&1 || true
+  if rabbitmqctl -q add_vhost adq-bench && rabbitmqctl -q set_permissions -p adq-bench guest ".*" ".*" ".*"; then
+    ADQ_BENCH_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/adq-bench
+  fi
+fi
+.venv/bin/adq bench overhead --jobs "${BENCH_JOBS:-300}" --json "$ADQ_HOME/overhead.json" \
+  ${ADQ_BENCH_AMQP_URL:+--rabbitmq "$ADQ_BENCH_AMQP_URL"}
 .venv/bin/adq bench control --json "$ADQ_HOME/control.json"
 .venv/bin/adq bench efficiency --json "$ADQ_HOME/efficiency.json"
 .venv/bin/adq bench batching --json "$ADQ_HOME/batching.json"
