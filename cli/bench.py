@@ -163,9 +163,7 @@ def register(sub) -> None:
     b = bsub.add_parser("overhead", help="jobs/s through the system vs raw Celery no-op tasks/s")
     b.add_argument("--jobs", type=int, default=300)
     b.add_argument("--json", help="also write the figures to this file")
-    b.add_argument(
-        "--rabbitmq", default="", metavar="URL", help="also measure on this RabbitMQ (amqp://...), in the same run"
-    )
+    b.add_argument("--rabbitmq", default="", metavar="URL", help="also measure on this RabbitMQ (amqp://…)")
     b.set_defaults(fn=bench)
     b = bsub.add_parser("control", help="live tau and the slo controller on the real system (Redis, PostgreSQL)")
     b.add_argument("--rate", type=float, default=14.0, help="jobs/s of the load step")

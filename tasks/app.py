@@ -12,11 +12,9 @@ from kombu import pools
 from adq.core.config import Settings, get_settings
 from adq.core.constants import NOOP_TASK, STUDENT_QUEUE, WEBHOOK_QUEUE, WEBHOOK_TASK
 from adq.jobs.stage import STAGES
-from adq.tasks import (
-    redis_transport,  # noqa: F401  (registers our Redis transports)
-    transports,
-)
+from adq.tasks import redis_transport  # noqa: F401  (registers our Redis transports)
 from adq.tasks.fs_transport import transport_url
+from adq.tasks.transports import celery_options, transport_options
 
 app = Celery("adq", set_as_current=True)
 
@@ -34,7 +32,7 @@ def celery_config(s: Settings) -> dict:
     routes |= {WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}, NOOP_TASK: {"queue": STUDENT_QUEUE}}
     return dict(
         broker_url=transport_url(s.effective_broker_url),
-        broker_transport_options=transports.transport_options(s),
+        broker_transport_options=transport_options(s),
         broker_connection_retry_on_startup=True,
         result_backend=None,  # job status lives in the database
         task_ignore_result=True,
@@ -52,7 +50,7 @@ def celery_config(s: Settings) -> dict:
         task_send_sent_event=s.send_events,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
-    ) | transports.celery_options(s)
+    ) | celery_options(s)
 
 
 def configure(s: Settings | None = None) -> Celery:
