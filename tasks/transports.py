@@ -114,7 +114,9 @@ def countdown(seconds: float, s: Settings) -> float:
 def declare(app) -> None:
     """Declare every queue the app knows, with its exchange and binding, at a worker's start: Celery's native
     delayed delivery binds each one's exchange, and a queue no worker has consumed yet had none."""
-    if app.conf.broker_url.split("://", 1)[0] not in ("amqp", "amqps", "pyamqp"):
+    from adq.core.config import get_settings
+
+    if get_settings().broker_kind != "amqp":
         return
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=3)
